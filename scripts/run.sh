@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make run: migrate, load the demo network, then web + Celery worker + beat on
+# the embedded defaults (SQLite file and a filesystem broker under var/).
+# Ctrl-C stops all three.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+PORT="${PORT:-8000}"
+mkdir -p var/broker/queue var/broker/processed var/log
+export DEBUG="${DEBUG:-1}"
+
+$BIN/python manage.py migrate --no-input -v0
+$BIN/python manage.py load_network demo/network.toml
+$BIN/python manage.py collectstatic --no-input -v0
+
+# Demo credentials, made once and kept in var/ (never in the repository).
+if [ ! -s var/demo-engine-key ]; then
+  $BIN/python manage.py create_api_key --operator HK1 --name demo-engine --scope engine | tail -n 1 > var/demo-engine-key
+fi
+if [ ! -s var/demo-admin-password ]; then
+  $BIN/python -c "import secrets; print(secrets.token_urlsafe(12))" > var/demo-admin-password
+  DJANGO_SUPERUSER_PASSWORD="$(cat var/demo-admin-password)" \
+    $BIN/python manage.py createsuperuser --no-input --username admin --email admin@example.invalid || true
+fi
+
+pids=()
+cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup INT TERM EXIT
+
+$BIN/gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --access-logfile - >var/log/web.log 2>&1 &
+pids+=($!)
+$BIN/celery -A config worker --loglevel INFO --concurrency 2 >var/log/worker.log 2>&1 &
+pids+=($!)
+$BIN/celery -A config beat --loglevel INFO --schedule var/celerybeat-schedule >var/log/beat.log 2>&1 &
+pids+=($!)
+
+for _ in $(seq 1 50); do
+  curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+
+cat <<MSG
+
+  Settlement backend is running at http://127.0.0.1:$PORT/
+    API docs      http://127.0.0.1:$PORT/api/v1/docs/
+    Admin         http://127.0.0.1:$PORT/admin/   (user admin, password in var/demo-admin-password)
+    Engine key    $(cat var/demo-engine-key)   (also in var/demo-engine-key)
+    Logs          var/log/web.log, var/log/worker.log, var/log/beat.log
+
+  Try:
+    curl -s -H "Authorization: Api-Key \$(cat var/demo-engine-key)" http://127.0.0.1:$PORT/api/v1/exposure
+
+  Ctrl-C stops web, worker and beat.
+MSG
+wait -n "${pids[@]}"
+echo "a process exited; see var/log/ — stopping the others" >&2

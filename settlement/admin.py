@@ -1,0 +1,192 @@
+"""Back office for operations. Financial history (trades, obligations, audit)
+is read-only here; changes go through services that audit them."""
+
+from django.contrib import admin, messages
+from django.utils import timezone
+from rest_framework_api_key.admin import APIKeyModelAdmin
+
+from .models import (
+    Account,
+    Asset,
+    AuditEvent,
+    CapConfig,
+    ComplianceException,
+    CycleRequest,
+    ExposureAlert,
+    ExposurePosition,
+    Jurisdiction,
+    Mark,
+    Obligation,
+    Operator,
+    OperatorAPIKey,
+    Trade,
+    TradeException,
+    TradeIngest,
+)
+from .selectors import jurisdiction_problems, operator_eligibility
+from .services import review
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Jurisdiction)
+class JurisdictionAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "fatf_member", "fsrb_bodies", "iosco_aligned", "call_for_action", "increased_monitoring", "eligible", "lists_as_of"]
+    list_filter = ["fatf_member", "call_for_action", "increased_monitoring"]
+    search_fields = ["code", "name"]
+
+    @admin.display(boolean=True)
+    def eligible(self, obj):
+        return not jurisdiction_problems(obj)
+
+
+@admin.register(Operator)
+class OperatorAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "role", "jurisdiction", "status", "sfc_approval", "approved_on", "dvp_policy", "limit_hkd", "eligible"]
+    list_filter = ["role", "status"]
+    search_fields = ["code", "name"]
+    readonly_fields = ["eligibility"]
+
+    @admin.display(boolean=True)
+    def eligible(self, obj):
+        return not operator_eligibility(obj)
+
+    @admin.display(description="eligibility (derived)")
+    def eligibility(self, obj):
+        return "; ".join(operator_eligibility(obj)) or "eligible"
+
+
+@admin.register(Asset)
+class AssetAdmin(admin.ModelAdmin):
+    list_display = ["code", "kind", "scale", "rail", "contract", "mark_hkd", "mark_as_of", "mark_source"]
+    readonly_fields = ["mark_hkd", "mark_as_of", "mark_source"]
+
+
+@admin.register(Mark)
+class MarkAdmin(ReadOnlyAdmin):
+    list_display = ["asset", "price_hkd", "as_of", "source", "received_at"]
+    list_filter = ["asset"]
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["operator", "ref", "client_class", "shared_book_opt_in", "disclosure_version", "opted_in_at"]
+    list_filter = ["operator", "client_class", "shared_book_opt_in"]
+    search_fields = ["ref"]
+
+
+@admin.register(CapConfig)
+class CapConfigAdmin(admin.ModelAdmin):
+    # Cap changes will need four eyes (approval requests arrive with cycles);
+    # until then they are set by the network file and shown here.
+    list_display = ["total_hkd", "warn_at", "settle_at", "halt_at", "updated_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TradeIngest)
+class TradeIngestAdmin(ReadOnlyAdmin):
+    list_display = ["id", "received_at", "actor", "items", "accepted", "duplicates", "rejected"]
+
+
+@admin.register(Trade)
+class TradeAdmin(ReadOnlyAdmin):
+    list_display = ["trade_id", "executed_at", "base_asset", "quote_asset", "price", "quantity", "quote_amount", "buy_operator", "sell_operator", "is_cross"]
+    list_filter = ["is_cross", "base_asset", "quote_asset"]
+    search_fields = ["trade_id", "buy_account", "sell_account"]
+    list_select_related = ["base_asset", "quote_asset", "buy_operator", "sell_operator"]
+    show_full_result_count = False
+
+
+@admin.register(Obligation)
+class ObligationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "trade", "counterparty", "direction", "asset", "amount", "status", "fail_count", "created_at"]
+    list_filter = ["status", "direction", "counterparty", "asset"]
+    search_fields = ["trade__trade_id"]
+    list_select_related = ["trade", "counterparty", "asset"]
+    show_full_result_count = False
+
+
+@admin.register(ExposurePosition)
+class ExposurePositionAdmin(ReadOnlyAdmin):
+    list_display = ["counterparty", "asset", "receivable", "payable", "receivable_count", "payable_count"]
+
+
+@admin.register(TradeException)
+class TradeExceptionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "received_at", "trade_id", "code", "field", "message", "status"]
+    list_filter = ["status", "code"]
+    search_fields = ["trade_id", "message"]
+    actions = ["mark_resolved"]
+
+    @admin.action(description="Mark resolved (reviewed; the trade was re-sent or handled off-line)")
+    def mark_resolved(self, request, queryset):
+        count = review.trade_exceptions_resolve(
+            ids=list(queryset.values_list("id", flat=True)), actor=f"user:{request.user.username}", note="resolved in admin", now=timezone.now()
+        )
+        self.message_user(request, f"{count} exception(s) resolved", messages.SUCCESS)
+
+
+@admin.register(ComplianceException)
+class ComplianceExceptionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "created_at", "trade", "account_ref", "code", "message", "status"]
+    list_filter = ["status", "code"]
+    search_fields = ["account_ref", "trade__trade_id"]
+    actions = ["mark_resolved"]
+
+    @admin.action(description="Mark resolved (compliance reviewed)")
+    def mark_resolved(self, request, queryset):
+        count = review.compliance_exceptions_resolve(
+            ids=list(queryset.values_list("id", flat=True)), actor=f"user:{request.user.username}", note="resolved in admin", now=timezone.now()
+        )
+        self.message_user(request, f"{count} exception(s) resolved", messages.SUCCESS)
+
+
+@admin.register(ExposureAlert)
+class ExposureAlertAdmin(ReadOnlyAdmin):
+    list_display = ["id", "created_at", "kind", "message", "status"]
+    list_filter = ["status", "kind"]
+    actions = ["acknowledge"]
+
+    @admin.action(description="Acknowledge")
+    def acknowledge(self, request, queryset):
+        count = review.exposure_alerts_acknowledge(
+            ids=list(queryset.values_list("id", flat=True)), actor=f"user:{request.user.username}", now=timezone.now()
+        )
+        self.message_user(request, f"{count} alert(s) acknowledged", messages.SUCCESS)
+
+
+@admin.register(CycleRequest)
+class CycleRequestAdmin(ReadOnlyAdmin):
+    list_display = ["id", "requested_at", "kind", "reason", "utilisation", "status"]
+    list_filter = ["status"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "at", "actor", "action", "object_type", "object_id"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_id", "actor"]
+    show_full_result_count = False
+
+
+@admin.register(OperatorAPIKey)
+class OperatorAPIKeyAdmin(APIKeyModelAdmin):
+    list_display = [*APIKeyModelAdmin.list_display, "operator", "scope"]
+    list_filter = [*APIKeyModelAdmin.list_filter, "scope", "operator"]

@@ -1,0 +1,131 @@
+"""Shapes for the OpenAPI schema and the obligation list.
+
+The trade intake validates items itself (per-item codes, JSON numbers in
+decimal fields, speed at 10,000 items); these serializers describe it.
+"""
+
+from rest_framework import serializers
+
+from settlement.models import Obligation
+
+
+class SideSerializer(serializers.Serializer):
+    operator = serializers.CharField(help_text="operator code, e.g. HK1")
+    account = serializers.CharField(help_text="client reference on that operator")
+    order_id = serializers.CharField(required=False, help_text="reserved for prefunding holds")
+
+
+class TradeInSerializer(serializers.Serializer):
+    trade_id = serializers.CharField(max_length=64)
+    base_asset = serializers.CharField()
+    quote_asset = serializers.CharField()
+    price = serializers.CharField(help_text="decimal string")
+    quantity = serializers.CharField(help_text="decimal string, at most the base asset's scale")
+    buy = SideSerializer()
+    sell = SideSerializer()
+    executed_at = serializers.DateTimeField()
+
+
+class TradesInSerializer(serializers.Serializer):
+    trades = TradeInSerializer(many=True)
+
+
+class RejectionSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    trade_id = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+    field = serializers.CharField(required=False)
+
+
+class CounterpartyExposureSerializer(serializers.Serializer):
+    operator = serializers.CharField()
+    exposure_hkd = serializers.CharField()
+    limit_hkd = serializers.CharField(allow_null=True)
+    open_obligations = serializers.IntegerField()
+    eligible = serializers.BooleanField()
+
+
+class ExposureSerializer(serializers.Serializer):
+    as_of = serializers.DateTimeField()
+    method = serializers.ChoiceField(["gross", "net"])
+    state = serializers.ChoiceField(["normal", "warning", "settling", "halted"])
+    reasons = serializers.ListField(child=serializers.CharField())
+    total_hkd = serializers.CharField()
+    cap_hkd = serializers.CharField(allow_null=True)
+    effective_cap_hkd = serializers.CharField()
+    reserve_available_hkd = serializers.CharField()
+    utilisation = serializers.CharField(allow_null=True)
+    by_counterparty = CounterpartyExposureSerializer(many=True)
+
+
+class TradesOutSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = RejectionSerializer(many=True)
+    exposure = ExposureSerializer()
+
+
+class ExposureCheckInSerializer(serializers.Serializer):
+    counterparty = serializers.CharField()
+    asset = serializers.CharField(help_text="the asset home would receive")
+    amount = serializers.CharField(help_text="decimal string")
+    account = serializers.CharField(required=False, help_text="home client reference: checks shared-book opt-in")
+
+
+class ExposureCheckOutSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True)
+    exposure_hkd = serializers.CharField()
+    added_hkd = serializers.CharField(allow_null=True)
+    headroom_hkd = serializers.CharField()
+    state = serializers.CharField()
+
+
+class MarkInSerializer(serializers.Serializer):
+    asset = serializers.CharField()
+    price_hkd = serializers.CharField()
+    as_of = serializers.DateTimeField(required=False)
+    source = serializers.CharField(required=False)
+
+
+class MarksInSerializer(serializers.Serializer):
+    marks = MarkInSerializer(many=True)
+
+
+class MarkOutSerializer(serializers.Serializer):
+    asset = serializers.CharField()
+    price_hkd = serializers.CharField(allow_null=True)
+    as_of = serializers.DateTimeField(allow_null=True)
+    source = serializers.CharField()
+    stale = serializers.BooleanField()
+
+
+class ObligationSerializer(serializers.ModelSerializer):
+    trade_id = serializers.CharField(source="trade.trade_id")
+    counterparty = serializers.CharField(source="counterparty.code")
+    debtor = serializers.CharField(source="debtor.code")
+    creditor = serializers.CharField(source="creditor.code")
+    asset = serializers.CharField(source="asset.code")
+    amount = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Obligation
+        fields = [
+            "id",
+            "trade_id",
+            "counterparty",
+            "debtor",
+            "creditor",
+            "direction",
+            "asset",
+            "amount",
+            "status",
+            "fail_count",
+            "created_at",
+            "settled_at",
+        ]
+
+    def get_amount(self, obligation: Obligation) -> str:
+        # Quantised to the asset's scale, so "1.5" BTC reads "1.50000000".
+        return format(obligation.amount.quantize(obligation.asset.quantum), "f")

@@ -1,0 +1,199 @@
+"""One view per endpoint: parse, call one service or selector, shape the answer."""
+
+import json
+from datetime import timedelta
+
+import django_filters
+import orjson
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, pagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from settlement.exceptions import InvalidInput
+from settlement.models import Asset, Obligation, Operator
+from settlement.money import NonFiniteConstant, parse_decimal
+from settlement.selectors import HKD, exposure_check, exposure_get
+from settlement.services.exposure import marks_post
+from settlement.services.trades import trades_ingest
+
+from . import serializers as s
+from .auth import HasScope, Scope
+
+
+def load_json(body: bytes) -> object:
+    """orjson for speed; the standard parser as a fallback so that a bare
+    NaN/Infinity or a huge number in one trade is that trade's rejection,
+    not the whole request's."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body, parse_constant=NonFiniteConstant)
+    except (ValueError, RecursionError) as error:
+        raise InvalidInput("invalid_json", f"request body is not valid JSON: {error}") from None
+
+
+def json_object(request, key: str) -> dict:
+    data = load_json(request.body)
+    if not isinstance(data, dict):
+        raise InvalidInput("invalid_request", f"request body must be a JSON object with {key!r}")
+    return data
+
+
+def actor_of(request) -> str:
+    return getattr(request.user, "actor", str(request.user))
+
+
+class ScopedView(APIView):
+    permission_classes = [HasScope]
+    allowed_scopes: tuple[str, ...] = ()
+
+
+class WhoAmIView(ScopedView):
+    allowed_scopes = (Scope.ENGINE, Scope.OPERATOR, Scope.OPERATIONS)
+
+    @extend_schema(summary="The operator and scope of this API key")
+    def get(self, request):
+        return Response({"operator": request.user.operator.code, "scope": request.user.scope, "key": request.user.key.name})
+
+
+class TradesView(ScopedView):
+    allowed_scopes = (Scope.ENGINE,)
+
+    @extend_schema(
+        summary="Report matched trades (1 to 10,000)",
+        request=s.TradesInSerializer,
+        responses={200: s.TradesOutSerializer},
+    )
+    def post(self, request):
+        data = json_object(request, "trades")
+        items = data.get("trades")
+        if not isinstance(items, list):
+            raise InvalidInput("invalid_request", "trades must be a list of trade objects", field="trades")
+        if not items:
+            raise InvalidInput("empty_batch", "trades must hold at least one trade", field="trades")
+        if len(items) > settings.TRADE_BATCH_MAX:
+            raise InvalidInput(
+                "too_many_items", f"at most {settings.TRADE_BATCH_MAX:,} trades per request, got {len(items):,}", field="trades"
+            )
+        result = trades_ingest(items=items, actor=actor_of(request))
+        return Response(result.as_json())
+
+
+class ExposureView(ScopedView):
+    allowed_scopes = (Scope.ENGINE, Scope.OPERATIONS)
+
+    @extend_schema(
+        summary="Unsettled exposure, the cap and the state",
+        parameters=[OpenApiParameter("method", enum=["gross", "net"], required=False)],
+        responses={200: s.ExposureSerializer},
+    )
+    def get(self, request):
+        method = request.query_params.get("method", "gross")
+        if method not in ("gross", "net"):
+            raise InvalidInput("invalid_field", "method must be 'gross' or 'net'", field="method")
+        return Response(exposure_get(as_of=timezone.now(), method=method).as_json())
+
+
+class ExposureCheckView(ScopedView):
+    allowed_scopes = (Scope.ENGINE,)
+
+    @extend_schema(
+        summary="Pre-trade check: may home take on this receivable?",
+        request=s.ExposureCheckInSerializer,
+        responses={200: s.ExposureCheckOutSerializer},
+    )
+    def post(self, request):
+        data = json_object(request, "counterparty")
+        code = data.get("counterparty")
+        counterparty = (
+            Operator.objects.select_related("jurisdiction").filter(code=code).first() if isinstance(code, str) else None
+        )
+        if counterparty is None:
+            raise InvalidInput("unknown_operator", f"counterparty {code!r} is not a registered operator", field="counterparty")
+        asset_code = data.get("asset")
+        asset = Asset.objects.filter(code=asset_code).first() if isinstance(asset_code, str) else None
+        if asset is None:
+            raise InvalidInput("unknown_asset", f"asset {asset_code!r} is not a registered asset", field="asset")
+        amount = parse_decimal(data.get("amount"), field="amount", scale=asset.scale)
+        account = data.get("account")
+        if account is not None and (not isinstance(account, str) or not account.strip()):
+            raise InvalidInput("invalid_field", "account must be a non-empty string", field="account")
+        result = exposure_check(counterparty=counterparty, asset=asset, amount=amount, account=account, as_of=timezone.now())
+        return Response(result.as_json())
+
+
+class MarksView(ScopedView):
+    allowed_scopes = (Scope.ENGINE, Scope.OPERATIONS)
+
+    @extend_schema(summary="Current marks in HKD", responses={200: s.MarkOutSerializer(many=True)})
+    def get(self, request):
+        stale_before = timezone.now() - timedelta(seconds=settings.MARK_STALE_AFTER_SECONDS)
+        marks = []
+        for asset in Asset.objects.order_by("code"):
+            is_hkd = asset.code == HKD
+            price = "1" if is_hkd else (format(asset.mark_hkd.normalize(), "f") if asset.mark_hkd is not None else None)
+            marks.append(
+                {
+                    "asset": asset.code,
+                    "price_hkd": price,
+                    "as_of": asset.mark_as_of,
+                    "source": "valuation currency" if is_hkd else asset.mark_source,
+                    "stale": not is_hkd and (asset.mark_as_of is None or asset.mark_as_of < stale_before),
+                }
+            )
+        return Response({"marks": marks})
+
+    @extend_schema(summary="Post marks (prices in HKD)", request=s.MarksInSerializer, responses={200: s.MarkOutSerializer(many=True)})
+    def post(self, request):
+        data = json_object(request, "marks")
+        created = marks_post(marks=data.get("marks"), actor=actor_of(request))
+        return Response(
+            {
+                "accepted": len(created),
+                "marks": [
+                    {"asset": m.asset.code, "price_hkd": format(m.price_hkd.normalize(), "f"), "as_of": m.as_of, "source": m.source}
+                    for m in created
+                ],
+            }
+        )
+
+
+class ObligationFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Obligation.Status.choices)
+    direction = django_filters.ChoiceFilter(choices=Obligation.Direction.choices)
+    counterparty = django_filters.CharFilter(field_name="counterparty__code")
+    asset = django_filters.CharFilter(field_name="asset__code")
+    trade_id = django_filters.CharFilter(field_name="trade__trade_id")
+
+    class Meta:
+        model = Obligation
+        fields = ["status", "direction", "counterparty", "asset", "trade_id"]
+
+
+class NewestFirst(pagination.CursorPagination):
+    ordering = "-id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class ObligationListView(generics.ListAPIView):
+    """Obligations, newest first. An overseas operator's key sees only its own."""
+
+    permission_classes = [HasScope]
+    allowed_scopes = (Scope.ENGINE, Scope.OPERATOR, Scope.OPERATIONS)
+    serializer_class = s.ObligationSerializer
+    filterset_class = ObligationFilter
+    pagination_class = NewestFirst
+
+    def get_queryset(self):
+        queryset = Obligation.objects.select_related("trade", "counterparty", "debtor", "creditor", "asset")
+        principal = self.request.user
+        if principal.scope == Scope.OPERATOR:
+            queryset = queryset.filter(counterparty=principal.operator)
+        return queryset

@@ -1,0 +1,408 @@
+"""Registry, trades, obligations, exposure and the audit trail."""
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
+
+MONEY = {"max_digits": 38, "decimal_places": 18}
+
+
+class Jurisdiction(models.Model):
+    """A country or territory and the list facts that make it eligible or not.
+
+    Eligibility (circular para 7) is derived from these facts in
+    ``selectors.operator_eligibility``; nothing stores "eligible".
+    """
+
+    code = models.CharField(max_length=2, unique=True, help_text="ISO 3166-1 alpha-2")
+    name = models.CharField(max_length=100, blank=True)
+    fatf_member = models.BooleanField(default=False)
+    fatf_suspended = models.BooleanField(default=False)
+    fsrb_bodies = models.JSONField(default=list, blank=True, help_text="e.g. [\"APG\"]")
+    iosco_aligned = models.BooleanField(default=False)
+    call_for_action = models.BooleanField(default=False, help_text="FATF black list")
+    increased_monitoring = models.BooleanField(default=False, help_text="FATF grey list")
+    lists_as_of = models.DateField(null=True, blank=True, help_text="date the list facts were taken")
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Operator(models.Model):
+    class Role(models.TextChoices):
+        HOME = "home"
+        OVERSEAS = "overseas"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+        DEFAULTED = "defaulted"
+
+    class DvpPolicy(models.TextChoices):
+        RECEIVE_FIRST = "receive_first"
+        ESCROW = "escrow"
+
+    code = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=200)
+    role = models.CharField(max_length=8, choices=Role.choices)
+    jurisdiction = models.ForeignKey(Jurisdiction, on_delete=models.PROTECT)
+    licence = models.CharField(max_length=100)
+    sfc_approval = models.CharField(max_length=100, blank=True)
+    approved_on = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    dvp_policy = models.CharField(max_length=16, choices=DvpPolicy.choices, default=DvpPolicy.RECEIVE_FIRST)
+    limit_hkd = models.DecimalField(max_digits=38, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["role"], condition=Q(role="home"), name="operator_single_home"),
+            models.CheckConstraint(condition=Q(limit_hkd__isnull=True) | Q(limit_hkd__gte=0), name="operator_limit_nonneg"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def is_home(self) -> bool:
+        return self.role == self.Role.HOME
+
+
+class Asset(models.Model):
+    class Kind(models.TextChoices):
+        CRYPTO = "crypto"
+        FIAT = "fiat"
+
+    code = models.CharField(max_length=16, unique=True)
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    scale = models.PositiveSmallIntegerField()
+    rail = models.ForeignKey("custody.Rail", on_delete=models.PROTECT, related_name="assets")
+    contract = models.CharField(max_length=64, blank=True, help_text="token contract; blank for a native coin")
+    # The current mark, kept here so a valuation is one join; history in Mark.
+    mark_hkd = models.DecimalField(**MONEY, null=True, blank=True)
+    mark_as_of = models.DateTimeField(null=True, blank=True)
+    mark_source = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=Q(scale__lte=18), name="asset_scale_max_18"),
+            models.CheckConstraint(condition=Q(mark_hkd__isnull=True) | Q(mark_hkd__gt=0), name="asset_mark_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def quantum(self) -> Decimal:
+        return Decimal(1).scaleb(-self.scale)
+
+
+class Mark(models.Model):
+    """Every price posted, append-only; the newest by ``as_of`` is the asset's mark."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="marks")
+    price_hkd = models.DecimalField(**MONEY)
+    as_of = models.DateTimeField()
+    source = models.CharField(max_length=100)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-as_of", "-id"]
+        indexes = [models.Index(fields=["asset", "-as_of"])]
+        constraints = [models.CheckConstraint(condition=Q(price_hkd__gt=0), name="mark_price_positive")]
+
+
+class Account(models.Model):
+    """A client of one operator, by its pseudonymous reference."""
+
+    class ClientClass(models.TextChoices):
+        RETAIL = "retail"
+        PROFESSIONAL = "professional"
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="accounts")
+    ref = models.CharField(max_length=64)
+    client_class = models.CharField(max_length=12, choices=ClientClass.choices, default=ClientClass.RETAIL)
+    shared_book_opt_in = models.BooleanField(default=False)
+    opted_in_at = models.DateTimeField(null=True, blank=True)
+    disclosure_version = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["operator__code", "ref"]
+        constraints = [models.UniqueConstraint(fields=["operator", "ref"], name="account_unique_ref")]
+
+    def __str__(self) -> str:
+        return f"{self.operator.code}:{self.ref}"
+
+
+class CapConfig(models.Model):
+    """The unsettled-exposure cap and its thresholds (one row)."""
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)
+    total_hkd = models.DecimalField(max_digits=38, decimal_places=2)
+    warn_at = models.DecimalField(max_digits=6, decimal_places=4, default=Decimal("0.70"))
+    settle_at = models.DecimalField(max_digits=6, decimal_places=4, default=Decimal("0.80"))
+    halt_at = models.DecimalField(max_digits=6, decimal_places=4, default=Decimal("1.00"))
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "cap"
+        constraints = [
+            models.CheckConstraint(condition=Q(singleton=True), name="cap_singleton"),
+            models.CheckConstraint(condition=Q(total_hkd__gte=0), name="cap_nonneg"),
+            models.CheckConstraint(
+                condition=Q(warn_at__gt=0) & Q(warn_at__lte=models.F("settle_at")) & Q(settle_at__lte=models.F("halt_at")),
+                name="cap_thresholds_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"cap {self.total_hkd} HKD"
+
+
+class TradeIngest(models.Model):
+    """One POST /trades request: who sent it, when, and what came of it."""
+
+    received_at = models.DateTimeField()
+    actor = models.CharField(max_length=150)
+    items = models.PositiveIntegerField()
+    accepted = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class Trade(models.Model):
+    trade_id = models.CharField(max_length=64, unique=True)
+    base_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    quote_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    price = models.DecimalField(**MONEY)
+    quantity = models.DecimalField(**MONEY)
+    quote_amount = models.DecimalField(**MONEY)
+    buy_operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    buy_account = models.CharField(max_length=64)
+    sell_operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    sell_account = models.CharField(max_length=64)
+    executed_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    is_cross = models.BooleanField()
+    # blake2b of the normalised content: the same id with other content is a conflict
+    content_hash = models.CharField(max_length=32)
+    ingest = models.ForeignKey(TradeIngest, on_delete=models.PROTECT, related_name="trades")
+
+    class Meta:
+        ordering = ["-executed_at", "-id"]
+        indexes = [models.Index(fields=["executed_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gt=0), name="trade_price_positive"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="trade_quantity_positive"),
+            models.CheckConstraint(condition=Q(quote_amount__gt=0), name="trade_quote_positive"),
+            models.CheckConstraint(condition=~Q(base_asset=models.F("quote_asset")), name="trade_distinct_assets"),
+        ]
+
+    def __str__(self) -> str:
+        return self.trade_id
+
+
+class Obligation(models.Model):
+    """One delivery of one asset between home and a counterparty, from one trade."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "inbound (owed to home)"
+        OUTBOUND = "outbound", "outbound (owed by home)"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        IN_BATCH = "in_batch"
+        SETTLED = "settled"
+        CLOSED_OUT = "closed_out"
+
+    UNSETTLED = (Status.OPEN, Status.IN_BATCH)
+
+    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="obligations")
+    debtor = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    creditor = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="obligations")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(**MONEY)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    fail_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["counterparty", "status", "asset"])]
+        constraints = [
+            models.UniqueConstraint(fields=["trade", "asset"], name="obligation_unique_trade_asset"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="obligation_amount_positive"),
+            models.CheckConstraint(condition=~Q(debtor=models.F("creditor")), name="obligation_two_parties"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trade_id} {self.asset_id} {self.direction} {self.amount}"
+
+
+class ExposurePosition(models.Model):
+    """Running unsettled quantities per counterparty and asset.
+
+    Updated under a row lock in the same transaction as the obligations that
+    move them; valued at the current marks when read, so a new mark revalues
+    at once.  ``exposure_recompute`` derives the same figures from the
+    obligations and must agree.
+    """
+
+    counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="positions")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    receivable = models.DecimalField(**MONEY, default=Decimal(0))
+    payable = models.DecimalField(**MONEY, default=Decimal(0))
+    receivable_count = models.PositiveIntegerField(default=0)
+    payable_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["counterparty_id", "asset_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["counterparty", "asset"], name="position_unique"),
+            models.CheckConstraint(condition=Q(receivable__gte=0) & Q(payable__gte=0), name="position_nonneg"),
+        ]
+
+
+class TradeException(models.Model):
+    """A trade item the intake refused. Executed trades are never just dropped:
+    operations see every one here with its raw payload and reason."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    ingest = models.ForeignKey(TradeIngest, on_delete=models.PROTECT, related_name="exceptions")
+    index = models.PositiveIntegerField()
+    trade_id = models.CharField(max_length=200, blank=True)
+    code = models.CharField(max_length=40)
+    message = models.TextField()
+    field = models.CharField(max_length=100, blank=True)
+    payload = models.JSONField(null=True)
+    received_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolution = models.TextField(blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "code"]), models.Index(fields=["trade_id"])]
+
+
+class ComplianceException(models.Model):
+    """An accepted trade that breaks a client rule (para 25: retail opt-in)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="compliance_exceptions")
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    account_ref = models.CharField(max_length=64)
+    code = models.CharField(max_length=40)
+    message = models.TextField()
+    created_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolution = models.TextField(blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["trade", "account_ref", "code"], name="compliance_unique")]
+
+
+class ExposureAlert(models.Model):
+    """A difference between incremental exposure and the recompute, or
+    another exposure condition a person must look at."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        ACKNOWLEDGED = "acknowledged"
+
+    kind = models.CharField(max_length=40)
+    message = models.TextField()
+    details = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class CycleRequest(models.Model):
+    """A request for an intraday cycle, e.g. when utilisation crosses settle_at.
+
+    Cycles themselves arrive with the netting issue; until then a request is
+    recorded here and stays ``pending`` for operations to see.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+
+    kind = models.CharField(max_length=10, default="intraday")
+    reason = models.CharField(max_length=200)
+    utilisation = models.DecimalField(max_digits=12, decimal_places=4, null=True)
+    requested_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class AuditEvent(models.Model):
+    """Append-only record of every state change (circular paras 22, 23)."""
+
+    at = models.DateTimeField()
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=60)
+    object_type = models.CharField(max_length=60)
+    object_id = models.CharField(max_length=100, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"]), models.Index(fields=["at"])]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("audit events are append-only")
+
+
+class OperatorAPIKeyManager(BaseAPIKeyManager):
+    def get_usable_keys(self):
+        return super().get_usable_keys().select_related("operator")
+
+
+class OperatorAPIKey(AbstractAPIKey):
+    objects = OperatorAPIKeyManager()
+
+    class Scope(models.TextChoices):
+        ENGINE = "engine", "matching engine (acts for home)"
+        OPERATOR = "operator", "overseas operator (its own obligations)"
+        OPERATIONS = "operations", "operations"
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="api_keys")
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "operator API key"
+        verbose_name_plural = "operator API keys"

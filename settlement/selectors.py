@@ -1,0 +1,347 @@
+"""Reads: eligibility, the registry snapshot the intake uses, exposure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+
+from reserves.selectors import reserve_available_hkd
+
+from .models import Account, Asset, CapConfig, ExposurePosition, Jurisdiction, Obligation, Operator
+from .money import as_str, hkd
+
+HKD = "HKD"
+
+
+def jurisdiction_problems(j: Jurisdiction) -> list[str]:
+    problems = []
+    fatf = j.fatf_member and not j.fatf_suspended
+    if not fatf and not j.fsrb_bodies:
+        suspended = " (membership suspended)" if j.fatf_member else ""
+        problems.append(f"jurisdiction {j.code} is not a FATF{suspended} or FATF-style regional body member")
+    if not j.iosco_aligned:
+        problems.append(f"jurisdiction {j.code} is not recorded as having IOSCO-aligned regulation")
+    if j.call_for_action:
+        problems.append(f"jurisdiction {j.code} is on the FATF call-for-action list")
+    if j.increased_monitoring:
+        problems.append(f"jurisdiction {j.code} is under FATF increased monitoring")
+    return problems
+
+
+def operator_eligibility(operator: Operator) -> list[str]:
+    """Why an overseas operator may not be a counterparty; empty when eligible."""
+    if operator.is_home:
+        return []
+    problems = []
+    if operator.status != Operator.Status.ACTIVE:
+        problems.append(f"operator {operator.code} is {operator.status}")
+    if not operator.sfc_approval or operator.approved_on is None:
+        problems.append(f"operator {operator.code} has no SFC approval reference and date")
+    problems.extend(jurisdiction_problems(operator.jurisdiction))
+    return problems
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorInfo:
+    id: int
+    code: str
+    is_home: bool
+    status: str
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AssetInfo:
+    id: int
+    code: str
+    scale: int
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    home: OperatorInfo | None
+    operators: dict[str, OperatorInfo]
+    assets: dict[str, AssetInfo]
+
+
+def registry_load() -> Registry:
+    operators = {}
+    home = None
+    for op in Operator.objects.select_related("jurisdiction"):
+        info = OperatorInfo(op.id, op.code, op.is_home, op.status, tuple(operator_eligibility(op)))
+        operators[op.code] = info
+        if op.is_home:
+            home = info
+    assets = {a.code: AssetInfo(a.id, a.code, a.scale) for a in Asset.objects.only("id", "code", "scale")}
+    return Registry(home=home, operators=operators, assets=assets)
+
+
+# --- exposure ------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CounterpartyExposure:
+    operator: str
+    exposure_hkd: Decimal
+    net_hkd: Decimal
+    limit_hkd: Decimal | None
+    open_obligations: int
+    eligible: bool
+
+
+@dataclass(slots=True)
+class Exposure:
+    as_of: datetime
+    method: str
+    state: str
+    reasons: list[str]
+    total_hkd: Decimal
+    cap_hkd: Decimal | None
+    effective_cap_hkd: Decimal
+    reserve_available_hkd: Decimal
+    utilisation: Decimal | None
+    thresholds: dict[str, Decimal]
+    by_counterparty: list[CounterpartyExposure] = field(default_factory=list)
+    missing_marks: list[str] = field(default_factory=list)
+
+    def counterparty(self, code: str) -> CounterpartyExposure | None:
+        return next((c for c in self.by_counterparty if c.operator == code), None)
+
+    def as_json(self) -> dict:
+        return {
+            "as_of": self.as_of.isoformat().replace("+00:00", "Z"),
+            "method": self.method,
+            "state": self.state,
+            "reasons": self.reasons,
+            "total_hkd": as_str(
+                sum((c.net_hkd for c in self.by_counterparty), Decimal("0.00")) if self.method == "net" else self.total_hkd
+            ),
+            "cap_hkd": as_str(self.cap_hkd),
+            "effective_cap_hkd": as_str(self.effective_cap_hkd),
+            "reserve_available_hkd": as_str(self.reserve_available_hkd),
+            "utilisation": as_str(self.utilisation),
+            "thresholds": {k: as_str(v) for k, v in self.thresholds.items()},
+            "by_counterparty": [
+                {
+                    "operator": c.operator,
+                    "exposure_hkd": as_str(c.net_hkd if self.method == "net" else c.exposure_hkd),
+                    "limit_hkd": as_str(c.limit_hkd),
+                    "open_obligations": c.open_obligations,
+                    "eligible": c.eligible,
+                }
+                for c in self.by_counterparty
+            ],
+        }
+
+
+class ExposureState:
+    NORMAL = "normal"
+    WARNING = "warning"
+    SETTLING = "settling"
+    HALTED = "halted"
+
+
+def asset_marks() -> dict[int, tuple[str, Decimal | None, datetime | None]]:
+    """id -> (code, mark in HKD, mark time). HKD is always 1."""
+    marks = {}
+    for asset_id, code, mark, mark_as_of in Asset.objects.values_list("id", "code", "mark_hkd", "mark_as_of"):
+        marks[asset_id] = (code, Decimal(1) if code == HKD else mark, mark_as_of)
+    return marks
+
+
+def exposure_get(*, as_of: datetime, method: str = "gross") -> Exposure:
+    """Value the running positions at the current marks: the figure the cap checks."""
+    positions = ExposurePosition.objects.values_list(
+        "counterparty_id", "asset_id", "receivable", "payable", "receivable_count", "payable_count"
+    )
+    return _value(list(positions), as_of=as_of, method=method)
+
+
+def exposure_recompute_positions() -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
+    """The same positions derived from the unsettled obligations, in one SQL aggregate."""
+    rows = (
+        Obligation.objects.filter(status__in=Obligation.UNSETTLED)
+        .values("counterparty_id", "asset_id")
+        .annotate(
+            receivable=Sum("amount", filter=Q(direction=Obligation.Direction.INBOUND)),
+            payable=Sum("amount", filter=Q(direction=Obligation.Direction.OUTBOUND)),
+            receivable_count=Count("id", filter=Q(direction=Obligation.Direction.INBOUND)),
+            payable_count=Count("id", filter=Q(direction=Obligation.Direction.OUTBOUND)),
+        )
+        .order_by()
+    )
+    return {
+        (r["counterparty_id"], r["asset_id"]): (
+            r["receivable"] or Decimal(0),
+            r["payable"] or Decimal(0),
+            r["receivable_count"],
+            r["payable_count"],
+        )
+        for r in rows
+    }
+
+
+def exposure_recompute(*, as_of: datetime, method: str = "gross") -> Exposure:
+    positions = [(cp, asset, *values) for (cp, asset), values in exposure_recompute_positions().items()]
+    return _value(positions, as_of=as_of, method=method)
+
+
+def _value(positions: list[tuple], *, as_of: datetime, method: str) -> Exposure:
+    marks = asset_marks()
+    counterparties = list(
+        Operator.objects.filter(role=Operator.Role.OVERSEAS).select_related("jurisdiction").order_by("code")
+    )
+    cap = CapConfig.objects.first()
+    thresholds = (
+        {"warn_at": cap.warn_at, "settle_at": cap.settle_at, "halt_at": cap.halt_at}
+        if cap
+        else dict(settings.DEFAULT_THRESHOLDS)
+    )
+    reserve = reserve_available_hkd()
+    cap_hkd = cap.total_hkd if cap else None
+    effective_cap = max(min(cap_hkd, reserve), Decimal(0)) if cap_hkd is not None else Decimal(0)
+
+    gross: dict[int, Decimal] = {}
+    owed_by_home: dict[int, Decimal] = {}
+    counts: dict[int, int] = {}
+    missing: set[str] = set()
+    stale: set[str] = set()
+    stale_before = as_of - timedelta(seconds=settings.MARK_STALE_AFTER_SECONDS)
+    for cp_id, asset_id, receivable, payable, receivable_count, payable_count in positions:
+        counts[cp_id] = counts.get(cp_id, 0) + receivable_count + payable_count
+        code, mark, mark_as_of = marks[asset_id]
+        if receivable > 0 or payable > 0:
+            if mark is None:
+                if receivable > 0:
+                    missing.add(code)
+                continue
+            if code != HKD and mark_as_of is not None and mark_as_of < stale_before and receivable > 0:
+                stale.add(code)
+        if mark is not None:
+            gross[cp_id] = gross.get(cp_id, Decimal(0)) + receivable * mark
+            owed_by_home[cp_id] = owed_by_home.get(cp_id, Decimal(0)) + payable * mark
+
+    reasons: list[str] = []
+    by_cp = []
+    total = Decimal("0.00")
+    for op in counterparties:
+        exposure = hkd(gross.get(op.id, Decimal(0)))
+        net = max(hkd(exposure - owed_by_home.get(op.id, Decimal(0))), Decimal("0.00"))
+        total += exposure
+        problems = operator_eligibility(op)
+        by_cp.append(CounterpartyExposure(op.code, exposure, net, op.limit_hkd, counts.get(op.id, 0), not problems))
+        if op.limit_hkd is not None and exposure > 0 and exposure >= op.limit_hkd:
+            reasons.append(f"{op.code} exposure {as_str(exposure)} HKD is at or above its limit {as_str(op.limit_hkd)} HKD")
+
+    utilisation = (total / effective_cap).quantize(Decimal("0.0001")) if effective_cap > 0 else None
+    state = ExposureState.NORMAL
+    if cap is None:
+        state = ExposureState.HALTED
+        reasons.insert(0, "no cap configured")
+    elif effective_cap <= 0:
+        state = ExposureState.HALTED
+        reasons.insert(0, "effective cap is zero: no reserve fund balance or a zero cap")
+    elif utilisation is not None:
+        if utilisation >= thresholds["halt_at"]:
+            state = ExposureState.HALTED
+            reasons.insert(0, f"utilisation {utilisation} at or above halt threshold {thresholds['halt_at']}")
+        elif utilisation >= thresholds["settle_at"]:
+            state = ExposureState.SETTLING
+            reasons.insert(0, f"utilisation {utilisation} at or above settle threshold {thresholds['settle_at']}")
+        elif utilisation >= thresholds["warn_at"]:
+            state = ExposureState.WARNING
+            reasons.insert(0, f"utilisation {utilisation} at or above warning threshold {thresholds['warn_at']}")
+    if missing:
+        state = ExposureState.HALTED
+        reasons.insert(0, "no mark for " + ", ".join(sorted(missing)) + ": unsettled receivables cannot be valued")
+    for code in sorted(stale):
+        reasons.append(f"mark for {code} is stale (older than {settings.MARK_STALE_AFTER_SECONDS} s)")
+
+    return Exposure(
+        as_of=as_of,
+        method=method,
+        state=state,
+        reasons=reasons,
+        total_hkd=total,
+        cap_hkd=cap_hkd,
+        effective_cap_hkd=hkd(effective_cap),
+        reserve_available_hkd=hkd(reserve),
+        utilisation=utilisation,
+        thresholds=thresholds,
+        by_counterparty=by_cp,
+        missing_marks=sorted(missing),
+    )
+
+
+# --- pre-trade check -------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CheckResult:
+    allowed: bool
+    reason: str | None
+    exposure_hkd: Decimal
+    added_hkd: Decimal | None
+    headroom_hkd: Decimal
+    state: str
+
+    def as_json(self) -> dict:
+        return {
+            "allowed": self.allowed,
+            "reason": self.reason,
+            "exposure_hkd": as_str(self.exposure_hkd),
+            "added_hkd": as_str(self.added_hkd),
+            "headroom_hkd": as_str(self.headroom_hkd),
+            "state": self.state,
+        }
+
+
+def exposure_check(
+    *, counterparty: Operator, asset: Asset, amount: Decimal, account: str | None, as_of: datetime
+) -> CheckResult:
+    """May the engine match an order that makes home receive ``amount`` of
+    ``asset`` from ``counterparty``? Advisory pre-trade check: the denial
+    reasons are, in order, eligibility, client opt-in, the halt state, a
+    missing mark, the cap and the counterparty's limit."""
+    exposure = exposure_get(as_of=as_of)
+    halt_at = exposure.thresholds["halt_at"]
+    cap_room = exposure.effective_cap_hkd * halt_at - exposure.total_hkd
+    mine = exposure.counterparty(counterparty.code)
+    cp_exposure = mine.exposure_hkd if mine else Decimal("0.00")
+    limit_room = counterparty.limit_hkd - cp_exposure if counterparty.limit_hkd is not None else None
+    headroom = hkd(max(min(cap_room, limit_room) if limit_room is not None else cap_room, Decimal(0)))
+
+    mark = Decimal(1) if asset.code == HKD else asset.mark_hkd
+    added = hkd(amount * mark) if mark is not None else None
+
+    def result(reason: str | None) -> CheckResult:
+        return CheckResult(reason is None, reason, exposure.total_hkd, added, headroom, exposure.state)
+
+    problems = operator_eligibility(counterparty)
+    if counterparty.is_home:
+        return result("counterparty_is_home: the counterparty must be an overseas operator")
+    if problems:
+        return result("counterparty_ineligible: " + "; ".join(problems))
+    if account is not None:
+        home = Operator.objects.filter(role=Operator.Role.HOME).first()
+        client = Account.objects.filter(operator=home, ref=account).first()
+        if client is None:
+            return result(f"account_unregistered: home account {account} is not registered")
+        if client.client_class == Account.ClientClass.RETAIL and not client.shared_book_opt_in:
+            return result(f"retail_without_opt_in: retail account {account} has not opted in to the shared order book")
+    if exposure.state == ExposureState.HALTED:
+        return result("halted: " + "; ".join(exposure.reasons))
+    if added is None:
+        return result(f"no_mark: {asset.code} has no mark, so the exposure it adds cannot be valued")
+    if added > cap_room:
+        return result(f"cap_exceeded: adds {as_str(added)} HKD with {as_str(hkd(max(cap_room, Decimal(0))))} HKD left under the cap")
+    if limit_room is not None and added > limit_room:
+        return result(
+            f"limit_exceeded: adds {as_str(added)} HKD with {as_str(hkd(max(limit_room, Decimal(0))))} HKD left "
+            f"under {counterparty.code}'s limit"
+        )
+    return result(None)

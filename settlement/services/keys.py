@@ -1,0 +1,29 @@
+from django.db import transaction
+
+from settlement.exceptions import InvalidInput
+from settlement.models import Operator, OperatorAPIKey
+
+from .audit import audit_record
+
+
+def api_key_create(*, operator_code: str, name: str, scope: str | None, actor: str) -> tuple[OperatorAPIKey, str]:
+    operator = Operator.objects.filter(code=operator_code).first()
+    if operator is None:
+        raise InvalidInput("unknown_operator", f"no operator with code {operator_code!r}", field="operator")
+    if not name.strip():
+        raise InvalidInput("invalid_field", "name must not be empty", field="name")
+    scope = scope or (OperatorAPIKey.Scope.ENGINE if operator.is_home else OperatorAPIKey.Scope.OPERATOR)
+    if scope == OperatorAPIKey.Scope.ENGINE and not operator.is_home:
+        raise InvalidInput("invalid_field", f"the matching engine's key acts for the home operator, not {operator.code}", field="scope")
+    if scope == OperatorAPIKey.Scope.OPERATOR and operator.is_home:
+        raise InvalidInput("invalid_field", "an operator-scope key is for an overseas operator", field="scope")
+    with transaction.atomic():
+        key, secret = OperatorAPIKey.objects.create_key(operator=operator, name=name.strip(), scope=scope)
+        audit_record(
+            actor=actor,
+            action="api_key.created",
+            object_type="OperatorAPIKey",
+            object_id=key.prefix,
+            after={"operator": operator.code, "scope": scope, "name": key.name},
+        )
+    return key, secret

@@ -1,0 +1,524 @@
+"""Trade intake from the matching engine (DESIGN section 6).
+
+Each item is judged on its own. Valid items are stored with their
+obligations and move the exposure positions in the same transaction;
+rejected items go to the exceptions queue with their raw payload. The whole
+request is one transaction: a failure leaves nothing behind.
+
+Idempotency is by ``trade_id`` with a content hash: the same content again
+is a duplicate, other content under a known id is a conflict. Concurrent
+requests with overlapping ids are safe: the insert is ``ON CONFLICT DO
+NOTHING`` in trade-id order (so two requests never wait on each other in a
+cycle), and a row another request won is judged against what it stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from settlement.exceptions import InvalidInput
+from settlement.models import Account, ComplianceException, Obligation, Trade, TradeException, TradeIngest
+from settlement.money import MAX_SCALE, fits_storage, parse_decimal, quote_amount
+from settlement.selectors import AssetInfo, Exposure, OperatorInfo, Registry, exposure_get, registry_load
+
+from .audit import audit_record
+from .exposure import PositionDelta, cycle_request_if_settling, positions_apply
+
+logger = logging.getLogger(__name__)
+
+INBOUND = Obligation.Direction.INBOUND
+OUTBOUND = Obligation.Direction.OUTBOUND
+
+
+@dataclass(slots=True)
+class Rejection:
+    index: int
+    trade_id: str
+    code: str
+    message: str
+    field: str | None
+    payload: object
+
+    def as_json(self) -> dict:
+        body = {"index": self.index, "trade_id": self.trade_id, "code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+@dataclass(slots=True)
+class ParsedTrade:
+    index: int
+    trade_id: str
+    base: AssetInfo
+    quote: AssetInfo
+    price: Decimal
+    quantity: Decimal
+    quote_amount: Decimal
+    buy: OperatorInfo
+    buy_account: str
+    sell: OperatorInfo
+    sell_account: str
+    executed_at: datetime
+    content_hash: str
+    payload: object
+
+    @property
+    def is_cross(self) -> bool:
+        return self.buy.id != self.sell.id
+
+    @property
+    def counterparty(self) -> OperatorInfo | None:
+        if not self.is_cross:
+            return None
+        return self.sell if self.buy.is_home else self.buy
+
+
+@dataclass(slots=True)
+class IngestResult:
+    ingest_id: int
+    accepted: int
+    duplicates: int
+    rejected: list[Rejection] = field(default_factory=list)
+    accepted_ids: list[str] = field(default_factory=list)
+    exposure: Exposure | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [r.as_json() for r in self.rejected],
+            "exposure": self.exposure.as_json() if self.exposure else None,
+        }
+
+
+# --- parsing one item ----------------------------------------------------------
+
+
+def _text(item: dict, key: str, *, prefix: str = "", max_length: int = 64) -> str:
+    name = prefix + key
+    if key not in item or item[key] is None:
+        raise InvalidInput("missing_field", f"{name} is required", field=name)
+    value = item[key]
+    if not isinstance(value, str):
+        raise InvalidInput("invalid_field", f"{name} must be a string", field=name)
+    value = value.strip()
+    if not value:
+        raise InvalidInput("invalid_field", f"{name} must not be empty", field=name)
+    if len(value) > max_length:
+        raise InvalidInput("invalid_field", f"{name} is longer than {max_length} characters", field=name)
+    if not value.isprintable():
+        raise InvalidInput("invalid_field", f"{name} contains control characters", field=name)
+    return value
+
+
+def _side(item: dict, key: str, registry: Registry) -> tuple[OperatorInfo, str]:
+    side = item.get(key)
+    if side is None:
+        raise InvalidInput("missing_field", f"{key} is required", field=key)
+    if not isinstance(side, dict):
+        raise InvalidInput("invalid_field", f"{key} must be an object with operator and account", field=key)
+    code = _text(side, "operator", prefix=f"{key}.", max_length=16)
+    account = _text(side, "account", prefix=f"{key}.")
+    operator = registry.operators.get(code)
+    if operator is None:
+        raise InvalidInput("unknown_operator", f"{key}.operator {code!r} is not a registered operator", field=f"{key}.operator")
+    return operator, account
+
+
+def _asset(item: dict, key: str, registry: Registry) -> AssetInfo:
+    code = _text(item, key, max_length=16)
+    asset = registry.assets.get(code)
+    if asset is None:
+        raise InvalidInput("unknown_asset", f"{key} {code!r} is not a registered asset", field=key)
+    return asset
+
+
+def _timestamp(item: dict, now: datetime) -> datetime:
+    raw = item.get("executed_at")
+    if raw is None:
+        raise InvalidInput("missing_field", "executed_at is required", field="executed_at")
+    if not isinstance(raw, str) or len(raw) > 40:
+        raise InvalidInput("invalid_timestamp", "executed_at must be an ISO 8601 string", field="executed_at")
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput("invalid_timestamp", f"executed_at {raw!r} is not an ISO 8601 timestamp", field="executed_at") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(
+            "invalid_timestamp", f"executed_at {raw!r} has no time zone; send UTC (Z) or an offset", field="executed_at"
+        )
+    value = value.astimezone(UTC)
+    tolerance = timedelta(seconds=settings.TRADE_FUTURE_TOLERANCE_SECONDS)
+    if value > now + tolerance:
+        raise InvalidInput(
+            "future_executed_at",
+            f"executed_at {raw} is more than {settings.TRADE_FUTURE_TOLERANCE_SECONDS} s in the future",
+            field="executed_at",
+        )
+    return value
+
+
+def _counterparty_check(buy: OperatorInfo, sell: OperatorInfo, registry: Registry) -> None:
+    if not buy.is_home and not sell.is_home:
+        home = registry.home.code if registry.home else "the home operator"
+        raise InvalidInput(
+            "not_home_trade", f"neither side is {home}: only trades of the home operator are settled here", field="buy.operator"
+        )
+    if buy.id == sell.id:
+        return
+    counterparty, key = (sell, "sell") if buy.is_home else (buy, "buy")
+    if counterparty.status != "active":
+        raise InvalidInput(
+            f"counterparty_{counterparty.status}",
+            f"counterparty {counterparty.code} is {counterparty.status}",
+            field=f"{key}.operator",
+        )
+    if counterparty.problems:
+        raise InvalidInput(
+            "counterparty_ineligible",
+            f"counterparty {counterparty.code} is not eligible: " + "; ".join(counterparty.problems),
+            field=f"{key}.operator",
+        )
+
+
+def trade_parse(item: object, *, index: int, registry: Registry, now: datetime) -> ParsedTrade:
+    if not isinstance(item, dict):
+        raise InvalidInput("invalid_item", "each trade must be a JSON object")
+    trade_id = _text(item, "trade_id")
+    base = _asset(item, "base_asset", registry)
+    quote = _asset(item, "quote_asset", registry)
+    if base.id == quote.id:
+        raise InvalidInput("same_asset", "base_asset and quote_asset must differ", field="quote_asset")
+    price = parse_decimal(item.get("price"), field="price", scale=MAX_SCALE)
+    quantity = parse_decimal(item.get("quantity"), field="quantity", scale=base.scale)
+    buy, buy_account = _side(item, "buy", registry)
+    sell, sell_account = _side(item, "sell", registry)
+    _counterparty_check(buy, sell, registry)
+    executed_at = _timestamp(item, now)
+    amount = quote_amount(price, quantity, quote.scale)
+    if amount <= 0:
+        raise InvalidInput(
+            "quote_amount_zero",
+            f"price x quantity rounds to zero at {quote.code}'s {quote.scale} decimal places",
+            field="quantity",
+        )
+    if not fits_storage(amount):
+        raise InvalidInput("out_of_range", "price x quantity has more than 20 integer digits", field="price")
+    digest = hashlib.blake2b(
+        "\x1f".join(
+            (
+                trade_id,
+                base.code,
+                quote.code,
+                format(price.normalize(), "f"),
+                format(quantity.normalize(), "f"),
+                buy.code,
+                buy_account,
+                sell.code,
+                sell_account,
+                executed_at.isoformat(),
+            )
+        ).encode(),
+        digest_size=16,
+    ).hexdigest()
+    return ParsedTrade(
+        index, trade_id, base, quote, price, quantity, amount, buy, buy_account, sell, sell_account, executed_at, digest, item
+    )
+
+
+def _trade_id_of(item: object) -> str:
+    if isinstance(item, dict) and isinstance(item.get("trade_id"), str):
+        return item["trade_id"][:200]
+    return ""
+
+
+# --- the service -----------------------------------------------------------------
+
+
+def trades_ingest(*, items: list, actor: str, now: datetime | None = None) -> IngestResult:
+    """Store a batch of executed trades from the matching engine."""
+    now = now or timezone.now()
+    registry = registry_load()
+    rejected: list[Rejection] = []
+    duplicates = 0
+    parsed: dict[str, ParsedTrade] = {}
+    for index, item in enumerate(items):
+        try:
+            trade = trade_parse(item, index=index, registry=registry, now=now)
+        except InvalidInput as error:
+            rejected.append(Rejection(index, _trade_id_of(item), error.code, error.message, error.field, item))
+            continue
+        earlier = parsed.get(trade.trade_id)
+        if earlier is None:
+            parsed[trade.trade_id] = trade
+        elif earlier.content_hash == trade.content_hash:
+            duplicates += 1
+        else:
+            rejected.append(_conflict(trade, f"item {earlier.index} of this request"))
+
+    with transaction.atomic():
+        ingest = TradeIngest.objects.create(received_at=now, actor=actor, items=len(items))
+        stored = _stored_hashes(list(parsed))
+        fresh = []
+        for trade in parsed.values():
+            known = stored.get(trade.trade_id)
+            if known is None:
+                fresh.append(trade)
+            elif known == trade.content_hash:
+                duplicates += 1
+            else:
+                rejected.append(_conflict(trade, "an earlier request"))
+        fresh.sort(key=lambda t: t.trade_id)
+        ids = _insert_trades(fresh, ingest_id=ingest.id, now=now)
+        accepted = [t for t in fresh if t.trade_id in ids]
+        lost = [t for t in fresh if t.trade_id not in ids]
+        if lost:  # another request stored these ids between our read and our insert
+            won = _stored_hashes([t.trade_id for t in lost])
+            for trade in lost:
+                if won.get(trade.trade_id) == trade.content_hash:
+                    duplicates += 1
+                else:
+                    rejected.append(_conflict(trade, "a concurrent request"))
+        _insert_obligations(accepted, ids, now=now)
+        positions_apply(deltas=_deltas(accepted))
+        _record_compliance(accepted, ids, registry=registry, now=now)
+        rejected.sort(key=lambda r: r.index)
+        TradeException.objects.bulk_create(
+            [
+                TradeException(
+                    ingest=ingest,
+                    index=r.index,
+                    trade_id=r.trade_id,
+                    code=r.code,
+                    message=r.message,
+                    field=r.field or "",
+                    payload=r.payload if _json_safe(r.payload) else repr(r.payload)[:10000],
+                    received_at=now,
+                )
+                for r in rejected
+            ],
+            batch_size=1000,
+        )
+        ingest.accepted, ingest.duplicates, ingest.rejected = len(accepted), duplicates, len(rejected)
+        ingest.save(update_fields=["accepted", "duplicates", "rejected"])
+        accepted_ids = [t.trade_id for t in accepted]
+        audit_record(
+            actor=actor,
+            action="trades.ingested",
+            object_type="TradeIngest",
+            object_id=ingest.id,
+            after={
+                "items": len(items),
+                "accepted": len(accepted),
+                "duplicates": duplicates,
+                "rejected": [{"index": r.index, "trade_id": r.trade_id, "code": r.code} for r in rejected],
+                "trade_ids": accepted_ids,
+            },
+            at=now,
+        )
+        exposure = exposure_get(as_of=now)
+        cycle_request_if_settling(exposure=exposure, actor=actor)
+    return IngestResult(ingest.id, len(accepted), duplicates, rejected, accepted_ids, exposure)
+
+
+def _conflict(trade: ParsedTrade, where: str) -> Rejection:
+    return Rejection(
+        trade.index,
+        trade.trade_id,
+        "conflict",
+        f"trade_id {trade.trade_id} was already received from {where} with different content",
+        "trade_id",
+        trade.payload,
+    )
+
+
+def _json_safe(payload: object) -> bool:
+    # Bare NaN/Infinity literals come through the lenient parser as a str
+    # subclass; everything else JSON produced is storable as it is.
+    return not isinstance(payload, float) or payload == payload
+
+
+def _stored_hashes(trade_ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(trade_ids), 5000):
+        chunk = trade_ids[start : start + 5000]
+        found.update(Trade.objects.filter(trade_id__in=chunk).values_list("trade_id", "content_hash"))
+    return found
+
+
+_TRADE_COLUMNS = (
+    "trade_id",
+    "base_asset_id",
+    "quote_asset_id",
+    "price",
+    "quantity",
+    "quote_amount",
+    "buy_operator_id",
+    "buy_account",
+    "sell_operator_id",
+    "sell_account",
+    "executed_at",
+    "received_at",
+    "is_cross",
+    "content_hash",
+    "ingest_id",
+)
+_OBLIGATION_COLUMNS = (
+    "trade_id",
+    "debtor_id",
+    "creditor_id",
+    "counterparty_id",
+    "direction",
+    "asset_id",
+    "amount",
+    "status",
+    "fail_count",
+    "created_at",
+)
+
+
+def _trade_row(t: ParsedTrade, ingest_id: int, now: datetime) -> tuple:
+    return (
+        t.trade_id,
+        t.base.id,
+        t.quote.id,
+        t.price,
+        t.quantity,
+        t.quote_amount,
+        t.buy.id,
+        t.buy_account,
+        t.sell.id,
+        t.sell_account,
+        t.executed_at,
+        now,
+        t.is_cross,
+        t.content_hash,
+        ingest_id,
+    )
+
+
+def _insert_trades(trades: list[ParsedTrade], *, ingest_id: int, now: datetime) -> dict[str, int]:
+    """Insert in trade-id order, skipping ids another request holds; return
+    trade_id -> primary key for the rows this request stored."""
+    if not trades:
+        return {}
+    if connection.vendor == "postgresql":
+        columns = ", ".join(_TRADE_COLUMNS)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TEMP TABLE ingest_trade ON COMMIT DROP AS "
+                f"SELECT {columns} FROM settlement_trade WITH NO DATA"
+            )
+            with cursor.cursor.copy(f"COPY ingest_trade ({columns}) FROM STDIN") as copy:
+                for t in trades:
+                    copy.write_row(_trade_row(t, ingest_id, now))
+            cursor.execute(
+                f"INSERT INTO settlement_trade ({columns}) SELECT {columns} FROM ingest_trade "
+                "ORDER BY trade_id ON CONFLICT (trade_id) DO NOTHING RETURNING trade_id, id"
+            )
+            ids = dict(cursor.fetchall())
+            cursor.execute("DROP TABLE ingest_trade")
+            return ids
+    Trade.objects.bulk_create(
+        [Trade(**dict(zip(_TRADE_COLUMNS, _trade_row(t, ingest_id, now), strict=True))) for t in trades],
+        batch_size=500,
+        ignore_conflicts=True,
+    )
+    return dict(Trade.objects.filter(ingest_id=ingest_id).values_list("trade_id", "id"))
+
+
+def _obligation_rows(t: ParsedTrade, trade_pk: int, now: datetime) -> list[tuple]:
+    """Base asset seller-operator to buyer-operator; quote amount the other way."""
+    counterparty = t.counterparty
+    base_direction = INBOUND if t.buy.is_home else OUTBOUND
+    quote_direction = OUTBOUND if t.buy.is_home else INBOUND
+    return [
+        (trade_pk, t.sell.id, t.buy.id, counterparty.id, base_direction, t.base.id, t.quantity, "open", 0, now),
+        (trade_pk, t.buy.id, t.sell.id, counterparty.id, quote_direction, t.quote.id, t.quote_amount, "open", 0, now),
+    ]
+
+
+def _insert_obligations(trades: list[ParsedTrade], ids: dict[str, int], *, now: datetime) -> None:
+    rows = [row for t in trades if t.is_cross for row in _obligation_rows(t, ids[t.trade_id], now)]
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        columns = ", ".join(_OBLIGATION_COLUMNS)
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY settlement_obligation ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    Obligation.objects.bulk_create(
+        [Obligation(**dict(zip(_OBLIGATION_COLUMNS, row, strict=True))) for row in rows], batch_size=500
+    )
+
+
+def _deltas(trades: list[ParsedTrade]) -> list[PositionDelta]:
+    sums: dict[tuple[int, int], list] = defaultdict(lambda: [Decimal(0), Decimal(0), 0, 0])
+    for t in trades:
+        if not t.is_cross:
+            continue
+        cp = t.counterparty.id
+        received, paid = ((t.base, t.quantity), (t.quote, t.quote_amount))
+        if not t.buy.is_home:
+            received, paid = paid, received
+        row = sums[(cp, received[0].id)]
+        row[0] += received[1]
+        row[2] += 1
+        row = sums[(cp, paid[0].id)]
+        row[1] += paid[1]
+        row[3] += 1
+    return [PositionDelta(cp, asset, *values) for (cp, asset), values in sums.items()]
+
+
+def _record_compliance(trades: list[ParsedTrade], ids: dict[str, int], *, registry: Registry, now: datetime) -> None:
+    """Para 25: a home retail client may trade on the shared book only after
+    opting in. The trade executed, so it is kept; the breach is flagged."""
+    home = registry.home
+    sides = [
+        (t, account)
+        for t in trades
+        if t.is_cross
+        for operator, account in ((t.buy, t.buy_account), (t.sell, t.sell_account))
+        if operator.is_home
+    ]
+    if not sides:
+        return
+    refs = sorted({account for _, account in sides})
+    known: dict[str, tuple[str, bool]] = {}
+    for start in range(0, len(refs), 5000):
+        rows = Account.objects.filter(operator_id=home.id, ref__in=refs[start : start + 5000]).values_list(
+            "ref", "client_class", "shared_book_opt_in"
+        )
+        known.update((ref, (client_class, opt_in)) for ref, client_class, opt_in in rows)
+    flagged = []
+    for trade, account in sides:
+        profile = known.get(account)
+        if profile is None:
+            code, message = (
+                "unregistered_home_account",
+                f"home account {account} is not registered, so its shared-book opt-in cannot be confirmed",
+            )
+        elif profile[0] == Account.ClientClass.RETAIL and not profile[1]:
+            code, message = (
+                "retail_without_opt_in",
+                f"retail home account {account} traded on the shared order book without opting in",
+            )
+        else:
+            continue
+        flagged.append(
+            ComplianceException(
+                trade_id=ids[trade.trade_id], operator_id=home.id, account_ref=account, code=code, message=message, created_at=now
+            )
+        )
+    ComplianceException.objects.bulk_create(flagged, batch_size=1000, ignore_conflicts=True)

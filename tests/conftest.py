@@ -1,0 +1,49 @@
+"""Shared fixtures: a small network built with factories, API clients per scope."""
+
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def network(db):
+    """HK1 (home) with two overseas counterparties, BTC/USDC/HKD and a cap."""
+    return factories.build_network()
+
+
+@pytest.fixture
+def engine_client(network):
+    return api_client_for(network.home, scope="engine")
+
+
+@pytest.fixture
+def ops_client(network):
+    return api_client_for(network.home, scope="operations")
+
+
+def api_client_for(operator, *, scope: str) -> APIClient:
+    _, key = factories.api_key(operator, scope=scope)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    return client
+
+
+requires_postgres = pytest.mark.skipif(
+    not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+    reason="needs PostgreSQL: real row locks and concurrent transactions (SQLite serialises writers)",
+)
+
+__all__ = ["Decimal", "api_client_for", "connection", "requires_postgres"]
