@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Q, Sum
 
 from reserves.selectors import reserve_available_hkd
@@ -163,6 +164,8 @@ def exposure_get(*, as_of: datetime, method: str = "gross") -> Exposure:
 
 def exposure_recompute_positions() -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
     """The same positions derived from the unsettled obligations, in one SQL aggregate."""
+    if connection.vendor == "sqlite":
+        return _recompute_in_python()
     rows = (
         Obligation.objects.filter(status__in=Obligation.UNSETTLED)
         .values("counterparty_id", "asset_id")
@@ -183,6 +186,26 @@ def exposure_recompute_positions() -> dict[tuple[int, int], tuple[Decimal, Decim
         )
         for r in rows
     }
+
+
+def _recompute_in_python() -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
+    """SQLite sums decimals in floating point; sum them as Decimal instead.
+    PostgreSQL (production) does this in SQL on exact NUMERIC values."""
+    totals: dict[tuple[int, int], list] = {}
+    rows = (
+        Obligation.objects.filter(status__in=Obligation.UNSETTLED)
+        .values_list("counterparty_id", "asset_id", "direction", "amount")
+        .order_by()
+    )
+    for cp_id, asset_id, direction, amount in rows.iterator(chunk_size=5000):
+        row = totals.setdefault((cp_id, asset_id), [Decimal(0), Decimal(0), 0, 0])
+        if direction == Obligation.Direction.INBOUND:
+            row[0] += amount
+            row[2] += 1
+        else:
+            row[1] += amount
+            row[3] += 1
+    return {key: tuple(values) for key, values in totals.items()}
 
 
 def exposure_recompute(*, as_of: datetime, method: str = "gross") -> Exposure:
@@ -237,22 +260,25 @@ def _value(positions: list[tuple], *, as_of: datetime, method: str) -> Exposure:
         if op.limit_hkd is not None and exposure > 0 and exposure >= op.limit_hkd:
             reasons.append(f"{op.code} exposure {as_str(exposure)} HKD is at or above its limit {as_str(op.limit_hkd)} HKD")
 
-    utilisation = (total / effective_cap).quantize(Decimal("0.0001")) if effective_cap > 0 else None
+    # States compare the exact ratio; the figure shown is rounded down, so a
+    # display of 0.8000 never sits next to a "warning" state.
+    exact = total / effective_cap if effective_cap > 0 else None
+    utilisation = exact.quantize(Decimal("0.0001"), rounding=ROUND_FLOOR) if exact is not None else None
     state = ExposureState.NORMAL
     if cap is None:
         state = ExposureState.HALTED
         reasons.insert(0, "no cap configured")
-    elif effective_cap <= 0:
+    elif exact is None:
         state = ExposureState.HALTED
         reasons.insert(0, "effective cap is zero: no reserve fund balance or a zero cap")
-    elif utilisation is not None:
-        if utilisation >= thresholds["halt_at"]:
+    else:
+        if exact >= thresholds["halt_at"]:
             state = ExposureState.HALTED
             reasons.insert(0, f"utilisation {utilisation} at or above halt threshold {thresholds['halt_at']}")
-        elif utilisation >= thresholds["settle_at"]:
+        elif exact >= thresholds["settle_at"]:
             state = ExposureState.SETTLING
             reasons.insert(0, f"utilisation {utilisation} at or above settle threshold {thresholds['settle_at']}")
-        elif utilisation >= thresholds["warn_at"]:
+        elif exact >= thresholds["warn_at"]:
             state = ExposureState.WARNING
             reasons.insert(0, f"utilisation {utilisation} at or above warning threshold {thresholds['warn_at']}")
     if missing:

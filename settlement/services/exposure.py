@@ -44,6 +44,9 @@ def positions_apply(*, deltas: list[PositionDelta]) -> None:
         [ExposurePosition(counterparty_id=d.counterparty_id, asset_id=d.asset_id) for d in deltas],
         ignore_conflicts=True,
     )
+    if connection.vendor == "sqlite":
+        _positions_apply_in_python(deltas)
+        return
     for d in deltas:
         ExposurePosition.objects.filter(counterparty_id=d.counterparty_id, asset_id=d.asset_id).update(
             receivable=F("receivable") + d.receivable,
@@ -51,6 +54,20 @@ def positions_apply(*, deltas: list[PositionDelta]) -> None:
             receivable_count=F("receivable_count") + d.receivable_count,
             payable_count=F("payable_count") + d.payable_count,
         )
+
+
+def _positions_apply_in_python(deltas: list[PositionDelta]) -> None:
+    """SQLite keeps decimals as 15-digit floats and adds them in floating
+    point; adding in Decimal here keeps the running figures exact within what
+    SQLite can store. The transaction already holds SQLite's write lock
+    (IMMEDIATE mode), so read-modify-write cannot lose an update."""
+    for d in deltas:
+        position = ExposurePosition.objects.get(counterparty_id=d.counterparty_id, asset_id=d.asset_id)
+        position.receivable += d.receivable
+        position.payable += d.payable
+        position.receivable_count += d.receivable_count
+        position.payable_count += d.payable_count
+        position.save(update_fields=["receivable", "payable", "receivable_count", "payable_count"])
 
 
 def cycle_request_if_settling(*, exposure: Exposure, actor: str) -> CycleRequest | None:
@@ -61,8 +78,8 @@ def cycle_request_if_settling(*, exposure: Exposure, actor: str) -> CycleRequest
     """
     if exposure.state not in (ExposureState.SETTLING, ExposureState.HALTED) or exposure.utilisation is None:
         return None
-    if exposure.utilisation < exposure.thresholds["settle_at"]:
-        return None
+    if exposure.total_hkd < exposure.effective_cap_hkd * exposure.thresholds["settle_at"]:
+        return None  # halted for another reason (a missing mark): settling will not cure it
     if CycleRequest.objects.filter(status=CycleRequest.Status.PENDING, kind="intraday").exists():
         return None
     request = CycleRequest.objects.create(

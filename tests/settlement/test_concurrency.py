@@ -1,0 +1,65 @@
+"""Concurrent intake on PostgreSQL: real threads, real transactions."""
+
+import random
+import threading
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from settlement.models import Obligation, Trade, TradeException
+from settlement.services.exposure import exposure_verify
+from tests import factories
+from tests.conftest import api_client_for, requires_postgres
+from tests.factories import trade
+
+pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
+
+THREADS = 8
+OWN = 70  # trades only one thread sends
+SHARED = 30  # trade ids every thread sends, same content (30% of each thread's ids)
+CONTESTED = 3  # ids every thread sends with its own content: one wins, the rest conflict
+
+
+def test_eight_threads_with_overlapping_batches_store_each_trade_once():
+    network = factories.build_network(cap="10000000000", reserve="10000000000")
+    when = timezone.now().isoformat()
+    shared = [trade(trade_id=f"S{i}", sell=("SG1" if i % 2 else "JP1", "x"), quantity="0.1", executed_at=when) for i in range(SHARED)]
+    clients = [api_client_for(network.home, scope="engine") for _ in range(THREADS)]
+    results: list[dict] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(THREADS)
+
+    def worker(n: int) -> None:
+        try:
+            own = [trade(trade_id=f"O{n}-{i}", quantity="0.01", sell=("SG1", f"c{i}")) for i in range(OWN)]
+            contested = [trade(trade_id=f"C{i}", quantity=f"0.0{n + 1}") for i in range(CONTESTED)]
+            items = own + shared + contested
+            random.Random(n).shuffle(items)
+            barrier.wait()
+            for half in (items[: len(items) // 2], items[len(items) // 2 :]):
+                response = clients[n].post("/api/v1/trades", {"trades": half}, format="json")
+                assert response.status_code == 200, response.content
+                results.append(response.json())
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    expected_trades = THREADS * OWN + SHARED + CONTESTED
+    assert Trade.objects.count() == expected_trades
+    assert sum(r["accepted"] for r in results) == expected_trades
+    assert sum(r["duplicates"] for r in results) == (THREADS - 1) * SHARED
+    rejected = [x for r in results for x in r["rejected"]]
+    assert {x["code"] for x in rejected} == {"conflict"}
+    assert len(rejected) == (THREADS - 1) * CONTESTED
+    assert TradeException.objects.filter(code="conflict").count() == (THREADS - 1) * CONTESTED
+    assert Obligation.objects.count() == 2 * expected_trades
+    assert exposure_verify(as_of=timezone.now()).ok
