@@ -3,6 +3,8 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from settlement.dashboard import dashboard
+
 
 def health(request):
     return JsonResponse({"status": "ok"})
@@ -10,6 +12,7 @@ def health(request):
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("ops/", dashboard, name="ops-dashboard"),
     path("health", health, name="health"),
     path("api/v1/schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
     path(

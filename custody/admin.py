@@ -5,7 +5,19 @@ from .models import BankAccount, Custodian, Rail, Wallet
 
 @admin.register(Rail)
 class RailAdmin(admin.ModelAdmin):
-    list_display = ["code", "kind", "status", "status_reason", "chain_id", "confirmations", "window_minutes", "currency", "calendars", "cutoff", "timezone"]
+    list_display = [
+        "code",
+        "kind",
+        "status",
+        "status_reason",
+        "chain_id",
+        "confirmations",
+        "window_minutes",
+        "currency",
+        "calendars",
+        "cutoff",
+        "timezone",
+    ]
     list_filter = ["kind", "status"]
     # Rail status changes come through the operations API with an audit
     # event (cycles issue); the admin shows them.

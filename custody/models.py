@@ -37,12 +37,8 @@ class Rail(models.Model):
     class Meta:
         ordering = ["code"]
         constraints = [
-            models.CheckConstraint(
-                condition=~Q(kind="evm") | Q(chain_id__isnull=False), name="rail_evm_has_chain_id"
-            ),
-            models.CheckConstraint(
-                condition=~Q(kind="bank") | ~Q(currency=""), name="rail_bank_has_currency"
-            ),
+            models.CheckConstraint(condition=~Q(kind="evm") | Q(chain_id__isnull=False), name="rail_evm_has_chain_id"),
+            models.CheckConstraint(condition=~Q(kind="bank") | ~Q(currency=""), name="rail_bank_has_currency"),
         ]
 
     def __str__(self) -> str:

@@ -40,7 +40,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Jurisdiction)
 class JurisdictionAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "fatf_member", "fsrb_bodies", "iosco_aligned", "call_for_action", "increased_monitoring", "eligible", "lists_as_of"]
+    list_display = [
+        "code",
+        "name",
+        "fatf_member",
+        "fsrb_bodies",
+        "iosco_aligned",
+        "call_for_action",
+        "increased_monitoring",
+        "eligible",
+        "lists_as_of",
+    ]
     list_filter = ["fatf_member", "call_for_action", "increased_monitoring"]
     search_fields = ["code", "name"]
 
@@ -51,7 +61,18 @@ class JurisdictionAdmin(admin.ModelAdmin):
 
 @admin.register(Operator)
 class OperatorAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "role", "jurisdiction", "status", "sfc_approval", "approved_on", "dvp_policy", "limit_hkd", "eligible"]
+    list_display = [
+        "code",
+        "name",
+        "role",
+        "jurisdiction",
+        "status",
+        "sfc_approval",
+        "approved_on",
+        "dvp_policy",
+        "limit_hkd",
+        "eligible",
+    ]
     list_filter = ["role", "status"]
     search_fields = ["code", "name"]
     readonly_fields = ["eligibility"]
@@ -107,7 +128,18 @@ class TradeIngestAdmin(ReadOnlyAdmin):
 
 @admin.register(Trade)
 class TradeAdmin(ReadOnlyAdmin):
-    list_display = ["trade_id", "executed_at", "base_asset", "quote_asset", "price", "quantity", "quote_amount", "buy_operator", "sell_operator", "is_cross"]
+    list_display = [
+        "trade_id",
+        "executed_at",
+        "base_asset",
+        "quote_asset",
+        "price",
+        "quantity",
+        "quote_amount",
+        "buy_operator",
+        "sell_operator",
+        "is_cross",
+    ]
     list_filter = ["is_cross", "base_asset", "quote_asset"]
     search_fields = ["trade_id", "buy_account", "sell_account"]
     list_select_related = ["base_asset", "quote_asset", "buy_operator", "sell_operator"]
@@ -138,7 +170,10 @@ class TradeExceptionAdmin(ReadOnlyAdmin):
     @admin.action(description="Mark resolved (reviewed; the trade was re-sent or handled off-line)")
     def mark_resolved(self, request, queryset):
         count = review.trade_exceptions_resolve(
-            ids=list(queryset.values_list("id", flat=True)), actor=f"user:{request.user.username}", note="resolved in admin", now=timezone.now()
+            ids=list(queryset.values_list("id", flat=True)),
+            actor=f"user:{request.user.username}",
+            note="resolved in admin",
+            now=timezone.now(),
         )
         self.message_user(request, f"{count} exception(s) resolved", messages.SUCCESS)
 
@@ -153,7 +188,10 @@ class ComplianceExceptionAdmin(ReadOnlyAdmin):
     @admin.action(description="Mark resolved (compliance reviewed)")
     def mark_resolved(self, request, queryset):
         count = review.compliance_exceptions_resolve(
-            ids=list(queryset.values_list("id", flat=True)), actor=f"user:{request.user.username}", note="resolved in admin", now=timezone.now()
+            ids=list(queryset.values_list("id", flat=True)),
+            actor=f"user:{request.user.username}",
+            note="resolved in admin",
+            now=timezone.now(),
         )
         self.message_user(request, f"{count} exception(s) resolved", messages.SUCCESS)
 

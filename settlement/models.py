@@ -20,7 +20,7 @@ class Jurisdiction(models.Model):
     name = models.CharField(max_length=100, blank=True)
     fatf_member = models.BooleanField(default=False)
     fatf_suspended = models.BooleanField(default=False)
-    fsrb_bodies = models.JSONField(default=list, blank=True, help_text="e.g. [\"APG\"]")
+    fsrb_bodies = models.JSONField(default=list, blank=True, help_text='e.g. ["APG"]')
     iosco_aligned = models.BooleanField(default=False)
     call_for_action = models.BooleanField(default=False, help_text="FATF black list")
     increased_monitoring = models.BooleanField(default=False, help_text="FATF grey list")
@@ -62,7 +62,9 @@ class Operator(models.Model):
         ordering = ["code"]
         constraints = [
             models.UniqueConstraint(fields=["role"], condition=Q(role="home"), name="operator_single_home"),
-            models.CheckConstraint(condition=Q(limit_hkd__isnull=True) | Q(limit_hkd__gte=0), name="operator_limit_nonneg"),
+            models.CheckConstraint(
+                condition=Q(limit_hkd__isnull=True) | Q(limit_hkd__gte=0), name="operator_limit_nonneg"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -117,6 +119,9 @@ class Mark(models.Model):
         indexes = [models.Index(fields=["asset", "-as_of"])]
         constraints = [models.CheckConstraint(condition=Q(price_hkd__gt=0), name="mark_price_positive")]
 
+    def __str__(self) -> str:
+        return f"{self.asset_id} {self.price_hkd} @ {self.as_of:%Y-%m-%d %H:%M}"
+
 
 class Account(models.Model):
     """A client of one operator, by its pseudonymous reference."""
@@ -156,7 +161,9 @@ class CapConfig(models.Model):
             models.CheckConstraint(condition=Q(singleton=True), name="cap_singleton"),
             models.CheckConstraint(condition=Q(total_hkd__gte=0), name="cap_nonneg"),
             models.CheckConstraint(
-                condition=Q(warn_at__gt=0) & Q(warn_at__lte=models.F("settle_at")) & Q(settle_at__lte=models.F("halt_at")),
+                condition=Q(warn_at__gt=0)
+                & Q(warn_at__lte=models.F("settle_at"))
+                & Q(settle_at__lte=models.F("halt_at")),
                 name="cap_thresholds_ordered",
             ),
         ]
@@ -177,6 +184,9 @@ class TradeIngest(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"ingest {self.id}: {self.accepted}/{self.items} accepted"
 
 
 class Trade(models.Model):
@@ -274,6 +284,9 @@ class ExposurePosition(models.Model):
             models.CheckConstraint(condition=Q(receivable__gte=0) & Q(payable__gte=0), name="position_nonneg"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.counterparty_id}/{self.asset_id}: +{self.receivable} -{self.payable}"
+
 
 class TradeException(models.Model):
     """A trade item the intake refused. Executed trades are never just dropped:
@@ -300,6 +313,9 @@ class TradeException(models.Model):
         ordering = ["-id"]
         indexes = [models.Index(fields=["status", "code"]), models.Index(fields=["trade_id"])]
 
+    def __str__(self) -> str:
+        return f"{self.code}: {self.trade_id or '(no id)'}"
+
 
 class ComplianceException(models.Model):
     """An accepted trade that breaks a client rule (para 25: retail opt-in)."""
@@ -323,6 +339,9 @@ class ComplianceException(models.Model):
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["trade", "account_ref", "code"], name="compliance_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.code}: {self.account_ref}"
+
 
 class ExposureAlert(models.Model):
     """A difference between incremental exposure and the recompute, or
@@ -340,6 +359,9 @@ class ExposureAlert(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
 
 
 class CycleRequest(models.Model):
@@ -362,6 +384,9 @@ class CycleRequest(models.Model):
     class Meta:
         ordering = ["-id"]
 
+    def __str__(self) -> str:
+        return f"{self.kind} cycle request {self.id} ({self.status})"
+
 
 class AuditEvent(models.Model):
     """Append-only record of every state change (circular paras 22, 23)."""
@@ -377,6 +402,9 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["object_type", "object_id"]), models.Index(fields=["at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_type} {self.object_id}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

@@ -29,7 +29,7 @@ def parse_decimal(value: object, *, field: str, scale: int = MAX_SCALE, positive
     if isinstance(value, (int, float, NonFiniteConstant)):
         raise InvalidInput(
             "number_not_string",
-            f"{field} is a JSON number; decimals must be sent as strings (e.g. \"{value}\") so no precision is lost",
+            f'{field} is a JSON number; decimals must be sent as strings (e.g. "{value}") so no precision is lost',
             field=field,
         )
     if not isinstance(value, str):
@@ -43,7 +43,9 @@ def parse_decimal(value: object, *, field: str, scale: int = MAX_SCALE, positive
             raise InvalidInput("invalid_decimal", f"{field} must be a finite number, got {value!r}", field=field)
         if "e" in lowered:
             raise InvalidInput(
-                "invalid_decimal", f"{field} must be in plain notation without an exponent, got {value[:50]!r}", field=field
+                "invalid_decimal",
+                f"{field} must be in plain notation without an exponent, got {value[:50]!r}",
+                field=field,
             )
         raise InvalidInput("invalid_decimal", f"{field} is not a decimal number: {value[:50]!r}", field=field)
     integer, fraction = match.group(1), match.group(2) or ""

@@ -119,7 +119,9 @@ class Exposure:
             "state": self.state,
             "reasons": self.reasons,
             "total_hkd": as_str(
-                sum((c.net_hkd for c in self.by_counterparty), Decimal("0.00")) if self.method == "net" else self.total_hkd
+                sum((c.net_hkd for c in self.by_counterparty), Decimal("0.00"))
+                if self.method == "net"
+                else self.total_hkd
             ),
             "cap_hkd": as_str(self.cap_hkd),
             "effective_cap_hkd": as_str(self.effective_cap_hkd),
@@ -258,7 +260,9 @@ def _value(positions: list[tuple], *, as_of: datetime, method: str) -> Exposure:
         problems = operator_eligibility(op)
         by_cp.append(CounterpartyExposure(op.code, exposure, net, op.limit_hkd, counts.get(op.id, 0), not problems))
         if op.limit_hkd is not None and exposure > 0 and exposure >= op.limit_hkd:
-            reasons.append(f"{op.code} exposure {as_str(exposure)} HKD is at or above its limit {as_str(op.limit_hkd)} HKD")
+            reasons.append(
+                f"{op.code} exposure {as_str(exposure)} HKD is at or above its limit {as_str(op.limit_hkd)} HKD"
+            )
 
     # States compare the exact ratio; the figure shown is rounded down, so a
     # display of 0.8000 never sits next to a "warning" state.
@@ -364,7 +368,9 @@ def exposure_check(
     if added is None:
         return result(f"no_mark: {asset.code} has no mark, so the exposure it adds cannot be valued")
     if added > cap_room:
-        return result(f"cap_exceeded: adds {as_str(added)} HKD with {as_str(hkd(max(cap_room, Decimal(0))))} HKD left under the cap")
+        return result(
+            f"cap_exceeded: adds {as_str(added)} HKD with {as_str(hkd(max(cap_room, Decimal(0))))} HKD left under the cap"
+        )
     if limit_room is not None and added > limit_room:
         return result(
             f"limit_exceeded: adds {as_str(added)} HKD with {as_str(hkd(max(limit_room, Decimal(0))))} HKD left "

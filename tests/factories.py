@@ -79,7 +79,12 @@ def set_mark(asset: Asset, price: str, *, as_of: datetime | None = None) -> Asse
 def set_reserve(amount: str, *, reference: str = "opening") -> ReserveFund:
     fund, _ = ReserveFund.objects.get_or_create(trustee="Harbour Trustee Ltd", deed="TD-2026-01")
     ReserveEntry.objects.create(
-        fund=fund, kind="contribution", amount_hkd=Decimal(amount), reference=reference, actor="test", created_at=timezone.now()
+        fund=fund,
+        kind="contribution",
+        amount_hkd=Decimal(amount),
+        reference=reference,
+        actor="test",
+        created_at=timezone.now(),
     )
     return fund
 
@@ -102,14 +107,22 @@ class Network:
     hkd: Asset
 
 
-def build_network(*, cap: str = "100000000", reserve: str = "120000000") -> Network:
+def build_network(*, cap: str = "100000000", reserve: str | None = "120000000") -> Network:
     jurisdiction("HK")
-    home = OperatorFactory(code="HK1", role=Operator.Role.HOME, jurisdiction=jurisdiction("HK"), sfc_approval="", approved_on=None)
+    home = OperatorFactory(
+        code="HK1", role=Operator.Role.HOME, jurisdiction=jurisdiction("HK"), sfc_approval="", approved_on=None
+    )
     sg1 = OperatorFactory(code="SG1", jurisdiction=jurisdiction("SG"))
     jp1 = OperatorFactory(code="JP1", jurisdiction=jurisdiction("JP"))
     eth_rail = RailFactory(code="eth")
     bank = RailFactory(
-        code="hkd-chats", kind=Rail.Kind.BANK, chain_id=None, confirmations=None, currency="HKD", calendars=["HK"], window_minutes=1440
+        code="hkd-chats",
+        kind=Rail.Kind.BANK,
+        chain_id=None,
+        confirmations=None,
+        currency="HKD",
+        calendars=["HK"],
+        window_minutes=1440,
     )
     btc = AssetFactory(code="BTC", scale=8, rail=eth_rail)
     eth = AssetFactory(code="ETH", scale=18, rail=eth_rail)
@@ -119,10 +132,13 @@ def build_network(*, cap: str = "100000000", reserve: str = "120000000") -> Netw
     set_mark(eth, "20000")
     set_mark(usdc, "7.80")
     set_cap(cap)
-    set_reserve(reserve)
+    if reserve is not None:
+        set_reserve(reserve)
     Account.objects.get_or_create(operator=home, ref="pro-1", defaults={"client_class": "professional"})
     Account.objects.get_or_create(
-        operator=home, ref="retail-in", defaults={"client_class": "retail", "shared_book_opt_in": True, "disclosure_version": "v1"}
+        operator=home,
+        ref="retail-in",
+        defaults={"client_class": "retail", "shared_book_opt_in": True, "disclosure_version": "v1"},
     )
     Account.objects.get_or_create(operator=home, ref="retail-out", defaults={"client_class": "retail"})
     return Network(home, sg1, jp1, btc, eth, usdc, hkd)

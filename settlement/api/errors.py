@@ -55,7 +55,9 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     if isinstance(exc, exceptions.ValidationError):
         field, message = _first_error(exc.detail)
-        body = error_body("invalid_field" if field else "invalid_request", f"{field}: {message}" if field else message, field)
+        body = error_body(
+            "invalid_field" if field else "invalid_request", f"{field}: {message}" if field else message, field
+        )
         return Response(body, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, exceptions.APIException):
         code = _CODES.get(type(exc)) or next((c for t, c in _CODES.items() if isinstance(exc, t)), "error")

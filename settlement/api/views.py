@@ -58,7 +58,9 @@ class WhoAmIView(ScopedView):
 
     @extend_schema(summary="The operator and scope of this API key")
     def get(self, request):
-        return Response({"operator": request.user.operator.code, "scope": request.user.scope, "key": request.user.key.name})
+        return Response(
+            {"operator": request.user.operator.code, "scope": request.user.scope, "key": request.user.key.name}
+        )
 
 
 class TradesView(ScopedView):
@@ -78,7 +80,9 @@ class TradesView(ScopedView):
             raise InvalidInput("empty_batch", "trades must hold at least one trade", field="trades")
         if len(items) > settings.TRADE_BATCH_MAX:
             raise InvalidInput(
-                "too_many_items", f"at most {settings.TRADE_BATCH_MAX:,} trades per request, got {len(items):,}", field="trades"
+                "too_many_items",
+                f"at most {settings.TRADE_BATCH_MAX:,} trades per request, got {len(items):,}",
+                field="trades",
             )
         result = trades_ingest(items=items, actor=actor_of(request))
         return Response(result.as_json())
@@ -114,7 +118,9 @@ class ExposureCheckView(ScopedView):
             Operator.objects.select_related("jurisdiction").filter(code=code).first() if isinstance(code, str) else None
         )
         if counterparty is None:
-            raise InvalidInput("unknown_operator", f"counterparty {code!r} is not a registered operator", field="counterparty")
+            raise InvalidInput(
+                "unknown_operator", f"counterparty {code!r} is not a registered operator", field="counterparty"
+            )
         asset_code = data.get("asset")
         asset = Asset.objects.filter(code=asset_code).first() if isinstance(asset_code, str) else None
         if asset is None:
@@ -123,7 +129,9 @@ class ExposureCheckView(ScopedView):
         account = data.get("account")
         if account is not None and (not isinstance(account, str) or not account.strip()):
             raise InvalidInput("invalid_field", "account must be a non-empty string", field="account")
-        result = exposure_check(counterparty=counterparty, asset=asset, amount=amount, account=account, as_of=timezone.now())
+        result = exposure_check(
+            counterparty=counterparty, asset=asset, amount=amount, account=account, as_of=timezone.now()
+        )
         return Response(result.as_json())
 
 
@@ -148,7 +156,11 @@ class MarksView(ScopedView):
             )
         return Response({"marks": marks})
 
-    @extend_schema(summary="Post marks (prices in HKD)", request=s.MarksInSerializer, responses={200: s.MarkOutSerializer(many=True)})
+    @extend_schema(
+        summary="Post marks (prices in HKD)",
+        request=s.MarksInSerializer,
+        responses={200: s.MarkOutSerializer(many=True)},
+    )
     def post(self, request):
         data = json_object(request, "marks")
         created = marks_post(marks=data.get("marks"), actor=actor_of(request))
@@ -156,7 +168,12 @@ class MarksView(ScopedView):
             {
                 "accepted": len(created),
                 "marks": [
-                    {"asset": m.asset.code, "price_hkd": format(m.price_hkd.normalize(), "f"), "as_of": m.as_of, "source": m.source}
+                    {
+                        "asset": m.asset.code,
+                        "price_hkd": format(m.price_hkd.normalize(), "f"),
+                        "as_of": m.as_of,
+                        "source": m.source,
+                    }
                     for m in created
                 ],
             }

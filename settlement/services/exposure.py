@@ -122,9 +122,13 @@ def marks_post(*, marks: object, actor: str, now: datetime | None = None) -> lis
         code = item.get("asset")
         asset = assets.get(code) if isinstance(code, str) else None
         if asset is None:
-            raise InvalidInput("unknown_asset", f"{where}.asset {code!r} is not a registered asset", field=f"{where}.asset")
+            raise InvalidInput(
+                "unknown_asset", f"{where}.asset {code!r} is not a registered asset", field=f"{where}.asset"
+            )
         if asset.code == HKD:
-            raise InvalidInput("invalid_field", f"{where}: HKD is the valuation currency; its mark is always 1", field=f"{where}.asset")
+            raise InvalidInput(
+                "invalid_field", f"{where}: HKD is the valuation currency; its mark is always 1", field=f"{where}.asset"
+            )
         try:
             price = parse_decimal(item.get("price_hkd"), field=f"{where}.price_hkd")
         except InvalidInput as error:
@@ -134,15 +138,22 @@ def marks_post(*, marks: object, actor: str, now: datetime | None = None) -> lis
             raise InvalidInput("future_as_of", f"{where}.as_of is in the future", field=f"{where}.as_of")
         source = item.get("source", actor)
         if not isinstance(source, str) or len(source) > 100:
-            raise InvalidInput("invalid_field", f"{where}.source must be a string of at most 100 characters", field=f"{where}.source")
+            raise InvalidInput(
+                "invalid_field", f"{where}.source must be a string of at most 100 characters", field=f"{where}.source"
+            )
         parsed.append((asset, price, as_of, source or actor))
     created = []
     with transaction.atomic():
         for asset, price, as_of, source in parsed:
-            created.append(Mark.objects.create(asset=asset, price_hkd=price, as_of=as_of, source=source, received_at=now))
+            created.append(
+                Mark.objects.create(asset=asset, price_hkd=price, as_of=as_of, source=source, received_at=now)
+            )
             locked = Asset.objects.select_for_update().get(pk=asset.pk)
             if locked.mark_as_of is None or as_of >= locked.mark_as_of:
-                before = {"price_hkd": as_str(locked.mark_hkd), "as_of": locked.mark_as_of.isoformat() if locked.mark_as_of else None}
+                before = {
+                    "price_hkd": as_str(locked.mark_hkd),
+                    "as_of": locked.mark_as_of.isoformat() if locked.mark_as_of else None,
+                }
                 locked.mark_hkd, locked.mark_as_of, locked.mark_source = price, as_of, source
                 locked.save(update_fields=["mark_hkd", "mark_as_of", "mark_source"])
                 audit_record(
@@ -167,7 +178,9 @@ def _parse_time(raw: object, *, field: str, default: datetime) -> datetime:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise InvalidInput("invalid_timestamp", f"{field} {raw[:40]!r} is not an ISO 8601 timestamp", field=field) from None
+        raise InvalidInput(
+            "invalid_timestamp", f"{field} {raw[:40]!r} is not an ISO 8601 timestamp", field=field
+        ) from None
     if value.utcoffset() is None:
         raise InvalidInput("invalid_timestamp", f"{field} has no time zone", field=field)
     return value.astimezone(UTC)

@@ -14,7 +14,9 @@ def api_key_create(*, operator_code: str, name: str, scope: str | None, actor: s
         raise InvalidInput("invalid_field", "name must not be empty", field="name")
     scope = scope or (OperatorAPIKey.Scope.ENGINE if operator.is_home else OperatorAPIKey.Scope.OPERATOR)
     if scope == OperatorAPIKey.Scope.ENGINE and not operator.is_home:
-        raise InvalidInput("invalid_field", f"the matching engine's key acts for the home operator, not {operator.code}", field="scope")
+        raise InvalidInput(
+            "invalid_field", f"the matching engine's key acts for the home operator, not {operator.code}", field="scope"
+        )
     if scope == OperatorAPIKey.Scope.OPERATOR and operator.is_home:
         raise InvalidInput("invalid_field", "an operator-scope key is for an overseas operator", field="scope")
     with transaction.atomic():

@@ -33,14 +33,36 @@ def _resolve(model, *, ids: list[int], actor: str, note: str, now: datetime, sta
 
 
 def trade_exceptions_resolve(*, ids: list[int], actor: str, note: str, now: datetime) -> int:
-    return _resolve(TradeException, ids=ids, actor=actor, note=note, now=now, status="resolved", audit_action="trade_exception.resolved")
+    return _resolve(
+        TradeException,
+        ids=ids,
+        actor=actor,
+        note=note,
+        now=now,
+        status="resolved",
+        audit_action="trade_exception.resolved",
+    )
 
 
 def compliance_exceptions_resolve(*, ids: list[int], actor: str, note: str, now: datetime) -> int:
     return _resolve(
-        ComplianceException, ids=ids, actor=actor, note=note, now=now, status="resolved", audit_action="compliance_exception.resolved"
+        ComplianceException,
+        ids=ids,
+        actor=actor,
+        note=note,
+        now=now,
+        status="resolved",
+        audit_action="compliance_exception.resolved",
     )
 
 
 def exposure_alerts_acknowledge(*, ids: list[int], actor: str, now: datetime) -> int:
-    return _resolve(ExposureAlert, ids=ids, actor=actor, note="", now=now, status="acknowledged", audit_action="exposure_alert.acknowledged")
+    return _resolve(
+        ExposureAlert,
+        ids=ids,
+        actor=actor,
+        note="",
+        now=now,
+        status="acknowledged",
+        audit_action="exposure_alert.acknowledged",
+    )

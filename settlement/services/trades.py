@@ -131,7 +131,9 @@ def _side(item: dict, key: str, registry: Registry) -> tuple[OperatorInfo, str]:
     account = _text(side, "account", prefix=f"{key}.")
     operator = registry.operators.get(code)
     if operator is None:
-        raise InvalidInput("unknown_operator", f"{key}.operator {code!r} is not a registered operator", field=f"{key}.operator")
+        raise InvalidInput(
+            "unknown_operator", f"{key}.operator {code!r} is not a registered operator", field=f"{key}.operator"
+        )
     return operator, account
 
 
@@ -152,7 +154,9 @@ def _timestamp(item: dict, now: datetime) -> datetime:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise InvalidInput("invalid_timestamp", f"executed_at {raw!r} is not an ISO 8601 timestamp", field="executed_at") from None
+        raise InvalidInput(
+            "invalid_timestamp", f"executed_at {raw!r} is not an ISO 8601 timestamp", field="executed_at"
+        ) from None
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(
             "invalid_timestamp", f"executed_at {raw!r} has no time zone; send UTC (Z) or an offset", field="executed_at"
@@ -172,7 +176,9 @@ def _counterparty_check(buy: OperatorInfo, sell: OperatorInfo, registry: Registr
     if not buy.is_home and not sell.is_home:
         home = registry.home.code if registry.home else "the home operator"
         raise InvalidInput(
-            "not_home_trade", f"neither side is {home}: only trades of the home operator are settled here", field="buy.operator"
+            "not_home_trade",
+            f"neither side is {home}: only trades of the home operator are settled here",
+            field="buy.operator",
         )
     if buy.id == sell.id:
         return
@@ -232,7 +238,20 @@ def trade_parse(item: object, *, index: int, registry: Registry, now: datetime) 
         digest_size=16,
     ).hexdigest()
     return ParsedTrade(
-        index, trade_id, base, quote, price, quantity, amount, buy, buy_account, sell, sell_account, executed_at, digest, item
+        index,
+        trade_id,
+        base,
+        quote,
+        price,
+        quantity,
+        amount,
+        buy,
+        buy_account,
+        sell,
+        sell_account,
+        executed_at,
+        digest,
+        item,
     )
 
 
@@ -416,8 +435,7 @@ def _insert_trades(trades: list[ParsedTrade], *, ingest_id: int, now: datetime) 
         columns = ", ".join(_TRADE_COLUMNS)
         with connection.cursor() as cursor:
             cursor.execute(
-                "CREATE TEMP TABLE ingest_trade ON COMMIT DROP AS "
-                f"SELECT {columns} FROM settlement_trade WITH NO DATA"
+                f"CREATE TEMP TABLE ingest_trade ON COMMIT DROP AS SELECT {columns} FROM settlement_trade WITH NO DATA"
             )
             with cursor.cursor.copy(f"COPY ingest_trade ({columns}) FROM STDIN") as copy:
                 for t in trades:
@@ -454,7 +472,10 @@ def _insert_obligations(trades: list[ParsedTrade], ids: dict[str, int], *, now: 
         return
     if connection.vendor == "postgresql":
         columns = ", ".join(_OBLIGATION_COLUMNS)
-        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY settlement_obligation ({columns}) FROM STDIN") as copy:
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY settlement_obligation ({columns}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
         return
@@ -518,7 +539,12 @@ def _record_compliance(trades: list[ParsedTrade], ids: dict[str, int], *, regist
             continue
         flagged.append(
             ComplianceException(
-                trade_id=ids[trade.trade_id], operator_id=home.id, account_ref=account, code=code, message=message, created_at=now
+                trade_id=ids[trade.trade_id],
+                operator_id=home.id,
+                account_ref=account,
+                code=code,
+                message=message,
+                created_at=now,
             )
         )
     ComplianceException.objects.bulk_create(flagged, batch_size=1000, ignore_conflicts=True)

@@ -24,7 +24,10 @@ CONTESTED = 3  # ids every thread sends with its own content: one wins, the rest
 def test_eight_threads_with_overlapping_batches_store_each_trade_once():
     network = factories.build_network(cap="10000000000", reserve="10000000000")
     when = timezone.now().isoformat()
-    shared = [trade(trade_id=f"S{i}", sell=("SG1" if i % 2 else "JP1", "x"), quantity="0.1", executed_at=when) for i in range(SHARED)]
+    shared = [
+        trade(trade_id=f"S{i}", sell=("SG1" if i % 2 else "JP1", "x"), quantity="0.1", executed_at=when)
+        for i in range(SHARED)
+    ]
     clients = [api_client_for(network.home, scope="engine") for _ in range(THREADS)]
     results: list[dict] = []
     errors: list[BaseException] = []
@@ -41,7 +44,7 @@ def test_eight_threads_with_overlapping_batches_store_each_trade_once():
                 response = clients[n].post("/api/v1/trades", {"trades": half}, format="json")
                 assert response.status_code == 200, response.content
                 results.append(response.json())
-        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+        except BaseException as error:
             errors.append(error)
         finally:
             connection.close()

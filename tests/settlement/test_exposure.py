@@ -43,7 +43,10 @@ def test_gross_exposure_counts_what_home_receives_valued_at_marks(network):
 
 
 def test_net_method_offsets_what_home_owes(network):
-    ingest(btc_bought_from("SG1", "2"), trade(buy=("SG1", "s"), sell=("HK1", "pro-1"), base="ETH", quantity="10", price="20000"))
+    ingest(
+        btc_bought_from("SG1", "2"),
+        trade(buy=("SG1", "s"), sell=("HK1", "pro-1"), base="ETH", quantity="10", price="20000"),
+    )
 
     gross = exposure_get(as_of=timezone.now())
     net = exposure_get(as_of=timezone.now(), method="net")
@@ -73,7 +76,14 @@ def test_effective_cap_is_the_smaller_of_cap_and_reserve(db):
 
 @pytest.mark.parametrize(
     ("btc", "state"),
-    [("139", "normal"), ("140", "warning"), ("159.99", "warning"), ("160", "settling"), ("199.99", "settling"), ("200", "halted")],
+    [
+        ("139", "normal"),
+        ("140", "warning"),
+        ("159.99", "warning"),
+        ("160", "settling"),
+        ("199.99", "settling"),
+        ("200", "halted"),
+    ],
 )
 def test_states_follow_utilisation_thresholds(db, btc, state):
     factories.build_network(cap="100000000", reserve="120000000")
@@ -105,10 +115,7 @@ def test_stale_mark_is_flagged_but_does_not_halt(network):
 
 
 def test_no_reserve_means_halted(db):
-    factories.build_network(reserve="1")
-    from reserves.models import ReserveEntry
-
-    ReserveEntry.objects.all().delete()  # test set-up only: a fund with no entries
+    factories.build_network(reserve=None)
 
     exposure = exposure_get(as_of=timezone.now())
     assert exposure.state == "halted"
@@ -174,3 +181,10 @@ def test_verify_task_runs_the_service(network):
 
     ingest(btc_bought_from("SG1", "1"))
     assert exposure_verify_task.delay().get() == {"ok": True, "differences": 0, "alert_id": None}
+
+
+def test_exposure_verification_is_scheduled_in_the_database(db):
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="settlement.exposure_verify")
+    assert (task.interval.every, task.interval.period, task.enabled) == (300, "seconds", True)

@@ -30,11 +30,28 @@ def test_get_exposure_contract(engine_client, network):
     body = engine_client.get("/api/v1/exposure").json()
 
     assert set(body) >= {
-        "as_of", "method", "state", "reasons", "total_hkd", "cap_hkd", "effective_cap_hkd",
-        "reserve_available_hkd", "utilisation", "by_counterparty",
+        "as_of",
+        "method",
+        "state",
+        "reasons",
+        "total_hkd",
+        "cap_hkd",
+        "effective_cap_hkd",
+        "reserve_available_hkd",
+        "utilisation",
+        "by_counterparty",
     }
-    assert (body["method"], body["state"], body["total_hkd"], body["utilisation"]) == ("gross", "normal", "1000000.00", "0.0100")
-    assert (body["cap_hkd"], body["effective_cap_hkd"], body["reserve_available_hkd"]) == ("100000000.00", "100000000.00", "120000000.00")
+    assert (body["method"], body["state"], body["total_hkd"], body["utilisation"]) == (
+        "gross",
+        "normal",
+        "1000000.00",
+        "0.0100",
+    )
+    assert (body["cap_hkd"], body["effective_cap_hkd"], body["reserve_available_hkd"]) == (
+        "100000000.00",
+        "100000000.00",
+        "120000000.00",
+    )
     assert [c["operator"] for c in body["by_counterparty"]] == ["JP1", "SG1"]
 
 
@@ -72,7 +89,11 @@ def test_check_denies_beyond_the_counterparty_limit(engine_client, network):
 
     body = check(engine_client, counterparty="SG1", asset="BTC", amount="3").json()
 
-    assert (body["allowed"], body["reason"].split(":")[0], body["headroom_hkd"]) == (False, "limit_exceeded", "1000000.00")
+    assert (body["allowed"], body["reason"].split(":")[0], body["headroom_hkd"]) == (
+        False,
+        "limit_exceeded",
+        "1000000.00",
+    )
 
 
 def test_check_denies_when_halted(engine_client, network):
@@ -96,7 +117,12 @@ def test_check_denies_an_ineligible_counterparty(engine_client, network):
 
 @pytest.mark.parametrize(
     ("account", "allowed", "reason"),
-    [("pro-1", True, None), ("retail-in", True, None), ("retail-out", False, "retail_without_opt_in"), ("ghost", False, "account_unregistered")],
+    [
+        ("pro-1", True, None),
+        ("retail-in", True, None),
+        ("retail-out", False, "retail_without_opt_in"),
+        ("ghost", False, "account_unregistered"),
+    ],
 )
 def test_check_with_a_home_account_checks_opt_in(engine_client, network, account, allowed, reason):
     body = check(engine_client, counterparty="SG1", asset="BTC", amount="1", account=account).json()
@@ -187,7 +213,9 @@ def test_get_marks_lists_current_marks(engine_client, network):
 
 
 def test_obligations_filters_and_pagination(engine_client, network):
-    trades_ingest(items=[trade(trade_id=f"T{i}", sell=("SG1" if i % 2 else "JP1", "c")) for i in range(6)], actor="test")
+    trades_ingest(
+        items=[trade(trade_id=f"T{i}", sell=("SG1" if i % 2 else "JP1", "c")) for i in range(6)], actor="test"
+    )
 
     everything = engine_client.get("/api/v1/obligations?page_size=5").json()
     sg1 = engine_client.get("/api/v1/obligations?counterparty=SG1&status=open").json()

@@ -34,18 +34,28 @@ def trade_items(draw):
     places = draw(st.integers(min_value=0, max_value=min(scale, MAX_PLACES)))
     units = draw(st.integers(min_value=1, max_value=MAX_UNITS))
     quantity = Decimal(units).scaleb(-places)
-    price = Decimal(draw(st.integers(min_value=1, max_value=MAX_PRICE))).scaleb(-draw(st.integers(0, 2 if ON_SQLITE else 4)))
+    price = Decimal(draw(st.integers(min_value=1, max_value=MAX_PRICE))).scaleb(
+        -draw(st.integers(0, 2 if ON_SQLITE else 4))
+    )
     counterparty = draw(st.sampled_from(COUNTERPARTIES))
     home_side = draw(st.sampled_from(["buy", "sell", "both"]))
     home = ("HK1", "pro-1")
     other = (counterparty, "client")
     buy, sell = {"buy": (home, other), "sell": (other, home), "both": (home, ("HK1", "retail-in"))}[home_side]
     return trade(
-        trade_id=f"P{next(_ids)}", base=base, quote=quote, price=format(price, "f"), quantity=format(quantity, "f"), buy=buy, sell=sell
+        trade_id=f"P{next(_ids)}",
+        base=base,
+        quote=quote,
+        price=format(price, "f"),
+        quantity=format(quantity, "f"),
+        buy=buy,
+        sell=sell,
     )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(
     batches=st.lists(st.lists(trade_items(), min_size=1, max_size=12), min_size=1, max_size=4),
     repeat=st.booleans(),

@@ -30,16 +30,33 @@ def test_cross_trade_creates_two_obligations_and_exposure(engine_client, network
     assert (body["accepted"], body["duplicates"], body["rejected"]) == (1, 0, [])
     by_asset = {o.asset.code: o for o in Obligation.objects.select_related("asset", "debtor", "creditor")}
     # Home bought BTC: SG1 delivers 2 BTC to home; home pays 1,000,000 HKD to SG1.
-    assert (by_asset["BTC"].debtor.code, by_asset["BTC"].creditor.code, by_asset["BTC"].direction) == ("SG1", "HK1", "inbound")
+    assert (by_asset["BTC"].debtor.code, by_asset["BTC"].creditor.code, by_asset["BTC"].direction) == (
+        "SG1",
+        "HK1",
+        "inbound",
+    )
     assert by_asset["BTC"].amount == Decimal("2")
-    assert (by_asset["HKD"].debtor.code, by_asset["HKD"].direction, by_asset["HKD"].amount) == ("HK1", "outbound", Decimal("1000000"))
+    assert (by_asset["HKD"].debtor.code, by_asset["HKD"].direction, by_asset["HKD"].amount) == (
+        "HK1",
+        "outbound",
+        Decimal("1000000"),
+    )
     sg1 = next(c for c in body["exposure"]["by_counterparty"] if c["operator"] == "SG1")
-    assert sg1 == {"operator": "SG1", "exposure_hkd": "1000000.00", "limit_hkd": None, "open_obligations": 2, "eligible": True}
+    assert sg1 == {
+        "operator": "SG1",
+        "exposure_hkd": "1000000.00",
+        "limit_hkd": None,
+        "open_obligations": 2,
+        "eligible": True,
+    }
     assert body["exposure"]["total_hkd"] == "1000000.00"
 
 
 def test_home_selling_makes_the_quote_owed_to_home(engine_client, network):
-    post(engine_client, trade(trade_id="T1", buy=("SG1", "c1"), sell=("HK1", "pro-1"), price="7.8", quantity="1000", base="USDC"))
+    post(
+        engine_client,
+        trade(trade_id="T1", buy=("SG1", "c1"), sell=("HK1", "pro-1"), price="7.8", quantity="1000", base="USDC"),
+    )
 
     inbound = Obligation.objects.get(direction="inbound")
     assert (inbound.asset.code, inbound.amount, inbound.debtor.code) == ("HKD", Decimal("7800.00"), "SG1")
@@ -101,7 +118,13 @@ def test_valid_items_are_stored_when_others_fail_and_rejections_are_queued(engin
 
     assert body["accepted"] == 2
     assert body["rejected"] == [
-        {"index": 1, "trade_id": "BAD", "code": "unknown_asset", "message": "base_asset 'DOGE' is not a registered asset", "field": "base_asset"}
+        {
+            "index": 1,
+            "trade_id": "BAD",
+            "code": "unknown_asset",
+            "message": "base_asset 'DOGE' is not a registered asset",
+            "field": "base_asset",
+        }
     ]
     queued = TradeException.objects.get()
     assert (queued.code, queued.trade_id, queued.status) == ("unknown_asset", "BAD", "open")

@@ -23,9 +23,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             key, secret = api_key_create(
-                operator_code=options["operator"], name=options["name"], scope=options["scope"], actor="cli:create_api_key"
+                operator_code=options["operator"],
+                name=options["name"],
+                scope=options["scope"],
+                actor="cli:create_api_key",
             )
         except DomainError as error:
             raise CommandError(error.message) from None
-        self.stdout.write(f"created {key.scope} key {key.name!r} for {key.operator.code} (prefix {key.prefix}); store it now, it is not shown again:")
+        self.stdout.write(
+            f"created {key.scope} key {key.name!r} for {key.operator.code} (prefix {key.prefix}); store it now, it is not shown again:"
+        )
         self.stdout.write(secret)

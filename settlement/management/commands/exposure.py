@@ -42,6 +42,12 @@ class Command(BaseCommand):
                     + ("" if row["eligible"] else "  (not eligible)")
                 )
             if verify is not None:
-                self.stdout.write("verify: running figures agree with the recompute" if verify.ok else f"verify: MISMATCH, alert {verify.alert_id}")
+                self.stdout.write(
+                    "verify: running figures agree with the recompute"
+                    if verify.ok
+                    else f"verify: MISMATCH, alert {verify.alert_id}"
+                )
         if verify is not None and not verify.ok:
-            raise CommandError(f"exposure differs from the recompute in {len(verify.differences)} position(s); alert {verify.alert_id} raised")
+            raise CommandError(
+                f"exposure differs from the recompute in {len(verify.differences)} position(s); alert {verify.alert_id} raised"
+            )

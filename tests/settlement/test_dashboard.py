@@ -1,0 +1,24 @@
+import pytest
+from django.contrib.auth.models import User
+
+from settlement.services.trades import trades_ingest
+from tests.factories import trade
+
+pytestmark = pytest.mark.django_db
+
+
+def test_dashboard_needs_a_staff_login(client, network):
+    response = client.get("/ops/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_dashboard_shows_state_counterparties_and_queues(client, network):
+    trades_ingest(items=[trade(quantity="170"), trade(base="DOGE")], actor="test")  # settling, one rejection
+    client.force_login(User.objects.create_user("ops", is_staff=True))
+
+    page = client.get("/ops/").content.decode()
+
+    assert "settling" in page
+    assert "85000000.00 HKD of 100000000.00 HKD" in page
+    assert "SG1" in page and "JP1" in page
+    assert "unknown_asset" in page
