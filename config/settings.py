@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
     "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -110,6 +111,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "settlement.api.auth.OperatorApiKeyAuthentication",
+        # operations staff: "Authorization: Token <token>" from create_staff_user
+        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -188,3 +191,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+# A counterparty is flagged for default review (an alert, never an automatic
+# default) when an obligation has failed this many times or is this old.
+DEFAULT_REVIEW_FAILS = int(os.environ.get("DEFAULT_REVIEW_FAILS", "3"))
+DEFAULT_REVIEW_AGE_HOURS = int(os.environ.get("DEFAULT_REVIEW_AGE_HOURS", "48"))
+# The end-of-day cycle's cut-off, local to Hong Kong (circular para 14).
+EOD_CUTOFF_HKT = os.environ.get("EOD_CUTOFF_HKT", "22:00")

@@ -88,3 +88,23 @@ class BankAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operator.code} {self.rail.code} {self.number}"
+
+
+class WalletBalance(models.Model):
+    """What a wallet holds of one asset, as operations (later the custodian's
+    reports) last stated it. Used to decide whether an outbound leg needs a
+    cold-to-hot move first."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="balances")
+    asset = models.ForeignKey("settlement.Asset", on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(max_digits=38, decimal_places=18)
+    as_of = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["wallet", "asset"], name="wallet_balance_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="wallet_balance_nonneg"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wallet} {self.asset_id}: {self.amount}"

@@ -7,12 +7,12 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from .models import (
     Account,
+    Alert,
     Asset,
     AuditEvent,
     CapConfig,
     ComplianceException,
     CycleRequest,
-    ExposureAlert,
     ExposurePosition,
     Jurisdiction,
     Mark,
@@ -196,15 +196,15 @@ class ComplianceExceptionAdmin(ReadOnlyAdmin):
         self.message_user(request, f"{count} exception(s) resolved", messages.SUCCESS)
 
 
-@admin.register(ExposureAlert)
-class ExposureAlertAdmin(ReadOnlyAdmin):
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
     list_display = ["id", "created_at", "kind", "message", "status"]
     list_filter = ["status", "kind"]
     actions = ["acknowledge"]
 
     @admin.action(description="Acknowledge")
     def acknowledge(self, request, queryset):
-        count = review.exposure_alerts_acknowledge(
+        count = review.alerts_acknowledge(
             ids=list(queryset.values_list("id", flat=True)), actor=f"user:{request.user.username}", now=timezone.now()
         )
         self.message_user(request, f"{count} alert(s) acknowledged", messages.SUCCESS)

@@ -9,7 +9,7 @@ from django.db.models import Count
 from django.shortcuts import render
 from django.utils import timezone
 
-from .models import Asset, ComplianceException, CycleRequest, ExposureAlert, TradeException, TradeIngest
+from .models import Alert, Asset, ComplianceException, CycleRequest, TradeException, TradeIngest
 from .selectors import HKD, exposure_get
 
 
@@ -60,7 +60,7 @@ def dashboard(request):
         .values("code")
         .annotate(n=Count("id"))
         .order_by("-n"),
-        "alerts": ExposureAlert.objects.filter(status="open")[:10],
+        "alerts": Alert.objects.filter(status="open")[:10],
         "cycle_requests": CycleRequest.objects.filter(status="pending")[:10],
         "ingests": TradeIngest.objects.all()[:10],
     }

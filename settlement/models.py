@@ -57,6 +57,14 @@ class Operator(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     dvp_policy = models.CharField(max_length=16, choices=DvpPolicy.choices, default=DvpPolicy.RECEIVE_FIRST)
     limit_hkd = models.DecimalField(max_digits=38, decimal_places=2, null=True, blank=True)
+    escrow_custodian = models.ForeignKey(
+        "custody.Custodian",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="escrow DVP: the custodian where both sides' legs are locked and released together",
+    )
 
     class Meta:
         ordering = ["code"]
@@ -247,6 +255,9 @@ class Obligation(models.Model):
     fail_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField()
     settled_at = models.DateTimeField(null=True, blank=True)
+    # the batch that holds it now (status in_batch / settled); the history of
+    # every batch it was in is BatchItem
+    batch = models.ForeignKey("Batch", on_delete=models.PROTECT, null=True, blank=True, related_name="obligations")
 
     class Meta:
         ordering = ["-id"]
@@ -343,9 +354,9 @@ class ComplianceException(models.Model):
         return f"{self.code}: {self.account_ref}"
 
 
-class ExposureAlert(models.Model):
-    """A difference between incremental exposure and the recompute, or
-    another exposure condition a person must look at."""
+class Alert(models.Model):
+    """Something a person must look at: exposure differing from its
+    recompute, a counterparty due for default review, a stuck batch."""
 
     class Status(models.TextChoices):
         OPEN = "open"
@@ -354,6 +365,7 @@ class ExposureAlert(models.Model):
     kind = models.CharField(max_length=40)
     message = models.TextField()
     details = models.JSONField(default=dict)
+    operator = models.ForeignKey("Operator", on_delete=models.PROTECT, null=True, blank=True, related_name="alerts")
     created_at = models.DateTimeField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
 
@@ -434,3 +446,187 @@ class OperatorAPIKey(AbstractAPIKey):
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "operator API key"
         verbose_name_plural = "operator API keys"
+
+
+# --- cycles and DVP ------------------------------------------------------------------
+
+
+class CycleLock(models.Model):
+    """One row. A cycle holds it (SELECT ... FOR UPDATE) for its whole
+    transaction, so at most one cycle runs at a time across all workers."""
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)
+
+    def __str__(self) -> str:
+        return "cycle lock"
+
+
+class Cycle(models.Model):
+    class Kind(models.TextChoices):
+        INTRADAY = "intraday"
+        EOD = "eod"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    as_of = models.DateTimeField(help_text="cut-off watermark: trades executed at or before it")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    requested_by = models.CharField(max_length=150)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    obligations_taken = models.PositiveIntegerField(default=0)
+    obligations_deferred = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-as_of", "-id"]
+        constraints = [models.UniqueConstraint(fields=["kind", "as_of"], name="cycle_unique_kind_as_of")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} cycle {self.as_of:%Y-%m-%d %H:%M}"
+
+
+class Batch(models.Model):
+    """The DVP unit: everything one cycle took with one counterparty."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        SETTLED = "settled"
+        FAILED = "failed"
+
+    cycle = models.ForeignKey(Cycle, on_delete=models.PROTECT, related_name="batches")
+    counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="batches")
+    dvp_policy = models.CharField(max_length=16, choices=Operator.DvpPolicy.choices)
+    escrow_custodian = models.ForeignKey("custody.Custodian", on_delete=models.PROTECT, null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    settled_by_netting = models.BooleanField(default=False)
+    waiting_reason = models.CharField(max_length=300, blank=True)
+    fail_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "batches"
+        constraints = [models.UniqueConstraint(fields=["cycle", "counterparty"], name="batch_unique_counterparty")]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"batch {self.id} {self.counterparty_id} ({self.status})"
+
+
+class BatchItem(models.Model):
+    """Every obligation a batch took, kept after a fail sends it back to open."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="items")
+    obligation = models.ForeignKey(Obligation, on_delete=models.PROTECT, related_name="batch_items")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "obligation"], name="batch_item_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.obligation_id}"
+
+
+class Leg(models.Model):
+    """One net transfer of one asset in a batch."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "inbound (to home)"
+        OUTBOUND = "outbound", "outbound (from home)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        INSTRUCTED = "instructed"
+        CONFIRMING = "confirming"
+        CONFIRMED = "confirmed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    OPEN_STATUSES = (Status.PENDING, Status.INSTRUCTED, Status.CONFIRMING)
+
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="legs")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    amount = models.DecimalField(**MONEY)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    value_date = models.DateField()
+    deadline = models.DateTimeField()
+    lead_time_minutes = models.PositiveIntegerField(default=0, help_text="cold-to-hot time added to the deadline")
+    instructed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.CharField(max_length=150, blank=True)
+    evidence = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch_id", "direction", "asset_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "asset"], name="leg_unique_asset"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="leg_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["status", "deadline"])]
+
+    def __str__(self) -> str:
+        return f"leg {self.id} {self.direction} {self.amount} {self.asset_id} ({self.status})"
+
+
+class Delivery(models.Model):
+    """A counterparty's word on how it delivered a leg. A hint for matching;
+    confirmation still comes from the chain or the bank statement."""
+
+    leg = models.ForeignKey(Leg, on_delete=models.PROTECT, related_name="deliveries")
+    tx_hash = models.CharField(max_length=80, blank=True)
+    bank_reference = models.CharField(max_length=80, blank=True)
+    reported_by = models.CharField(max_length=150)
+    reported_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["leg", "tx_hash", "bank_reference"], name="delivery_unique_reference"),
+            models.CheckConstraint(condition=~Q(tx_hash="") | ~Q(bank_reference=""), name="delivery_has_reference"),
+        ]
+
+    def __str__(self) -> str:
+        return f"leg {self.leg_id}: {self.tx_hash or self.bank_reference}"
+
+
+class ApprovalRequest(models.Model):
+    """Four eyes: one person asks, a different ops_approver decides."""
+
+    class Kind(models.TextChoices):
+        LEG_CONFIRM = "leg_confirm"
+        DEFAULT = "default"
+        CLAIM_PAYOUT = "claim_payout"
+        RESERVE_WITHDRAWAL = "reserve_withdrawal"
+        CAP_CHANGE = "cap_change"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
+                name="approval_four_eyes",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} approval {self.id} ({self.status})"

@@ -7,11 +7,10 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Count, Q, Sum
 
 from reserves.selectors import reserve_available_hkd
 
+from .aggregates import sums_by_direction
 from .models import Account, Asset, CapConfig, ExposurePosition, Jurisdiction, Obligation, Operator
 from .money import as_str, hkd
 
@@ -165,49 +164,9 @@ def exposure_get(*, as_of: datetime, method: str = "gross") -> Exposure:
 
 
 def exposure_recompute_positions() -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
-    """The same positions derived from the unsettled obligations, in one SQL aggregate."""
-    if connection.vendor == "sqlite":
-        return _recompute_in_python()
-    rows = (
-        Obligation.objects.filter(status__in=Obligation.UNSETTLED)
-        .values("counterparty_id", "asset_id")
-        .annotate(
-            receivable=Sum("amount", filter=Q(direction=Obligation.Direction.INBOUND)),
-            payable=Sum("amount", filter=Q(direction=Obligation.Direction.OUTBOUND)),
-            receivable_count=Count("id", filter=Q(direction=Obligation.Direction.INBOUND)),
-            payable_count=Count("id", filter=Q(direction=Obligation.Direction.OUTBOUND)),
-        )
-        .order_by()
-    )
-    return {
-        (r["counterparty_id"], r["asset_id"]): (
-            r["receivable"] or Decimal(0),
-            r["payable"] or Decimal(0),
-            r["receivable_count"],
-            r["payable_count"],
-        )
-        for r in rows
-    }
-
-
-def _recompute_in_python() -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
-    """SQLite sums decimals in floating point; sum them as Decimal instead.
-    PostgreSQL (production) does this in SQL on exact NUMERIC values."""
-    totals: dict[tuple[int, int], list] = {}
-    rows = (
-        Obligation.objects.filter(status__in=Obligation.UNSETTLED)
-        .values_list("counterparty_id", "asset_id", "direction", "amount")
-        .order_by()
-    )
-    for cp_id, asset_id, direction, amount in rows.iterator(chunk_size=5000):
-        row = totals.setdefault((cp_id, asset_id), [Decimal(0), Decimal(0), 0, 0])
-        if direction == Obligation.Direction.INBOUND:
-            row[0] += amount
-            row[2] += 1
-        else:
-            row[1] += amount
-            row[3] += 1
-    return {key: tuple(values) for key, values in totals.items()}
+    """The same positions derived from the unsettled obligations, in one aggregate."""
+    unsettled = Obligation.objects.filter(status__in=Obligation.UNSETTLED)
+    return sums_by_direction(unsettled, ("counterparty_id", "asset_id"))
 
 
 def exposure_recompute(*, as_of: datetime, method: str = "gross") -> Exposure:

@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from settlement.exceptions import InvalidInput
-from settlement.models import Asset, CycleRequest, ExposureAlert, ExposurePosition, Mark
+from settlement.models import Alert, Asset, CycleRequest, ExposurePosition, Mark
 from settlement.money import as_str, parse_decimal
 from settlement.selectors import HKD, Exposure, ExposureState, exposure_get, exposure_recompute_positions
 
@@ -228,13 +228,13 @@ def exposure_verify(*, as_of: datetime | None = None, actor: str = SYSTEM) -> Ve
             return VerifyResult(True, [], None)
         message = f"incremental exposure differs from the recompute in {len(differences)} position(s)"
         logger.error("exposure verification failed: %s: %s", message, differences)
-        alert = ExposureAlert.objects.create(
+        alert = Alert.objects.create(
             kind="exposure_mismatch", message=message, details={"differences": differences}, created_at=as_of
         )
         audit_record(
             actor=actor,
             action="exposure.mismatch",
-            object_type="ExposureAlert",
+            object_type="Alert",
             object_id=alert.id,
             after={"differences": differences},
             at=as_of,

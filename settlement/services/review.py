@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from settlement.models import ComplianceException, ExposureAlert, TradeException
+from settlement.models import Alert, ComplianceException, TradeException
 
 from .audit import audit_record
 
@@ -56,13 +56,13 @@ def compliance_exceptions_resolve(*, ids: list[int], actor: str, note: str, now:
     )
 
 
-def exposure_alerts_acknowledge(*, ids: list[int], actor: str, now: datetime) -> int:
+def alerts_acknowledge(*, ids: list[int], actor: str, now: datetime) -> int:
     return _resolve(
-        ExposureAlert,
+        Alert,
         ids=ids,
         actor=actor,
         note="",
         now=now,
         status="acknowledged",
-        audit_action="exposure_alert.acknowledged",
+        audit_action="alert.acknowledged",
     )

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from settlement.models import AuditEvent, CycleRequest, ExposureAlert, ExposurePosition
+from settlement.models import Alert, AuditEvent, CycleRequest, ExposurePosition
 from settlement.selectors import exposure_get, exposure_recompute
 from settlement.services.exposure import exposure_verify
 from settlement.services.trades import trades_ingest
@@ -160,7 +160,7 @@ def test_verify_raises_an_alert_on_any_difference(network):
     result = exposure_verify(as_of=timezone.now())
 
     assert not result.ok
-    alert = ExposureAlert.objects.get()
+    alert = Alert.objects.get()
     assert alert.kind == "exposure_mismatch"
     assert alert.details["differences"][0]["running"][0] == "0.900000000000000000"
     assert AuditEvent.objects.filter(action="exposure.mismatch").exists()

@@ -1,0 +1,36 @@
+"""Writes to the custody registry made by operations (and later watchers)."""
+
+from datetime import datetime
+
+from django.db import transaction
+
+from settlement.exceptions import InvalidInput, NotFound
+from settlement.services.audit import audit_record
+
+from .models import Rail
+
+
+def rail_status_set(*, code: str, status: str, reason: str, actor: str, now: datetime) -> Rail:
+    if status not in Rail.Status.values:
+        raise InvalidInput("invalid_field", f"status must be one of {', '.join(Rail.Status.values)}", field="status")
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("invalid_field", "a reason is required", field="reason")
+    with transaction.atomic():
+        rail = Rail.objects.select_for_update().filter(code=code).first()
+        if rail is None:
+            raise NotFound("not_found", f"no rail {code!r}")
+        before = {"status": rail.status, "reason": rail.status_reason}
+        if (rail.status, rail.status_reason) == (status, reason.strip()):
+            return rail
+        rail.status, rail.status_reason = status, reason.strip()[:200]
+        rail.save(update_fields=["status", "status_reason"])
+        audit_record(
+            actor=actor,
+            action="rail.status",
+            object_type="Rail",
+            object_id=code,
+            before=before,
+            after={"status": status, "reason": rail.status_reason},
+            at=now,
+        )
+        return rail

@@ -1,0 +1,32 @@
+"""The audit trail is append-only: in code everywhere, and in PostgreSQL itself."""
+
+import pytest
+from django.db import DatabaseError, transaction
+
+from settlement.models import AuditEvent
+from settlement.services.audit import audit_record
+from tests.conftest import requires_postgres
+
+pytestmark = pytest.mark.django_db
+
+
+def test_audit_events_refuse_update_and_delete_in_code():
+    event = audit_record(actor="test", action="thing.done", object_type="Thing", object_id=1, after={"x": 1})
+
+    with pytest.raises(ValueError, match="append-only"):
+        event.save()
+    with pytest.raises(ValueError, match="append-only"):
+        event.delete()
+
+
+@requires_postgres
+def test_postgres_refuses_update_and_delete_of_audit_rows():
+    audit_record(actor="test", action="thing.done", object_type="Thing", object_id=1)
+
+    for statement in (
+        lambda: AuditEvent.objects.update(actor="someone else"),
+        lambda: AuditEvent.objects.all().delete(),
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            statement()
+    assert AuditEvent.objects.get().actor == "test"
