@@ -9,7 +9,7 @@ not opted in).
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 
 import factory
@@ -122,6 +122,9 @@ def build_network(*, cap: str = "100000000", reserve: str | None = "120000000") 
         confirmations=None,
         currency="HKD",
         calendars=["HK"],
+        cutoff=time(17, 30),
+        timezone="Asia/Hong_Kong",
+        weekend=[6, 7],
         window_minutes=1440,
     )
     btc = AssetFactory(code="BTC", scale=8, rail=eth_rail)

@@ -1,29 +1,27 @@
-"""Intraday cycle requests (DESIGN section 5: settle_at starts a cycle).
+"""Intraday cycle requests (DESIGN section 5: settle_at starts a cycle at once)."""
 
-Netting cycles are the next issue. Until they exist, dispatching a request
-records that it reached a worker and leaves it ``pending``: visibly not yet
-acted on, in the admin and the audit trail, rather than pretending a cycle ran.
-"""
+from datetime import datetime
 
 from django.db import transaction
 
 from settlement.models import CycleRequest
 
-from .audit import SYSTEM, audit_record
+from .audit import SYSTEM
+from .cycles import cycle_run
 
 
-def cycle_request_dispatch_service(*, request_id: int) -> str:
+def cycle_request_dispatch_service(*, request_id: int, now: datetime) -> str:
+    """Run the intraday cycle a request asked for. The cycle marks every
+    pending request up to its as_of done; a request already served by
+    another cycle needs nothing more."""
     with transaction.atomic():
-        request = CycleRequest.objects.select_for_update().filter(pk=request_id).first()
+        request = CycleRequest.objects.filter(pk=request_id).first()
         if request is None:
             return "missing"
         if request.status != CycleRequest.Status.PENDING:
             return request.status
-        audit_record(
-            actor=SYSTEM,
-            action="cycle_request.awaiting_cycles",
-            object_type="CycleRequest",
-            object_id=request.id,
-            after={"status": request.status, "note": "netting cycles are not built yet; request kept pending"},
-        )
-        return "pending"
+    as_of = max(now, request.requested_at).replace(second=0, microsecond=0)
+    if as_of < request.requested_at:
+        as_of = request.requested_at
+    cycle = cycle_run(kind="intraday", as_of=as_of, actor=SYSTEM)
+    return f"cycle {cycle.id}"

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from settlement.models import Alert, AuditEvent, CycleRequest, ExposurePosition
+from settlement.models import Alert, AuditEvent, Cycle, CycleRequest, ExposurePosition
 from settlement.selectors import exposure_get, exposure_recompute
 from settlement.services.exposure import exposure_verify
 from settlement.services.trades import trades_ingest
@@ -132,17 +132,19 @@ def test_counterparty_limit_is_reported(network):
     assert any("SG1 exposure 1000000.00 HKD is at or above its limit" in r for r in exposure.reasons)
 
 
-def test_crossing_settle_at_requests_one_intraday_cycle(network, django_capture_on_commit_callbacks):
+def test_crossing_settle_at_requests_one_intraday_cycle_and_runs_it(network, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as queued:
         ingest(btc_bought_from("SG1", "170"))  # utilisation 0.85
-        ingest(btc_bought_from("SG1", "1"))  # still settling: no second request
+        ingest(btc_bought_from("SG1", "1"))  # still settling, the request already pending: no second one
 
     assert len(queued) == 1  # the dispatch task is queued only once the request row is committed
     request = CycleRequest.objects.get()
-    assert (request.kind, request.status, request.utilisation) == ("intraday", "pending", Decimal("0.8500"))
+    assert (request.kind, request.utilisation) == ("intraday", Decimal("0.8500"))
     assert AuditEvent.objects.filter(action="cycle_request.created").count() == 1
-    # the task ran (eagerly) and recorded that cycles are not built yet
-    assert AuditEvent.objects.filter(action="cycle_request.awaiting_cycles", object_id=str(request.id)).exists()
+    # the task ran (eagerly): an intraday cycle at or after the request, which marked it done
+    cycle = Cycle.objects.get(kind="intraday")
+    assert cycle.as_of >= request.requested_at
+    assert request.status == "done"
 
 
 def test_recompute_agrees_with_running_positions(network):
