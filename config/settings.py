@@ -155,6 +155,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     if CELERY_BROKER_URL.startswith("filesystem")
     else {}
 )
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -197,3 +198,6 @@ DEFAULT_REVIEW_FAILS = int(os.environ.get("DEFAULT_REVIEW_FAILS", "3"))
 DEFAULT_REVIEW_AGE_HOURS = int(os.environ.get("DEFAULT_REVIEW_AGE_HOURS", "48"))
 # The end-of-day cycle's cut-off, local to Hong Kong (circular para 14).
 EOD_CUTOFF_HKT = os.environ.get("EOD_CUTOFF_HKT", "22:00")
+# make run sets DEMO=1: enables the demo_activity command, whose confirmations
+# are simulated and labelled as such. Never set it in production.
+DEMO_MODE = env_bool("DEMO", False)

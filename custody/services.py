@@ -34,3 +34,30 @@ def rail_status_set(*, code: str, status: str, reason: str, actor: str, now: dat
             at=now,
         )
         return rail
+
+
+def wallet_balance_set(*, wallet_id: int, asset_id: int, amount, actor: str, now: datetime):
+    """Operations state what a wallet holds (until custodian reports do)."""
+    from decimal import Decimal
+
+    from .models import WalletBalance
+
+    if not isinstance(amount, Decimal) or amount < 0:
+        raise InvalidInput("invalid_field", "amount must be a non-negative decimal", field="amount")
+    with transaction.atomic():
+        balance = WalletBalance.objects.select_for_update().filter(wallet_id=wallet_id, asset_id=asset_id).first()
+        before = None if balance is None else {"amount": str(balance.amount), "as_of": balance.as_of.isoformat()}
+        if balance is None:
+            balance = WalletBalance(wallet_id=wallet_id, asset_id=asset_id)
+        balance.amount, balance.as_of = amount, now
+        balance.save()
+        audit_record(
+            actor=actor,
+            action="wallet_balance.set",
+            object_type="WalletBalance",
+            object_id=f"{wallet_id}:{asset_id}",
+            before=before,
+            after={"amount": str(amount), "as_of": now.isoformat()},
+            at=now,
+        )
+        return balance

@@ -8,6 +8,7 @@ BIN=.venv/bin
 PORT="${PORT:-8000}"
 mkdir -p var/broker/queue var/broker/processed var/log
 export DEBUG="${DEBUG:-1}"
+export DEMO=1  # enables demo_activity: its confirmations are simulated and labelled
 
 $BIN/python manage.py migrate --no-input -v0
 $BIN/python manage.py load_network demo/network.toml
@@ -39,16 +40,23 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 
+$BIN/python manage.py demo_activity || echo "demo activity skipped (see message above)" >&2
+
 cat <<MSG
 
   Settlement backend is running at http://127.0.0.1:$PORT/
     API docs      http://127.0.0.1:$PORT/api/v1/docs/
+    Dashboard     http://127.0.0.1:$PORT/ops/     (log in as admin)
     Admin         http://127.0.0.1:$PORT/admin/   (user admin, password in var/demo-admin-password)
     Engine key    $(cat var/demo-engine-key)   (also in var/demo-engine-key)
     Logs          var/log/web.log, var/log/worker.log, var/log/beat.log
 
   Try:
     curl -s -H "Authorization: Api-Key \$(cat var/demo-engine-key)" http://127.0.0.1:$PORT/api/v1/exposure
+
+  Demo data: "make run" posted demo trades and ran a cycle; legs it confirmed
+  carry evidence "DEMO CONFIRMATION: simulated". Run it again with
+    .venv/bin/python manage.py demo_activity
 
   Ctrl-C stops web, worker and beat.
 MSG

@@ -5,16 +5,22 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
+from .exceptions import DomainError
 from .models import (
     Account,
     Alert,
+    ApprovalRequest,
     Asset,
     AuditEvent,
+    Batch,
     CapConfig,
     ComplianceException,
+    Cycle,
     CycleRequest,
+    Delivery,
     ExposurePosition,
     Jurisdiction,
+    Leg,
     Mark,
     Obligation,
     Operator,
@@ -24,7 +30,7 @@ from .models import (
     TradeIngest,
 )
 from .selectors import jurisdiction_problems, operator_eligibility
-from .services import review
+from .services import approvals, review
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -228,3 +234,129 @@ class AuditEventAdmin(ReadOnlyAdmin):
 class OperatorAPIKeyAdmin(APIKeyModelAdmin):
     list_display = [*APIKeyModelAdmin.list_display, "operator", "scope"]
     list_filter = [*APIKeyModelAdmin.list_filter, "scope", "operator"]
+
+
+# --- cycles and four eyes --------------------------------------------------------------
+
+
+class LegInline(admin.TabularInline):
+    model = Leg
+    extra = 0
+    can_delete = False
+    fields = [
+        "asset",
+        "direction",
+        "amount",
+        "status",
+        "value_date",
+        "deadline",
+        "instructed_at",
+        "confirmed_at",
+        "confirmed_by",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class BatchInline(admin.TabularInline):
+    model = Batch
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["counterparty", "dvp_policy", "status", "settled_by_netting", "waiting_reason", "fail_reason"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Cycle)
+class CycleAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "as_of", "status", "obligations_taken", "obligations_deferred", "requested_by"]
+    list_filter = ["kind", "status"]
+    inlines = [BatchInline]
+
+
+@admin.register(Batch)
+class BatchAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "cycle",
+        "counterparty",
+        "dvp_policy",
+        "status",
+        "settled_by_netting",
+        "waiting_reason",
+        "fail_reason",
+    ]
+    list_filter = ["status", "counterparty", "dvp_policy"]
+    list_select_related = ["cycle", "counterparty"]
+    inlines = [LegInline]
+
+
+@admin.register(Leg)
+class LegAdmin(ReadOnlyAdmin):
+    list_display = ["id", "batch", "asset", "direction", "amount", "status", "value_date", "deadline", "confirmed_by"]
+    list_filter = ["status", "direction", "asset"]
+    list_select_related = ["batch", "asset"]
+    actions = ["request_manual_confirmation"]
+
+    @admin.action(description="Ask for manual confirmation (a second person approves)")
+    def request_manual_confirmation(self, request, queryset):
+        for leg in queryset.order_by("id"):
+            try:
+                approval = approvals.approval_request(
+                    kind=ApprovalRequest.Kind.LEG_CONFIRM,
+                    payload={
+                        "leg_id": leg.id,
+                        "evidence": f"manual confirmation requested in the admin by {request.user.username}",
+                    },
+                    user=request.user,
+                    now=timezone.now(),
+                )
+            except DomainError as error:
+                self.message_user(request, f"leg {leg.id}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"leg {leg.id}: approval {approval.id} waits for a second person", messages.SUCCESS
+                )
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "leg", "tx_hash", "bank_reference", "reported_by", "reported_at"]
+    search_fields = ["tx_hash", "bank_reference"]
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "status", "requested_by", "requested_at", "decided_by", "decided_at", "reason"]
+    list_filter = ["status", "kind"]
+    actions = ["approve", "reject"]
+
+    def _decide(self, request, queryset, *, approve: bool):
+        for approval in queryset.order_by("id"):
+            try:
+                approvals.approval_decide(
+                    approval_id=approval.id,
+                    user=request.user,
+                    approve=approve,
+                    reason="" if approve else f"rejected in the admin by {request.user.username}",
+                    now=timezone.now(),
+                )
+            except DomainError as error:
+                self.message_user(request, f"approval {approval.id}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"approval {approval.id}: {'approved' if approve else 'rejected'}", messages.SUCCESS
+                )
+
+    @admin.action(description="Approve (you must not be the requester)")
+    def approve(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject")
+    def reject(self, request, queryset):
+        self._decide(request, queryset, approve=False)
