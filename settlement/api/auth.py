@@ -1,5 +1,6 @@
 """``Authorization: Api-Key <key>``: a key acts for one operator with one scope."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from settlement.models import OperatorAPIKey
@@ -67,3 +68,13 @@ class HasScope(permissions.BasePermission):
             )
             return False
         return True
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Documents "Authorization: Api-Key <key>" in the OpenAPI schema."""
+
+    target_class = "settlement.api.auth.OperatorApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "Api-Key <key>"}

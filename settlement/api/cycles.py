@@ -13,6 +13,7 @@ from settlement.models import Cycle
 from settlement.selectors import cycle_as_json
 from settlement.services.cycles import cycle_run, delivery_report
 
+from . import serializers as s
 from .auth import Scope
 from .views import ScopedView, actor_of, json_object
 
@@ -51,7 +52,7 @@ class CyclesView(ScopedView):
             self.allowed_scopes = (Scope.OPERATIONS,)
         return super().get_permissions()
 
-    @extend_schema(summary="Cycles, newest first (batches without legs)")
+    @extend_schema(summary="Cycles, newest first (batches without legs)", responses={200: s.CycleSerializer(many=True)})
     def get(self, request):
         paginator = CyclePage()
         page = paginator.paginate_queryset(Cycle.objects.all(), request, view=self)
@@ -61,6 +62,7 @@ class CyclesView(ScopedView):
     @extend_schema(
         summary="Run a cycle now (operations keys only)",
         request=inline_serializer("CycleRun", {"kind": serializers.ChoiceField(["intraday", "eod"])}),
+        responses={201: s.CycleSerializer},
     )
     def post(self, request):
         data = json_object(request, "kind")
@@ -71,7 +73,7 @@ class CyclesView(ScopedView):
 class CycleDetailView(ScopedView):
     allowed_scopes = (Scope.ENGINE, Scope.OPERATOR, Scope.OPERATIONS)
 
-    @extend_schema(summary="One cycle with its batches and legs")
+    @extend_schema(summary="One cycle with its batches and legs", responses={200: s.CycleSerializer})
     def get(self, request, cycle_id: int):
         cycle = Cycle.objects.filter(pk=cycle_id).first()
         if cycle is None:
@@ -85,6 +87,7 @@ class DeliveriesView(ScopedView):
 
     @extend_schema(
         summary="Tell us how a leg was delivered (a hint; confirmation comes from the chain or the statement)",
+        responses={200: s.DeliveryOutSerializer, 201: s.DeliveryOutSerializer},
         request=inline_serializer(
             "Delivery",
             {"tx_hash": serializers.CharField(required=False), "bank_reference": serializers.CharField(required=False)},

@@ -21,6 +21,7 @@ from settlement.services.approvals import (
 )
 from settlement.services.cycles import cycle_run
 
+from . import serializers as s
 from .cycles import parse_as_of
 from .views import json_object
 
@@ -45,6 +46,7 @@ class OpsView(APIView):
 class OpsCyclesView(OpsView):
     @extend_schema(
         summary="Run a cycle now (optionally for the time it should have run)",
+        responses={200: s.CycleSerializer, 201: s.CycleSerializer},
         request=inline_serializer(
             "OpsCycleRun",
             {"kind": serializers.ChoiceField(["intraday", "eod"]), "as_of": serializers.DateTimeField(required=False)},
@@ -61,6 +63,7 @@ class OpsCyclesView(OpsView):
 class OpsRailStatusView(OpsView):
     @extend_schema(
         summary="Set a rail up, degraded or halted",
+        responses={200: s.RailStatusOutSerializer, 201: s.RailStatusOutSerializer},
         request=inline_serializer(
             "RailStatus",
             {"status": serializers.ChoiceField(["up", "degraded", "halted"]), "reason": serializers.CharField()},
@@ -82,6 +85,7 @@ class OpsLegConfirmView(OpsView):
     @extend_schema(
         summary="Ask for a manual leg confirmation (four eyes)",
         request=inline_serializer("LegConfirm", {"evidence": serializers.CharField()}),
+        responses={202: s.ApprovalSerializer},
     )
     def post(self, request, leg_id: int):
         data = json_object(request, "evidence")
@@ -103,7 +107,7 @@ class ApprovalPage(pagination.CursorPagination):
 
 
 class OpsApprovalsView(OpsView):
-    @extend_schema(summary="Approval requests (filter by status)")
+    @extend_schema(summary="Approval requests (filter by status)", responses={200: s.ApprovalSerializer(many=True)})
     def get(self, request):
         queryset = ApprovalRequest.objects.select_related("requested_by", "decided_by")
         status = request.query_params.get("status")
@@ -124,6 +128,7 @@ class OpsApprovalDecisionView(OpsView):
 
     @extend_schema(
         summary="Approve or reject (a different person from the requester)",
+        responses={200: s.ApprovalSerializer, 201: s.ApprovalSerializer},
         request=inline_serializer("Decision", {"reason": serializers.CharField(required=False)}),
     )
     def post(self, request, approval_id: int):

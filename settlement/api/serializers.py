@@ -129,3 +129,76 @@ class ObligationSerializer(serializers.ModelSerializer):
     def get_amount(self, obligation: Obligation) -> str:
         # Quantised to the asset's scale, so "1.5" BTC reads "1.50000000".
         return format(obligation.amount.quantize(obligation.asset.quantum), "f")
+
+
+class LegSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    asset = serializers.CharField()
+    direction = serializers.ChoiceField(["inbound", "outbound"])
+    amount = serializers.CharField()
+    status = serializers.ChoiceField(["pending", "instructed", "confirming", "confirmed", "failed", "cancelled"])
+    deadline = serializers.DateTimeField()
+    value_date = serializers.DateField()
+    lead_time_minutes = serializers.IntegerField()
+    instructed_at = serializers.DateTimeField(allow_null=True)
+    confirmed_at = serializers.DateTimeField(allow_null=True)
+    evidence = serializers.JSONField(allow_null=True)
+
+
+class BatchSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    counterparty = serializers.CharField()
+    dvp_policy = serializers.ChoiceField(["receive_first", "escrow"])
+    escrow_custodian = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(["open", "settled", "failed"])
+    settled_by_netting = serializers.BooleanField()
+    waiting_reason = serializers.CharField(allow_null=True)
+    fail_reason = serializers.CharField(allow_null=True)
+    obligations = serializers.IntegerField()
+    settled_at = serializers.DateTimeField(allow_null=True)
+    failed_at = serializers.DateTimeField(allow_null=True)
+    legs = LegSerializer(many=True, required=False)
+
+
+class CycleSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(["intraday", "eod"])
+    as_of = serializers.DateTimeField()
+    status = serializers.ChoiceField(["running", "done"])
+    requested_by = serializers.CharField()
+    obligations_taken = serializers.IntegerField()
+    obligations_deferred = serializers.IntegerField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    batches = BatchSerializer(many=True)
+
+
+class DeliveryOutSerializer(serializers.Serializer):
+    leg = serializers.IntegerField()
+    tx_hash = serializers.CharField(allow_null=True)
+    bank_reference = serializers.CharField(allow_null=True)
+    reported_at = serializers.DateTimeField()
+
+
+class ApprovalSerializer(serializers.Serializer):
+    approval_id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.ChoiceField(["pending", "approved", "rejected"])
+    payload = serializers.JSONField()
+    requested_by = serializers.CharField()
+    requested_at = serializers.DateTimeField()
+    decided_by = serializers.CharField(allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField()
+    result = serializers.JSONField(allow_null=True)
+
+
+class RailStatusOutSerializer(serializers.Serializer):
+    rail = serializers.CharField()
+    status = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class WhoAmISerializer(serializers.Serializer):
+    operator = serializers.CharField()
+    scope = serializers.CharField()
+    key = serializers.CharField()

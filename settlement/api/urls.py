@@ -1,6 +1,7 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import cycles, ops, views
+from .errors import json_404
 
 urlpatterns = [
     path("whoami", views.WhoAmIView.as_view(), name="whoami"),
@@ -22,4 +23,6 @@ urlpatterns = [
     path(
         "ops/approvals/<int:approval_id>/reject", ops.OpsApprovalDecisionView.as_view(approve=False), name="ops-reject"
     ),
+    # anything else under /api/v1/ is a JSON 404, in DEBUG too
+    re_path(r"^.*$", json_404),
 ]

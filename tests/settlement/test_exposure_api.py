@@ -258,10 +258,18 @@ def test_schema_and_docs_are_served(client, network):
     assert docs.status_code == 200
 
 
-def test_unknown_endpoint_is_a_json_404(engine_client, settings):
-    settings.DEBUG = False
+@pytest.mark.parametrize("debug", [False, True])
+def test_unknown_endpoint_is_a_json_404(engine_client, settings, debug):
+    settings.DEBUG = debug
     response = engine_client.get("/api/v1/nothing-here")
     assert (response.status_code, response.json()["code"]) == (404, "not_found")
+
+
+def test_the_openapi_schema_generates_without_warnings(tmp_path):
+    from django.core.management import call_command
+
+    call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
+    assert "/api/v1/ops/approvals/{approval_id}/approve" in (tmp_path / "schema.yml").read_text()
 
 
 def test_wrong_method_is_405_json(engine_client, network):
