@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.http import JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from settlement.api.errors import json_404
 from settlement.dashboard import dashboard
 
 
@@ -21,6 +22,10 @@ urlpatterns = [
         name="docs",
     ),
     path("api/v1/", include("settlement.api.urls")),
+    path("api/v1/", include("custody.api.urls")),
+    path("api/v1/", include("reserves.api.urls")),
+    # anything else under /api/ is a JSON 404, in DEBUG too
+    re_path(r"^api/", json_404),
 ]
 
 handler404 = "settlement.api.errors.json_404"

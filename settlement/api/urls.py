@@ -1,7 +1,6 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from . import cycles, ops, views
-from .errors import json_404
 
 urlpatterns = [
     path("whoami", views.WhoAmIView.as_view(), name="whoami"),
@@ -23,6 +22,4 @@ urlpatterns = [
     path(
         "ops/approvals/<int:approval_id>/reject", ops.OpsApprovalDecisionView.as_view(approve=False), name="ops-reject"
     ),
-    # anything else under /api/v1/ is a JSON 404, in DEBUG too
-    re_path(r"^.*$", json_404),
 ]

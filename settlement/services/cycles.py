@@ -536,3 +536,57 @@ def _leg_confirm_approved(*, payload: dict, request: ApprovalRequest, approver, 
     )
     leg.batch.refresh_from_db()
     return {"leg_id": leg.id, "leg_status": leg.status, "batch_id": leg.batch_id, "batch_status": leg.batch.status}
+
+
+# --- what the watchers report before finality ---------------------------------------------
+
+
+def leg_mark_confirming(*, leg_id: int, evidence: dict, actor: str, as_of: datetime) -> Leg:
+    """A matching movement is seen but not final yet (e.g. too few block
+    confirmations). Idempotent; never moves a confirmed leg backwards."""
+    with transaction.atomic():
+        leg = Leg.objects.select_for_update().filter(pk=leg_id).first()
+        if leg is None:
+            raise NotFound("not_found", f"no leg {leg_id}")
+        if leg.status == Leg.Status.CONFIRMING or leg.status == Leg.Status.CONFIRMED:
+            return leg
+        if leg.status != Leg.Status.INSTRUCTED:
+            raise Conflict("leg_not_confirmable", f"leg {leg.id} is {leg.status}; only an instructed leg can be seen")
+        leg.status = Leg.Status.CONFIRMING
+        leg.evidence = evidence
+        leg.save(update_fields=["status", "evidence"])
+        audit_record(
+            actor=actor,
+            action="leg.confirming",
+            object_type="Leg",
+            object_id=leg.id,
+            before={"status": Leg.Status.INSTRUCTED},
+            after={"status": Leg.Status.CONFIRMING, "evidence": evidence},
+            at=as_of,
+        )
+        return leg
+
+
+def leg_unsee(*, leg_id: int, reason: str, actor: str, as_of: datetime) -> Leg:
+    """The movement that made a leg ``confirming`` went away (a reorg): back
+    to ``instructed`` so matching can find another. A confirmed leg is final
+    and is not touched (a break records the problem instead)."""
+    with transaction.atomic():
+        leg = Leg.objects.select_for_update().filter(pk=leg_id).first()
+        if leg is None:
+            raise NotFound("not_found", f"no leg {leg_id}")
+        if leg.status != Leg.Status.CONFIRMING:
+            return leg
+        leg.status = Leg.Status.INSTRUCTED
+        leg.evidence = None
+        leg.save(update_fields=["status", "evidence"])
+        audit_record(
+            actor=actor,
+            action="leg.unseen",
+            object_type="Leg",
+            object_id=leg.id,
+            before={"status": Leg.Status.CONFIRMING},
+            after={"status": Leg.Status.INSTRUCTED, "reason": reason},
+            at=as_of,
+        )
+        return leg

@@ -66,3 +66,60 @@ def test_eight_threads_with_overlapping_batches_store_each_trade_once():
     assert TradeException.objects.filter(code="conflict").count() == (THREADS - 1) * CONTESTED
     assert Obligation.objects.count() == 2 * expected_trades
     assert exposure_verify(as_of=timezone.now()).ok
+
+
+def test_cycles_racing_each_other_and_an_intake_take_each_obligation_once():
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from settlement.models import BatchItem, Cycle
+    from settlement.services.cycles import cycle_run
+    from settlement.services.trades import trades_ingest
+
+    factories.build_network(cap="10000000000", reserve="10000000000")
+    start = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Hong_Kong"))
+    executed = (start - timedelta(hours=1)).isoformat()
+    trades_ingest(
+        items=[
+            {**trade(trade_id=f"R{i}", sell=("SG1" if i % 2 else "JP1", "c")), "executed_at": executed}
+            for i in range(200)
+        ],
+        actor="engine",
+        now=start,
+    )
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(5)
+
+    def cycle_at(minutes: int) -> None:
+        try:
+            barrier.wait()
+            cycle_run(kind="intraday", as_of=start + timedelta(minutes=minutes), actor="race")
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def late_intake() -> None:
+        try:
+            barrier.wait()
+            items = [{**trade(trade_id=f"LATE{i}"), "executed_at": executed} for i in range(50)]
+            trades_ingest(items=items, actor="engine", now=start)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=cycle_at, args=(m,)) for m in (0, 0, 1, 2)] + [
+        threading.Thread(target=late_intake)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert Cycle.objects.count() == 3  # the two at the same as_of are one cycle
+    taken = list(BatchItem.objects.values_list("obligation_id", flat=True))
+    assert len(taken) == len(set(taken))  # no obligation in two batches
+    assert Obligation.objects.filter(status="open").count() + len(taken) == Obligation.objects.count()
+    assert exposure_verify(as_of=timezone.now()).ok

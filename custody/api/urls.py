@@ -1,0 +1,3 @@
+"""This app's endpoints under /api/v1/ (included from config/urls.py)."""
+
+urlpatterns: list = []
