@@ -138,6 +138,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "CycleKindEnum": ["intraday", "eod"],
+        "ReserveEntryKindEnum": ["contribution", "withdrawal", "reversal"],
+    },
 }
 
 API_KEY_CUSTOM_HEADER = None  # use "Authorization: Api-Key <key>"

@@ -1,11 +1,27 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils import timezone
 
-from .models import ReserveEntry, ReserveFund
+from settlement.exceptions import DomainError
+from settlement.services.audit import audit_record
+
+from .models import Claim, ClaimLine, Default, ExposureSnapshot, InsurancePolicy, ReserveEntry, ReserveFund
 from .selectors import reserve_available_hkd, reserve_balance_hkd
+from .services.claims import claim_approval_request
+
+
+class ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ReserveFund)
-class ReserveFundAdmin(admin.ModelAdmin):
+class ReserveFundAdmin(ReadOnly):
     list_display = ["name", "trustee", "deed", "bank_account", "currency", "balance", "available"]
 
     @admin.display(description="balance (HKD)")
@@ -18,17 +34,101 @@ class ReserveFundAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReserveEntry)
-class ReserveEntryAdmin(admin.ModelAdmin):
-    """The ledger is append-only: entries are written by services, never edited."""
+class ReserveEntryAdmin(ReadOnly):
+    """The ledger is append-only: entries come from services (the operations
+    API for contributions; four-eyes approvals for withdrawals, reversals and
+    claim payouts), never from editing here."""
 
-    list_display = ["id", "created_at", "kind", "amount_hkd", "reference", "actor"]
+    list_display = ["id", "created_at", "kind", "amount_hkd", "reference", "claim", "actor"]
     list_filter = ["kind"]
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+@admin.register(ExposureSnapshot)
+class ExposureSnapshotAdmin(ReadOnly):
+    list_display = ["at", "total_hkd", "effective_cap_hkd", "utilisation", "state"]
+    list_filter = ["state"]
+    date_hierarchy = "at"
+
+
+@admin.register(InsurancePolicy)
+class InsurancePolicyAdmin(admin.ModelAdmin):
+    list_display = ["reference", "provider", "form", "coverage_hkd", "starts_on", "ends_on", "beneficiary_on_trust"]
+    list_filter = ["form"]
+
+    def save_model(self, request, obj, form, change):
+        before = {f: str(form.initial.get(f)) for f in form.changed_data} if change else None
+        super().save_model(request, obj, form, change)
+        audit_record(
+            actor=f"user:{request.user.username}",
+            action="insurance_policy.changed" if change else "insurance_policy.created",
+            object_type="InsurancePolicy",
+            object_id=obj.reference,
+            before=before,
+            after={f: str(form.cleaned_data.get(f)) for f in form.changed_data},
+        )
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ClaimLineInline(admin.TabularInline):
+    model = ClaimLine
+    extra = 0
+    can_delete = False
+    fields = [
+        "trade",
+        "owed_asset",
+        "owed_amount",
+        "owed_hkd",
+        "retained_asset",
+        "retained_amount",
+        "retained_hkd",
+        "loss_hkd",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Default)
+class DefaultAdmin(ReadOnly):
+    list_display = [
+        "operator",
+        "as_of",
+        "declared_by",
+        "approved_by",
+        "obligations_closed_out",
+        "total_loss_hkd",
+        "payout_ratio",
+    ]
+
+
+@admin.register(Claim)
+class ClaimAdmin(ReadOnly):
+    list_display = [
+        "id",
+        "counterparty",
+        "account_ref",
+        "status",
+        "loss_hkd",
+        "paid_hkd",
+        "shortfall_hkd",
+        "created_at",
+    ]
+    list_filter = ["status", "counterparty"]
+    search_fields = ["account_ref"]
+    inlines = [ClaimLineInline]
+    actions = ["ask_for_payout"]
+
+    @admin.action(description="Ask for payout (a second person approves; the fund pays)")
+    def ask_for_payout(self, request, queryset):
+        for claim in queryset.order_by("id"):
+            try:
+                approval = claim_approval_request(claim_id=claim.id, user=request.user, now=timezone.now())
+            except DomainError as error:
+                self.message_user(request, f"claim {claim.id}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"claim {claim.id}: approval {approval.id} waits for a second person", messages.SUCCESS
+                )

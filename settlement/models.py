@@ -602,6 +602,7 @@ class ApprovalRequest(models.Model):
         DEFAULT = "default"
         CLAIM_PAYOUT = "claim_payout"
         RESERVE_WITHDRAWAL = "reserve_withdrawal"
+        RESERVE_REVERSAL = "reserve_reversal"
         CAP_CHANGE = "cap_change"
 
     class Status(models.TextChoices):

@@ -1,0 +1,249 @@
+"""Counterparty default and close-out (circular paras 16, 17).
+
+On approval, in one transaction: the counterparty becomes ``defaulted`` (so
+new trades with it are rejected and the pre-trade check denies it), its open
+batches fail, every unsettled obligation with it is valued at the close-out
+marks and closed out, and each home client's loss is assessed per trade:
+
+    loss = value of what the client was owed by the counterparty
+         - value of what home retained of the same trade (the client's own
+           consideration that home never delivered), floored at zero.
+
+One claim per client with a loss, with the per-trade working.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from django.db import transaction
+
+from settlement.aggregates import sums_by_direction
+from settlement.exceptions import Conflict, InvalidInput, NotFound
+from settlement.models import ApprovalRequest, Asset, Batch, Leg, Mark, Obligation, Operator
+from settlement.selectors import HKD
+from settlement.services.approvals import actor_of, approval_kind
+from settlement.services.audit import audit_record
+from settlement.services.exposure import PositionDelta, positions_apply
+
+from ..models import Claim, ClaimLine, Default
+
+CENT = Decimal("0.01")
+
+
+def _hkd(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def _parse_as_of(raw: object, now: datetime) -> datetime:
+    if raw is None:
+        return now
+    if not isinstance(raw, str):
+        raise InvalidInput("invalid_timestamp", "as_of must be an ISO 8601 string", field="as_of")
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(
+            "invalid_timestamp", f"as_of {raw[:40]!r} is not an ISO 8601 timestamp", field="as_of"
+        ) from None
+    if value.utcoffset() is None:
+        raise InvalidInput("invalid_timestamp", "as_of has no time zone", field="as_of")
+    return value.astimezone(UTC)
+
+
+def close_out_marks(*, as_of: datetime, asset_ids: set[int]) -> dict[int, Decimal]:
+    """The latest mark at or before ``as_of`` per asset (HKD is 1). An asset
+    with no mark by then cannot be valued: the close-out refuses."""
+    marks: dict[int, Decimal] = {}
+    missing = []
+    for asset in Asset.objects.filter(id__in=asset_ids).order_by("code"):
+        if asset.code == HKD:
+            marks[asset.id] = Decimal(1)
+            continue
+        mark = Mark.objects.filter(asset=asset, as_of__lte=as_of).order_by("-as_of", "-id").first()
+        if mark is not None:
+            marks[asset.id] = mark.price_hkd
+        elif asset.mark_hkd is not None and asset.mark_as_of is not None and asset.mark_as_of <= as_of:
+            marks[asset.id] = asset.mark_hkd  # a mark set by the network file, before history
+        else:
+            missing.append(asset.code)
+    if missing:
+        raise Conflict(
+            "no_close_out_mark",
+            f"no mark at or before {as_of.isoformat()} for {', '.join(missing)}: cannot value the close-out",
+        )
+    return marks
+
+
+def _default_check(*, payload: dict) -> None:
+    operator = Operator.objects.filter(code=payload.get("operator")).first()
+    if operator is None:
+        raise NotFound("not_found", f"no operator {payload.get('operator')!r}", field="operator")
+    if operator.is_home:
+        raise InvalidInput("invalid_field", "the home operator cannot be declared in default", field="operator")
+    if operator.status == Operator.Status.DEFAULTED:
+        raise Conflict("already_defaulted", f"{operator.code} is already in default")
+    if not isinstance(payload.get("reason"), str) or not payload["reason"].strip():
+        raise InvalidInput("invalid_field", "a reason is required", field="reason")
+    _parse_as_of(payload.get("as_of"), datetime.now(UTC))
+
+
+@approval_kind(ApprovalRequest.Kind.DEFAULT, check=_default_check)
+def _default_approved(*, payload: dict, request: ApprovalRequest, approver, now: datetime) -> dict:
+    default = default_close_out(
+        operator_code=payload["operator"],
+        reason=payload["reason"].strip(),
+        as_of=_parse_as_of(payload.get("as_of"), request.requested_at),
+        declared_by=actor_of(request.requested_by),
+        approved_by=actor_of(approver),
+        approval=request,
+        now=now,
+    )
+    return {
+        "default_id": default.id,
+        "operator": payload["operator"],
+        "obligations_closed_out": default.obligations_closed_out,
+        "claims": default.claims.count(),
+        "total_loss_hkd": format(default.total_loss_hkd, "f"),
+    }
+
+
+def default_close_out(
+    *,
+    operator_code: str,
+    reason: str,
+    as_of: datetime,
+    declared_by: str,
+    approved_by: str,
+    approval: ApprovalRequest | None,
+    now: datetime,
+) -> Default:
+    with transaction.atomic():
+        operator = Operator.objects.select_for_update().get(code=operator_code)
+        if operator.status == Operator.Status.DEFAULTED:
+            raise Conflict("already_defaulted", f"{operator.code} is already in default")
+        home = Operator.objects.get(role=Operator.Role.HOME)
+        unsettled = Obligation.objects.filter(counterparty=operator, status__in=Obligation.UNSETTLED)
+        marks = close_out_marks(as_of=as_of, asset_ids=set(unsettled.values_list("asset_id", flat=True)))
+
+        before = operator.status
+        operator.status = Operator.Status.DEFAULTED
+        operator.save(update_fields=["status"])
+        audit_record(
+            actor=approved_by,
+            action="operator.defaulted",
+            object_type="Operator",
+            object_id=operator.code,
+            before={"status": before},
+            after={"status": "defaulted", "reason": reason, "declared_by": declared_by},
+            at=now,
+        )
+        for batch in (
+            Batch.objects.select_for_update().filter(counterparty=operator, status=Batch.Status.OPEN).order_by("id")
+        ):
+            batch.legs.filter(status__in=Leg.OPEN_STATUSES).update(status=Leg.Status.CANCELLED)
+            batch.status, batch.failed_at, batch.fail_reason = (
+                Batch.Status.FAILED,
+                now,
+                "counterparty declared in default",
+            )
+            batch.save(update_fields=["status", "failed_at", "fail_reason"])
+            audit_record(
+                actor=approved_by,
+                action="batch.failed",
+                object_type="Batch",
+                object_id=batch.id,
+                after={"reason": batch.fail_reason},
+                at=now,
+            )
+
+        default = Default.objects.create(
+            operator=operator,
+            reason=reason,
+            as_of=as_of,
+            declared_by=declared_by,
+            approved_by=approved_by,
+            approval=approval,
+            marks={Asset.objects.get(pk=k).code: format(v, "f") for k, v in marks.items()},
+            created_at=now,
+        )
+        rows = list(unsettled.select_related("trade", "asset").order_by("trade_id", "id"))
+        by_trade: dict[int, dict[str, Obligation]] = defaultdict(dict)
+        for o in rows:
+            by_trade[o.trade_id][o.direction] = o
+        lines_by_client: dict[str, list[ClaimLine]] = defaultdict(list)
+        for trade_obligations in by_trade.values():
+            owed = trade_obligations.get(Obligation.Direction.INBOUND)
+            if owed is None:
+                continue  # nothing was owed to home on this trade
+            trade = owed.trade
+            client = trade.buy_account if trade.buy_operator_id == home.id else trade.sell_account
+            kept = trade_obligations.get(Obligation.Direction.OUTBOUND)
+            owed_hkd = _hkd(owed.amount * marks[owed.asset_id])
+            retained_hkd = _hkd(kept.amount * marks[kept.asset_id]) if kept else Decimal("0.00")
+            lines_by_client[client].append(
+                ClaimLine(
+                    trade=trade,
+                    owed_asset=owed.asset.code,
+                    owed_amount=owed.amount,
+                    owed_hkd=owed_hkd,
+                    retained_asset=kept.asset.code if kept else "",
+                    retained_amount=kept.amount if kept else Decimal(0),
+                    retained_hkd=retained_hkd,
+                    loss_hkd=max(owed_hkd - retained_hkd, Decimal("0.00")),
+                )
+            )
+        total = Decimal("0.00")
+        for client, lines in sorted(lines_by_client.items()):
+            loss = sum((line.loss_hkd for line in lines), Decimal("0.00"))
+            if loss <= 0:
+                continue  # no loss, no claim; the working stays in the audit trail below
+            claim = Claim.objects.create(
+                default=default,
+                counterparty=operator,
+                account_ref=client,
+                loss_hkd=loss,
+                filed_by=approved_by,
+                created_at=now,
+            )
+            for line in lines:
+                line.claim = claim
+            ClaimLine.objects.bulk_create(lines)
+            total += loss
+            audit_record(
+                actor=approved_by,
+                action="claim.assessed",
+                object_type="Claim",
+                object_id=claim.id,
+                after={"account": client, "loss_hkd": format(loss, "f")},
+                at=now,
+            )
+
+        sums = sums_by_direction(unsettled, ("counterparty_id", "asset_id"))
+        closed = unsettled.update(status=Obligation.Status.CLOSED_OUT, batch=None)
+        positions_apply(
+            deltas=[PositionDelta(cp, asset, -i, -o, -ic, -oc) for (cp, asset), (i, o, ic, oc) in sums.items()]
+        )
+        default.obligations_closed_out, default.total_loss_hkd = closed, total
+        default.save(update_fields=["obligations_closed_out", "total_loss_hkd"])
+        audit_record(
+            actor=approved_by,
+            action="default.closed_out",
+            object_type="Default",
+            object_id=default.id,
+            after={
+                "operator": operator.code,
+                "as_of": as_of.isoformat(),
+                "marks": default.marks,
+                "obligations": closed,
+                "total_loss_hkd": format(total, "f"),
+                "working": {
+                    c: [{"trade_id": ln.trade.trade_id, "loss_hkd": format(ln.loss_hkd, "f")} for ln in ls]
+                    for c, ls in lines_by_client.items()
+                },
+            },
+            at=now,
+        )
+        return default

@@ -1,0 +1,220 @@
+"""The fund's append-only ledger and the cap (circular para 17).
+
+Every write locks the fund row first, so payouts, withdrawals and
+contributions are serialised and the balance can never go negative or
+below the cap by a race.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+
+from settlement.exceptions import Conflict, InvalidInput, NotFound
+from settlement.models import ApprovalRequest, CapConfig
+from settlement.money import parse_decimal
+from settlement.services.approvals import actor_of, approval_kind
+from settlement.services.audit import audit_record
+
+from ..models import ReserveEntry, ReserveFund
+
+HKD_SCALE = 2
+
+
+def fund_locked() -> ReserveFund:
+    fund = ReserveFund.objects.select_for_update().order_by("id").first()
+    if fund is None:
+        raise Conflict("no_reserve_fund", "no reserve fund is set up: load it from the network file ([reserve])")
+    return fund
+
+
+def fund_balance(fund: ReserveFund) -> Decimal:
+    return (fund.entries.aggregate(total=Sum("amount_hkd"))["total"] or Decimal(0)).quantize(Decimal("0.01"))
+
+
+def _amount(raw: object) -> Decimal:
+    return parse_decimal(raw, field="amount_hkd", scale=HKD_SCALE)
+
+
+def _reference(raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > 100:
+        raise InvalidInput(
+            "invalid_field", "reference must be a non-empty string of at most 100 characters", field="reference"
+        )
+    return raw.strip()
+
+
+def _entry_json(entry: ReserveEntry) -> dict:
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "amount_hkd": format(entry.amount_hkd, "f"),
+        "reference": entry.reference,
+    }
+
+
+def _write(
+    *, fund: ReserveFund, kind: str, amount: Decimal, reference: str, actor: str, now: datetime, **extra
+) -> ReserveEntry:
+    existing = fund.entries.filter(reference=reference).first()
+    if existing is not None:
+        if existing.kind == kind and existing.amount_hkd == amount:
+            return existing  # a replay of the same entry
+        raise Conflict(
+            "conflict", f"reference {reference!r} is already used by a {existing.kind} of {existing.amount_hkd} HKD"
+        )
+    entry = ReserveEntry.objects.create(
+        fund=fund, kind=kind, amount_hkd=amount, reference=reference, actor=actor, created_at=now, **extra
+    )
+    audit_record(
+        actor=actor,
+        action=f"reserve.{kind}",
+        object_type="ReserveEntry",
+        object_id=entry.id,
+        after=_entry_json(entry),
+        at=now,
+    )
+    return entry
+
+
+def reserve_contribute(*, amount_hkd: object, reference: object, actor: str, now: datetime) -> ReserveEntry:
+    amount, reference = _amount(amount_hkd), _reference(reference)
+    with transaction.atomic():
+        return _write(
+            fund=fund_locked(),
+            kind=ReserveEntry.Kind.CONTRIBUTION,
+            amount=amount,
+            reference=reference,
+            actor=actor,
+            now=now,
+        )
+
+
+def _withdrawal_check(*, payload: dict) -> None:
+    amount = _amount(payload.get("amount_hkd"))
+    _reference(payload.get("reference"))
+    fund = ReserveFund.objects.order_by("id").first()
+    if fund is None:
+        raise Conflict("no_reserve_fund", "no reserve fund is set up")
+    _refuse_below_cap(balance=fund_balance(fund), amount=amount)
+
+
+def _refuse_below_cap(*, balance: Decimal, amount: Decimal) -> None:
+    cap = CapConfig.objects.first()
+    floor = cap.total_hkd if cap else Decimal(0)
+    if balance - amount < floor:
+        raise Conflict(
+            "below_cap",
+            f"withdrawing {amount} HKD would leave {balance - amount} HKD, below the cap of {floor} HKD "
+            "(para 17: the fund may not be less than the cap)",
+        )
+    if balance - amount < 0:
+        raise Conflict("insufficient_funds", f"the fund holds {balance} HKD")
+
+
+@approval_kind(ApprovalRequest.Kind.RESERVE_WITHDRAWAL, check=_withdrawal_check)
+def _withdrawal_approved(*, payload: dict, request: ApprovalRequest, approver, now: datetime) -> dict:
+    amount = _amount(payload["amount_hkd"])
+    fund = fund_locked()
+    _refuse_below_cap(balance=fund_balance(fund), amount=amount)  # again, under the lock
+    entry = _write(
+        fund=fund,
+        kind=ReserveEntry.Kind.WITHDRAWAL,
+        amount=-amount,
+        reference=_reference(payload["reference"]),
+        actor=actor_of(approver),
+        now=now,
+    )
+    return {"entry": _entry_json(entry)}
+
+
+def _reversal_check(*, payload: dict) -> None:
+    _reference(payload.get("reference"))
+    target = ReserveEntry.objects.filter(reference=payload.get("reverses")).first()
+    if target is None:
+        raise NotFound("not_found", f"no ledger entry with reference {payload.get('reverses')!r}", field="reverses")
+    if target.kind == ReserveEntry.Kind.REVERSAL or ReserveEntry.objects.filter(reverses=target).exists():
+        raise Conflict("already_reversed", f"entry {target.reference!r} is a reversal or already reversed")
+    if target.kind == ReserveEntry.Kind.PAYOUT:
+        raise Conflict(
+            "invalid_field", "a claim payout is not reversed in the ledger: record a contribution (recovery) instead"
+        )
+
+
+@approval_kind(ApprovalRequest.Kind.RESERVE_REVERSAL, check=_reversal_check)
+def _reversal_approved(*, payload: dict, request: ApprovalRequest, approver, now: datetime) -> dict:
+    fund = fund_locked()
+    target = ReserveEntry.objects.get(reference=payload["reverses"])
+    if target.amount_hkd > 0:  # reversing a contribution takes money out: the cap rule holds
+        _refuse_below_cap(balance=fund_balance(fund), amount=target.amount_hkd)
+    entry = _write(
+        fund=fund,
+        kind=ReserveEntry.Kind.REVERSAL,
+        amount=-target.amount_hkd,
+        reference=_reference(payload["reference"]),
+        actor=actor_of(approver),
+        now=now,
+        reverses=target,
+    )
+    return {"entry": _entry_json(entry)}
+
+
+# --- the cap ---------------------------------------------------------------------------
+
+
+def _cap_payload(payload: dict) -> dict:
+    total = parse_decimal(payload.get("total_hkd"), field="total_hkd", scale=HKD_SCALE)
+    current = CapConfig.objects.first()
+    thresholds = {}
+    for name in ("warn_at", "settle_at", "halt_at"):
+        raw = payload.get(name)
+        thresholds[name] = (
+            parse_decimal(raw, field=name, scale=4)
+            if raw is not None
+            else (getattr(current, name) if current else None)
+        )
+    if None in thresholds.values():
+        raise InvalidInput(
+            "invalid_field", "warn_at, settle_at and halt_at are required for a first cap", field="warn_at"
+        )
+    if not thresholds["warn_at"] <= thresholds["settle_at"] <= thresholds["halt_at"] <= Decimal(1):
+        raise InvalidInput("invalid_field", "need 0 < warn_at <= settle_at <= halt_at <= 1", field="warn_at")
+    return {"total_hkd": total, **thresholds}
+
+
+def _cap_check(*, payload: dict) -> None:
+    values = _cap_payload(payload)
+    fund = ReserveFund.objects.order_by("id").first()
+    balance = fund_balance(fund) if fund else Decimal(0)
+    if values["total_hkd"] > balance:
+        raise Conflict(
+            "cap_above_fund", f"a cap of {values['total_hkd']} HKD exceeds the reserve fund's {balance} HKD (para 17)"
+        )
+
+
+@approval_kind(ApprovalRequest.Kind.CAP_CHANGE, check=_cap_check)
+def _cap_approved(*, payload: dict, request: ApprovalRequest, approver, now: datetime) -> dict:
+    values = _cap_payload(payload)
+    fund_locked()  # the same lock as withdrawals: a cap change cannot race one
+    cap = CapConfig.objects.select_for_update().first()
+    before = {k: format(getattr(cap, k), "f") for k in values} if cap else None
+    if cap is None:
+        cap = CapConfig(singleton=True)
+    for name, value in values.items():
+        setattr(cap, name, value)
+    cap.updated_at = now
+    cap.save()
+    after = {k: format(v, "f") for k, v in values.items()}
+    audit_record(
+        actor=actor_of(approver),
+        action="cap.changed",
+        object_type="CapConfig",
+        object_id=cap.pk,
+        before=before,
+        after=after,
+        at=now,
+    )
+    return {"cap": after}

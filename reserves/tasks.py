@@ -1,0 +1,14 @@
+from celery import shared_task
+from django.utils import timezone
+
+from .services.monitoring import exposure_snapshot_take, insurance_check
+
+
+@shared_task(name="reserves.exposure_snapshot", time_limit=60, soft_time_limit=50)
+def exposure_snapshot_task() -> str:
+    return exposure_snapshot_take(now=timezone.now()).at.isoformat()
+
+
+@shared_task(name="reserves.insurance_check", time_limit=120, soft_time_limit=100)
+def insurance_check_task() -> int:
+    return len(insurance_check(on=timezone.localdate(), actor="celery"))
