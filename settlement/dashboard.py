@@ -5,17 +5,35 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.shortcuts import render
 from django.utils import timezone
 
-from .models import Alert, Asset, ComplianceException, CycleRequest, TradeException, TradeIngest
+from .models import Alert, Asset, Batch, ComplianceException, CycleRequest, TradeException, TradeIngest
 from .selectors import HKD, exposure_get
 
 
 def _pct(part: Decimal, whole: Decimal) -> float:
     # a bar width for the picture, not money
     return 0.0 if not whole else min(100.0, round(float(part / whole * 100), 1))
+
+
+def _reserve_card(exposure) -> dict:
+    from reserves.models import Claim
+    from reserves.selectors import reserve_balance_hkd
+
+    balance = reserve_balance_hkd()
+    claims = (
+        Claim.objects.values("status")
+        .annotate(n=Count("id"), loss=Sum("loss_hkd"), shortfall=Sum("shortfall_hkd"))
+        .order_by("status")
+    )
+    return {
+        "balance": balance,
+        "cap": exposure.cap_hkd,
+        "coverage": (balance / exposure.cap_hkd).quantize(Decimal("0.01")) if exposure.cap_hkd else None,
+        "claims": list(claims),
+    }
 
 
 @staff_member_required
@@ -60,8 +78,13 @@ def dashboard(request):
         .values("code")
         .annotate(n=Count("id"))
         .order_by("-n"),
-        "alerts": Alert.objects.filter(status="open")[:10],
+        "alerts": Alert.objects.filter(status="open").select_related("operator")[:12],
         "cycle_requests": CycleRequest.objects.filter(status="pending")[:10],
         "ingests": TradeIngest.objects.all()[:10],
+        "batches": Batch.objects.select_related("cycle", "counterparty")
+        .prefetch_related("legs__asset")
+        .order_by("-id")[:12],
+        "fails": Batch.objects.filter(status=Batch.Status.FAILED).count(),
+        "reserve": _reserve_card(exposure),
     }
     return render(request, "ops/dashboard.html", context)

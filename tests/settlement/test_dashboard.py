@@ -22,3 +22,20 @@ def test_dashboard_shows_state_counterparties_and_queues(client, network):
     assert "85000000.00 HKD of 100000000.00 HKD" in page
     assert "SG1" in page and "JP1" in page
     assert "unknown_asset" in page
+
+
+def test_dashboard_shows_batches_and_the_reserve(client, network):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from settlement.services.cycles import cycle_run
+
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Hong_Kong"))
+    trades_ingest(items=[{**trade(), "executed_at": (at - timedelta(hours=1)).isoformat()}], actor="test", now=at)
+    cycle_run(kind="intraday", as_of=at, actor="test")
+    client.force_login(User.objects.create_user("ops", is_staff=True))
+
+    page = client.get("/ops/").content.decode()
+
+    assert "inbound 1 BTC: instructed" in page and "outbound 500000 HKD: pending" in page
+    assert "fund 120000000.00 HKD against a cap of 100000000.00 HKD" in page
