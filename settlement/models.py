@@ -199,14 +199,19 @@ class TradeIngest(models.Model):
 
 class Trade(models.Model):
     trade_id = models.CharField(max_length=64, unique=True)
-    base_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
-    quote_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    # References into the small registry tables carry no database FK
+    # constraint: at 10,000 trades a request the deferred per-row checks
+    # cost more than the inserts (bench/README.md). Registry rows can never be
+    # deleted instead (a PostgreSQL trigger, migration 0009), and the ids come
+    # from the registry itself.
+    base_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    quote_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     price = models.DecimalField(**MONEY)
     quantity = models.DecimalField(**MONEY)
     quote_amount = models.DecimalField(**MONEY)
-    buy_operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    buy_operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     buy_account = models.CharField(max_length=64)
-    sell_operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    sell_operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     sell_account = models.CharField(max_length=64)
     executed_at = models.DateTimeField()
     received_at = models.DateTimeField()
@@ -245,11 +250,14 @@ class Obligation(models.Model):
     UNSETTLED = (Status.OPEN, Status.IN_BATCH)
 
     trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="obligations")
-    debtor = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
-    creditor = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
-    counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="obligations")
+    # registry references without a database constraint: see Trade.base_asset
+    debtor = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    creditor = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    counterparty = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="obligations", db_constraint=False
+    )
     direction = models.CharField(max_length=8, choices=Direction.choices)
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     amount = models.DecimalField(**MONEY)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     fail_count = models.PositiveIntegerField(default=0)

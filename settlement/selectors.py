@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.conf import settings
+from django.db import connection
 
 from reserves.selectors import reserve_available_hkd
 
 from .aggregates import sums_by_direction
+from .exceptions import InvalidInput
 from .models import Account, Asset, CapConfig, ExposurePosition, Jurisdiction, Obligation, Operator
-from .money import as_str, hkd
+from .money import as_str, hkd, parse_decimal
 
 HKD = "HKD"
 
@@ -147,20 +149,150 @@ class ExposureState:
     HALTED = "halted"
 
 
-def asset_marks() -> dict[int, tuple[str, Decimal | None, datetime | None]]:
-    """id -> (code, mark in HKD, mark time). HKD is always 1."""
-    marks = {}
-    for asset_id, code, mark, mark_as_of in Asset.objects.values_list("id", "code", "mark_hkd", "mark_as_of"):
-        marks[asset_id] = (code, Decimal(1) if code == HKD else mark, mark_as_of)
-    return marks
+@dataclass(frozen=True, slots=True)
+class ValuedAsset:
+    id: int
+    code: str
+    scale: int
+    mark: Decimal | None  # HKD is always 1
+    mark_as_of: datetime | None
+
+
+@dataclass(slots=True)
+class ExposureInputs:
+    """Everything a valuation reads, loaded together."""
+
+    positions: list[tuple]
+    assets: dict[int, ValuedAsset]
+    operators: list[Operator]  # every operator, with its jurisdiction, by code
+    cap: CapConfig | None
+    reserve_available: Decimal
+
+    def asset(self, code: str) -> ValuedAsset | None:
+        return next((a for a in self.assets.values() if a.code == code), None)
+
+    def operator(self, code: str) -> Operator | None:
+        return next((o for o in self.operators if o.code == code), None)
+
+
+_INPUTS_SQL = """
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(counterparty_id, asset_id, receivable::text, payable::text,
+                                             receivable_count, payable_count)), '[]')
+     FROM settlement_exposureposition)::text,
+  (SELECT coalesce(json_agg(json_build_array(id, code, scale, mark_hkd::text, mark_as_of)), '[]')
+     FROM settlement_asset)::text,
+  (SELECT coalesce(json_agg(json_build_array(o.id, o.code, o.name, o.role, o.status, o.sfc_approval, o.approved_on,
+                                             o.limit_hkd::text, o.jurisdiction_id, j.code, j.fatf_member, j.fatf_suspended,
+                                             j.fsrb_bodies, j.iosco_aligned, j.call_for_action, j.increased_monitoring)
+                            ORDER BY o.code), '[]')
+     FROM settlement_operator o JOIN settlement_jurisdiction j ON j.id = o.jurisdiction_id)::text,
+  (SELECT json_build_array(id, total_hkd::text, warn_at::text, settle_at::text, halt_at::text, updated_at)
+     FROM settlement_capconfig LIMIT 1)::text,
+  (SELECT coalesce(sum(amount_hkd), 0)::text FROM reserves_reserveentry),
+  (SELECT coalesce(sum(loss_hkd), 0)::text FROM reserves_claim WHERE status = 'approved')
+"""
+
+
+def _dec(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _when(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def exposure_inputs() -> ExposureInputs:
+    """One statement on PostgreSQL (the pre-trade check's hot path); plain
+    ORM reads elsewhere. Both give the same inputs."""
+    if connection.vendor != "postgresql":
+        return _exposure_inputs_orm()
+    import json
+
+    with connection.cursor() as cursor:
+        cursor.execute(_INPUTS_SQL)
+        positions_json, assets_json, operators_json, cap_json, balance, committed = cursor.fetchone()
+    positions = [(cp, asset, Decimal(r), Decimal(p), rc, pc) for cp, asset, r, p, rc, pc in json.loads(positions_json)]
+    assets = {}
+    for asset_id, code, scale, mark, mark_as_of in json.loads(assets_json):
+        assets[asset_id] = ValuedAsset(
+            asset_id, code, scale, Decimal(1) if code == HKD else _dec(mark), _when(mark_as_of)
+        )
+    operators = []
+    for row in json.loads(operators_json):
+        (
+            op_id,
+            code,
+            name,
+            role,
+            status,
+            sfc_approval,
+            approved_on,
+            limit,
+            j_id,
+            j_code,
+            fatf,
+            suspended,
+            fsrb,
+            iosco,
+            black,
+            grey,
+        ) = row
+        jurisdiction = Jurisdiction(
+            id=j_id,
+            code=j_code,
+            fatf_member=fatf,
+            fatf_suspended=suspended,
+            fsrb_bodies=fsrb,
+            iosco_aligned=iosco,
+            call_for_action=black,
+            increased_monitoring=grey,
+        )
+        operators.append(
+            Operator(
+                id=op_id,
+                code=code,
+                name=name,
+                role=role,
+                status=status,
+                sfc_approval=sfc_approval,
+                approved_on=date.fromisoformat(approved_on) if approved_on else None,
+                limit_hkd=_dec(limit),
+                jurisdiction=jurisdiction,
+            )
+        )
+    cap = None
+    if cap_json is not None:
+        cap_id, total, warn, settle, halt, updated = json.loads(cap_json)
+        cap = CapConfig(
+            id=cap_id,
+            total_hkd=Decimal(total),
+            warn_at=Decimal(warn),
+            settle_at=Decimal(settle),
+            halt_at=Decimal(halt),
+            updated_at=_when(updated),
+        )
+    return ExposureInputs(positions, assets, operators, cap, Decimal(balance) - Decimal(committed))
+
+
+def _exposure_inputs_orm() -> ExposureInputs:
+    positions = list(
+        ExposurePosition.objects.values_list(
+            "counterparty_id", "asset_id", "receivable", "payable", "receivable_count", "payable_count"
+        )
+    )
+    assets = {
+        a.id: ValuedAsset(a.id, a.code, a.scale, Decimal(1) if a.code == HKD else a.mark_hkd, a.mark_as_of)
+        for a in Asset.objects.only("id", "code", "scale", "mark_hkd", "mark_as_of")
+    }
+    operators = list(Operator.objects.select_related("jurisdiction").order_by("code"))
+    return ExposureInputs(positions, assets, operators, CapConfig.objects.first(), reserve_available_hkd())
 
 
 def exposure_get(*, as_of: datetime, method: str = "gross") -> Exposure:
     """Value the running positions at the current marks: the figure the cap checks."""
-    positions = ExposurePosition.objects.values_list(
-        "counterparty_id", "asset_id", "receivable", "payable", "receivable_count", "payable_count"
-    )
-    return _value(list(positions), as_of=as_of, method=method)
+    inputs = exposure_inputs()
+    return _value(inputs, inputs.positions, as_of=as_of, method=method)
 
 
 def exposure_recompute_positions() -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
@@ -171,21 +303,18 @@ def exposure_recompute_positions() -> dict[tuple[int, int], tuple[Decimal, Decim
 
 def exposure_recompute(*, as_of: datetime, method: str = "gross") -> Exposure:
     positions = [(cp, asset, *values) for (cp, asset), values in exposure_recompute_positions().items()]
-    return _value(positions, as_of=as_of, method=method)
+    return _value(exposure_inputs(), positions, as_of=as_of, method=method)
 
 
-def _value(positions: list[tuple], *, as_of: datetime, method: str) -> Exposure:
-    marks = asset_marks()
-    counterparties = list(
-        Operator.objects.filter(role=Operator.Role.OVERSEAS).select_related("jurisdiction").order_by("code")
-    )
-    cap = CapConfig.objects.first()
+def _value(inputs: ExposureInputs, positions: list[tuple], *, as_of: datetime, method: str) -> Exposure:
+    counterparties = [o for o in inputs.operators if o.role == Operator.Role.OVERSEAS]
+    cap = inputs.cap
     thresholds = (
         {"warn_at": cap.warn_at, "settle_at": cap.settle_at, "halt_at": cap.halt_at}
         if cap
         else dict(settings.DEFAULT_THRESHOLDS)
     )
-    reserve = reserve_available_hkd()
+    reserve = inputs.reserve_available
     cap_hkd = cap.total_hkd if cap else None
     effective_cap = max(min(cap_hkd, reserve), Decimal(0)) if cap_hkd is not None else Decimal(0)
 
@@ -197,7 +326,8 @@ def _value(positions: list[tuple], *, as_of: datetime, method: str) -> Exposure:
     stale_before = as_of - timedelta(seconds=settings.MARK_STALE_AFTER_SECONDS)
     for cp_id, asset_id, receivable, payable, receivable_count, payable_count in positions:
         counts[cp_id] = counts.get(cp_id, 0) + receivable_count + payable_count
-        code, mark, mark_as_of = marks[asset_id]
+        valued = inputs.assets[asset_id]
+        code, mark, mark_as_of = valued.code, valued.mark, valued.mark_as_of
         if receivable > 0 or payable > 0:
             if mark is None:
                 if receivable > 0:
@@ -289,35 +419,46 @@ class CheckResult:
         }
 
 
-def exposure_check(
-    *, counterparty: Operator, asset: Asset, amount: Decimal, account: str | None, as_of: datetime
-) -> CheckResult:
+def exposure_check(*, counterparty: str, asset: str, amount: object, account: object, as_of: datetime) -> CheckResult:
     """May the engine match an order that makes home receive ``amount`` of
     ``asset`` from ``counterparty``? Advisory pre-trade check: the denial
     reasons are, in order, eligibility, client opt-in, the halt state, a
-    missing mark, the cap and the counterparty's limit."""
-    exposure = exposure_get(as_of=as_of)
+    missing mark, the cap and the counterparty's limit. Everything but the
+    client's opt-in comes from one read."""
+    inputs = exposure_inputs()
+    operator = inputs.operator(counterparty) if isinstance(counterparty, str) else None
+    if operator is None:
+        raise InvalidInput(
+            "unknown_operator", f"counterparty {counterparty!r} is not a registered operator", field="counterparty"
+        )
+    valued = inputs.asset(asset) if isinstance(asset, str) else None
+    if valued is None:
+        raise InvalidInput("unknown_asset", f"asset {asset!r} is not a registered asset", field="asset")
+    quantity = parse_decimal(amount, field="amount", scale=valued.scale)
+    if account is not None and (not isinstance(account, str) or not account.strip()):
+        raise InvalidInput("invalid_field", "account must be a non-empty string", field="account")
+
+    exposure = _value(inputs, inputs.positions, as_of=as_of, method="gross")
     halt_at = exposure.thresholds["halt_at"]
     cap_room = exposure.effective_cap_hkd * halt_at - exposure.total_hkd
-    mine = exposure.counterparty(counterparty.code)
+    mine = exposure.counterparty(operator.code)
     cp_exposure = mine.exposure_hkd if mine else Decimal("0.00")
-    limit_room = counterparty.limit_hkd - cp_exposure if counterparty.limit_hkd is not None else None
+    limit_room = operator.limit_hkd - cp_exposure if operator.limit_hkd is not None else None
     headroom = hkd(max(min(cap_room, limit_room) if limit_room is not None else cap_room, Decimal(0)))
-
-    mark = Decimal(1) if asset.code == HKD else asset.mark_hkd
-    added = hkd(amount * mark) if mark is not None else None
+    added = hkd(quantity * valued.mark) if valued.mark is not None else None
 
     def result(reason: str | None) -> CheckResult:
         return CheckResult(reason is None, reason, exposure.total_hkd, added, headroom, exposure.state)
 
+    counterparty = operator
     problems = operator_eligibility(counterparty)
     if counterparty.is_home:
         return result("counterparty_is_home: the counterparty must be an overseas operator")
     if problems:
         return result("counterparty_ineligible: " + "; ".join(problems))
     if account is not None:
-        home = Operator.objects.filter(role=Operator.Role.HOME).first()
-        client = Account.objects.filter(operator=home, ref=account).first()
+        home = next(o for o in inputs.operators if o.is_home)
+        client = Account.objects.filter(operator_id=home.id, ref=account).first()
         if client is None:
             return result(f"account_unregistered: home account {account} is not registered")
         if client.client_class == Account.ClientClass.RETAIL and not client.shared_book_opt_in:
@@ -325,7 +466,7 @@ def exposure_check(
     if exposure.state == ExposureState.HALTED:
         return result("halted: " + "; ".join(exposure.reasons))
     if added is None:
-        return result(f"no_mark: {asset.code} has no mark, so the exposure it adds cannot be valued")
+        return result(f"no_mark: {valued.code} has no mark, so the exposure it adds cannot be valued")
     if added > cap_room:
         return result(
             f"cap_exceeded: adds {as_str(added)} HKD with {as_str(hkd(max(cap_room, Decimal(0))))} HKD left under the cap"

@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from settlement.exceptions import InvalidInput
-from settlement.models import Asset, Obligation, Operator
-from settlement.money import NonFiniteConstant, parse_decimal
+from settlement.models import Asset, Obligation
+from settlement.money import NonFiniteConstant
 from settlement.selectors import HKD, exposure_check, exposure_get
 from settlement.services.exposure import marks_post
 from settlement.services.trades import trades_ingest
@@ -113,24 +113,12 @@ class ExposureCheckView(ScopedView):
     )
     def post(self, request):
         data = json_object(request, "counterparty")
-        code = data.get("counterparty")
-        counterparty = (
-            Operator.objects.select_related("jurisdiction").filter(code=code).first() if isinstance(code, str) else None
-        )
-        if counterparty is None:
-            raise InvalidInput(
-                "unknown_operator", f"counterparty {code!r} is not a registered operator", field="counterparty"
-            )
-        asset_code = data.get("asset")
-        asset = Asset.objects.filter(code=asset_code).first() if isinstance(asset_code, str) else None
-        if asset is None:
-            raise InvalidInput("unknown_asset", f"asset {asset_code!r} is not a registered asset", field="asset")
-        amount = parse_decimal(data.get("amount"), field="amount", scale=asset.scale)
-        account = data.get("account")
-        if account is not None and (not isinstance(account, str) or not account.strip()):
-            raise InvalidInput("invalid_field", "account must be a non-empty string", field="account")
         result = exposure_check(
-            counterparty=counterparty, asset=asset, amount=amount, account=account, as_of=timezone.now()
+            counterparty=data.get("counterparty"),
+            asset=data.get("asset"),
+            amount=data.get("amount"),
+            account=data.get("account"),
+            as_of=timezone.now(),
         )
         return Response(result.as_json())
 

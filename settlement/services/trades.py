@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from settlement.exceptions import InvalidInput
@@ -287,27 +287,17 @@ def trades_ingest(*, items: list, actor: str, now: datetime | None = None) -> In
 
     with transaction.atomic():
         ingest = TradeIngest.objects.create(received_at=now, actor=actor, items=len(items))
-        stored = _stored_hashes(list(parsed))
-        fresh = []
-        for trade in parsed.values():
-            known = stored.get(trade.trade_id)
-            if known is None:
-                fresh.append(trade)
-            elif known == trade.content_hash:
-                duplicates += 1
-            else:
-                rejected.append(_conflict(trade, "an earlier request"))
-        fresh.sort(key=lambda t: t.trade_id)
+        fresh = sorted(parsed.values(), key=lambda t: t.trade_id)
         ids = _insert_trades(fresh, ingest_id=ingest.id, now=now)
         accepted = [t for t in fresh if t.trade_id in ids]
-        lost = [t for t in fresh if t.trade_id not in ids]
-        if lost:  # another request stored these ids between our read and our insert
-            won = _stored_hashes([t.trade_id for t in lost])
-            for trade in lost:
-                if won.get(trade.trade_id) == trade.content_hash:
+        known = [t for t in fresh if t.trade_id not in ids]
+        if known:  # ids stored before, by an earlier or a concurrent request
+            stored = _stored_hashes([t.trade_id for t in known])
+            for trade in known:
+                if stored.get(trade.trade_id) == trade.content_hash:
                     duplicates += 1
                 else:
-                    rejected.append(_conflict(trade, "a concurrent request"))
+                    rejected.append(_conflict(trade, "an earlier request"))
         _insert_obligations(accepted, ids, now=now)
         positions_apply(deltas=_deltas(accepted))
         _record_compliance(accepted, ids, registry=registry, now=now)
@@ -368,6 +358,10 @@ def _json_safe(payload: object) -> bool:
 
 
 def _stored_hashes(trade_ids: list[str]) -> dict[str, str]:
+    if connection.vendor == "postgresql":  # one array parameter, not thousands of placeholders
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT trade_id, content_hash FROM settlement_trade WHERE trade_id = ANY(%s)", [trade_ids])
+            return dict(cursor.fetchall())
     found: dict[str, str] = {}
     for start in range(0, len(trade_ids), 5000):
         chunk = trade_ids[start : start + 5000]
@@ -427,19 +421,41 @@ def _trade_row(t: ParsedTrade, ingest_id: int, now: datetime) -> tuple:
 
 
 def _insert_trades(trades: list[ParsedTrade], *, ingest_id: int, now: datetime) -> dict[str, int]:
-    """Insert in trade-id order, skipping ids another request holds; return
+    """Insert in trade-id order, skipping ids already stored; return
     trade_id -> primary key for the rows this request stored."""
     if not trades:
         return {}
     if connection.vendor == "postgresql":
-        columns = ", ".join(_TRADE_COLUMNS)
-        with connection.cursor() as cursor:
+        return _insert_trades_postgres(trades, ingest_id=ingest_id, now=now)
+    Trade.objects.bulk_create(
+        [Trade(**dict(zip(_TRADE_COLUMNS, _trade_row(t, ingest_id, now), strict=True))) for t in trades],
+        batch_size=500,
+        ignore_conflicts=True,
+    )
+    return dict(Trade.objects.filter(ingest_id=ingest_id).values_list("trade_id", "id"))
+
+
+def _insert_trades_postgres(trades: list[ParsedTrade], *, ingest_id: int, now: datetime) -> dict[str, int]:
+    """The common case, no id seen before, is one COPY straight into the
+    table. If any id exists (a retry, a concurrent request), that COPY fails
+    on the unique index and is rolled back to its savepoint; the batch then
+    goes through a temporary table with INSERT ... ON CONFLICT DO NOTHING."""
+    from psycopg.errors import UniqueViolation
+
+    columns = ", ".join(_TRADE_COLUMNS)
+    rows = [_trade_row(t, ingest_id, now) for t in trades]
+    with connection.cursor() as cursor:
+        try:
+            with transaction.atomic(), cursor.cursor.copy(f"COPY settlement_trade ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        except (IntegrityError, UniqueViolation):
             cursor.execute(
                 f"CREATE TEMP TABLE ingest_trade ON COMMIT DROP AS SELECT {columns} FROM settlement_trade WITH NO DATA"
             )
             with cursor.cursor.copy(f"COPY ingest_trade ({columns}) FROM STDIN") as copy:
-                for t in trades:
-                    copy.write_row(_trade_row(t, ingest_id, now))
+                for row in rows:
+                    copy.write_row(row)
             cursor.execute(
                 f"INSERT INTO settlement_trade ({columns}) SELECT {columns} FROM ingest_trade "
                 "ORDER BY trade_id ON CONFLICT (trade_id) DO NOTHING RETURNING trade_id, id"
@@ -447,12 +463,8 @@ def _insert_trades(trades: list[ParsedTrade], *, ingest_id: int, now: datetime) 
             ids = dict(cursor.fetchall())
             cursor.execute("DROP TABLE ingest_trade")
             return ids
-    Trade.objects.bulk_create(
-        [Trade(**dict(zip(_TRADE_COLUMNS, _trade_row(t, ingest_id, now), strict=True))) for t in trades],
-        batch_size=500,
-        ignore_conflicts=True,
-    )
-    return dict(Trade.objects.filter(ingest_id=ingest_id).values_list("trade_id", "id"))
+        cursor.execute("SELECT trade_id, id FROM settlement_trade WHERE ingest_id = %s", [ingest_id])
+        return dict(cursor.fetchall())
 
 
 def _obligation_rows(t: ParsedTrade, trade_pk: int, now: datetime) -> list[tuple]:
@@ -517,11 +529,19 @@ def _record_compliance(trades: list[ParsedTrade], ids: dict[str, int], *, regist
         return
     refs = sorted({account for _, account in sides})
     known: dict[str, tuple[str, bool]] = {}
-    for start in range(0, len(refs), 5000):
-        rows = Account.objects.filter(operator_id=home.id, ref__in=refs[start : start + 5000]).values_list(
-            "ref", "client_class", "shared_book_opt_in"
-        )
-        known.update((ref, (client_class, opt_in)) for ref, client_class, opt_in in rows)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT ref, client_class, shared_book_opt_in FROM settlement_account WHERE operator_id = %s AND ref = ANY(%s)",
+                [home.id, refs],
+            )
+            known.update((ref, (client_class, opt_in)) for ref, client_class, opt_in in cursor.fetchall())
+    else:
+        for start in range(0, len(refs), 5000):
+            rows = Account.objects.filter(operator_id=home.id, ref__in=refs[start : start + 5000]).values_list(
+                "ref", "client_class", "shared_book_opt_in"
+            )
+            known.update((ref, (client_class, opt_in)) for ref, client_class, opt_in in rows)
     flagged = []
     for trade, account in sides:
         profile = known.get(account)

@@ -30,3 +30,12 @@ def test_postgres_refuses_update_and_delete_of_audit_rows():
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             statement()
     assert AuditEvent.objects.get().actor == "test"
+
+
+@requires_postgres
+def test_postgres_refuses_to_delete_registry_rows_that_trades_refer_to(network):
+    from settlement.models import Asset, Operator
+
+    for model in (Operator, Asset):
+        with pytest.raises(DatabaseError, match="never deleted"), transaction.atomic():
+            model.objects.filter(pk=model.objects.order_by("pk").first().pk)._raw_delete(model.objects.db)
