@@ -41,9 +41,22 @@ def api_client_for(operator, *, scope: str) -> APIClient:
     return client
 
 
+def staff_client(username: str, group: str) -> APIClient:
+    """An operations user made with create_staff_user, authenticated by its token."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("create_staff_user", "--username", username, "--group", group, stdout=out)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {out.getvalue().strip().splitlines()[-1]}")
+    return client
+
+
 requires_postgres = pytest.mark.skipif(
     not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
     reason="needs PostgreSQL: real row locks and concurrent transactions (SQLite serialises writers)",
 )
 
-__all__ = ["Decimal", "api_client_for", "connection", "requires_postgres"]
+__all__ = ["Decimal", "api_client_for", "connection", "requires_postgres", "staff_client"]

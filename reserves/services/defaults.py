@@ -27,6 +27,7 @@ from settlement.selectors import HKD
 from settlement.services.approvals import actor_of, approval_kind
 from settlement.services.audit import audit_record
 from settlement.services.exposure import PositionDelta, positions_apply
+from settlement.timestamps import parse_instant
 
 from ..models import Claim, ClaimLine, Default
 
@@ -38,19 +39,7 @@ def _hkd(value: Decimal) -> Decimal:
 
 
 def _parse_as_of(raw: object, now: datetime) -> datetime:
-    if raw is None:
-        return now
-    if not isinstance(raw, str):
-        raise InvalidInput("invalid_timestamp", "as_of must be an ISO 8601 string", field="as_of")
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(
-            "invalid_timestamp", f"as_of {raw[:40]!r} is not an ISO 8601 timestamp", field="as_of"
-        ) from None
-    if value.utcoffset() is None:
-        raise InvalidInput("invalid_timestamp", "as_of has no time zone", field="as_of")
-    return value.astimezone(UTC)
+    return parse_instant(raw, field="as_of", default=now)
 
 
 def close_out_marks(*, as_of: datetime, asset_ids: set[int]) -> dict[int, Decimal]:

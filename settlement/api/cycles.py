@@ -1,17 +1,18 @@
 """Cycles for the matching engine, operators and operations keys; deliveries
 reported by a counterparty."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import pagination, serializers
 from rest_framework.response import Response
 
-from settlement.exceptions import InvalidInput, NotFound
+from settlement.exceptions import NotFound
 from settlement.models import Cycle
 from settlement.selectors import cycle_as_json
 from settlement.services.cycles import cycle_run, delivery_report
+from settlement.timestamps import parse_instant
 
 from . import serializers as s
 from .auth import Scope
@@ -19,24 +20,8 @@ from .views import ScopedView, actor_of, json_object
 
 
 def parse_as_of(raw: object, *, default: datetime) -> datetime:
-    if raw is None:
-        return default
-    if not isinstance(raw, str):
-        raise InvalidInput("invalid_timestamp", "as_of must be an ISO 8601 string", field="as_of")
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(
-            "invalid_timestamp", f"as_of {raw[:40]!r} is not an ISO 8601 timestamp", field="as_of"
-        ) from None
-    if value.utcoffset() is None:
-        raise InvalidInput("invalid_timestamp", "as_of has no time zone", field="as_of")
-    value = value.astimezone(UTC)
-    if value > timezone.now():
-        raise InvalidInput(
-            "invalid_timestamp", "as_of is in the future: a cycle cannot take trades not yet executed", field="as_of"
-        )
-    return value
+    # a cycle cannot take trades not yet executed
+    return parse_instant(raw, field="as_of", default=default, not_after=timezone.now())
 
 
 class CyclePage(pagination.CursorPagination):

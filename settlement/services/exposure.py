@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -16,6 +16,7 @@ from settlement.exceptions import InvalidInput
 from settlement.models import Alert, Asset, CycleRequest, ExposurePosition, Mark
 from settlement.money import as_str, parse_decimal
 from settlement.selectors import HKD, Exposure, ExposureState, exposure_get, exposure_recompute_positions
+from settlement.timestamps import parse_instant
 
 from .audit import SYSTEM, audit_record
 
@@ -133,7 +134,7 @@ def marks_post(*, marks: object, actor: str, now: datetime | None = None) -> lis
             price = parse_decimal(item.get("price_hkd"), field=f"{where}.price_hkd")
         except InvalidInput as error:
             raise InvalidInput(error.code, error.message, field=error.field) from None
-        as_of = _parse_time(item.get("as_of"), field=f"{where}.as_of", default=now)
+        as_of = parse_instant(item.get("as_of"), field=f"{where}.as_of", default=now)
         if as_of > now + timedelta(seconds=60):
             raise InvalidInput("future_as_of", f"{where}.as_of is in the future", field=f"{where}.as_of")
         source = item.get("source", actor)
@@ -168,22 +169,6 @@ def marks_post(*, marks: object, actor: str, now: datetime | None = None) -> lis
         exposure = exposure_get(as_of=now)
         cycle_request_if_settling(exposure=exposure, actor=actor)
     return created
-
-
-def _parse_time(raw: object, *, field: str, default: datetime) -> datetime:
-    if raw is None:
-        return default
-    if not isinstance(raw, str):
-        raise InvalidInput("invalid_timestamp", f"{field} must be an ISO 8601 string", field=field)
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(
-            "invalid_timestamp", f"{field} {raw[:40]!r} is not an ISO 8601 timestamp", field=field
-        ) from None
-    if value.utcoffset() is None:
-        raise InvalidInput("invalid_timestamp", f"{field} has no time zone", field=field)
-    return value.astimezone(UTC)
 
 
 # --- verification -----------------------------------------------------------------

@@ -1,16 +1,9 @@
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from tests.conftest import staff_client
 
-def staff(username: str, group: str) -> APIClient:
-    out = StringIO()
-    call_command("create_staff_user", "--username", username, "--group", group, stdout=out)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {out.getvalue().strip().splitlines()[-1]}")
-    return client
+staff = staff_client
 
 
 @pytest.fixture

@@ -10,21 +10,14 @@ from rest_framework.test import APIClient
 from settlement.models import ApprovalRequest, AuditEvent, Leg
 from settlement.services.cycles import cycle_run
 from settlement.services.trades import trades_ingest
-from tests.conftest import api_client_for
+from tests.conftest import api_client_for, staff_client
 from tests.factories import trade
 
 pytestmark = pytest.mark.django_db
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Hong_Kong"))
 
 
-def staff(username: str, group: str) -> APIClient:
-    from io import StringIO
-
-    out = StringIO()
-    call_command("create_staff_user", "--username", username, "--group", group, stdout=out)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {out.getvalue().strip().splitlines()[-1]}")
-    return client
+staff = staff_client
 
 
 @pytest.fixture
