@@ -8,9 +8,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-pg test-sqlite install lint bench clean-var
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt $(wildcard package-lock.json)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	# anvil (a local EVM node) for the chain integration tests
+	if [ -f package.json ] && command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund; \
+	else echo "npm not found: the anvil integration tests will be skipped"; fi
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -9,13 +9,15 @@ from django.db.models import Count, Sum
 from django.shortcuts import render
 from django.utils import timezone
 
+from custody.selectors import breaks_by_age
+
 from .models import Alert, Asset, Batch, ComplianceException, CycleRequest, TradeException, TradeIngest
 from .selectors import HKD, exposure_get
 
 
-def _pct(part: Decimal, whole: Decimal) -> float:
-    # a bar width for the picture, not money
-    return 0.0 if not whole else min(100.0, round(float(part / whole * 100), 1))
+def _pct(part: Decimal, whole: Decimal) -> Decimal:
+    """A bar width, 0 to 100."""
+    return Decimal(0) if not whole else min(Decimal(100), (part / whole * 100).quantize(Decimal("0.1")))
 
 
 def _reserve_card(exposure) -> dict:
@@ -34,6 +36,33 @@ def _reserve_card(exposure) -> dict:
         "coverage": (balance / exposure.cap_hkd).quantize(Decimal("0.01")) if exposure.cap_hkd else None,
         "claims": list(claims),
     }
+
+
+def _today_line(now) -> dict | None:
+    """Today's (Hong Kong) exposure snapshots as an SVG polyline over 0..100,
+    with the effective cap drawn at the top: "through the day"."""
+    from zoneinfo import ZoneInfo
+
+    from reserves.models import ExposureSnapshot
+
+    hk = ZoneInfo("Asia/Hong_Kong")
+    midnight = now.astimezone(hk).replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = list(
+        ExposureSnapshot.objects.filter(at__gte=midnight)
+        .order_by("at")
+        .values_list("at", "total_hkd", "effective_cap_hkd")
+    )
+    if len(rows) < 2:
+        return None
+    top = max(max(cap for _, _, cap in rows), max(total for _, total, _ in rows)) or Decimal(1)
+
+    def point(at, value) -> str:
+        x = Decimal((at - midnight).total_seconds()) / (24 * 36)  # 0..100 across the day
+        return f"{x:.2f},{100 - value / top * 100:.2f}"
+
+    points = " ".join(point(at, total) for at, total, _ in rows)
+    caps = " ".join(point(at, cap) for at, _, cap in rows)
+    return {"points": points, "caps": caps, "peak": max(total for _, total, _ in rows), "samples": len(rows)}
 
 
 @staff_member_required
@@ -67,7 +96,7 @@ def dashboard(request):
         "now": now,
         "exposure": exposure,
         "utilisation_bar": _pct(exposure.total_hkd, cap),
-        "thresholds": {k: float(v) * 100 for k, v in exposure.thresholds.items()},
+        "thresholds": {k: v * 100 for k, v in exposure.thresholds.items()},
         "counterparties": counterparties,
         "marks": marks,
         "trade_exceptions": TradeException.objects.filter(status="open")
@@ -86,5 +115,7 @@ def dashboard(request):
         .order_by("-id")[:12],
         "fails": Batch.objects.filter(status=Batch.Status.FAILED).count(),
         "reserve": _reserve_card(exposure),
+        "today": _today_line(now),
+        "breaks_by_age": breaks_by_age(now=now),
     }
     return render(request, "ops/dashboard.html", context)

@@ -19,7 +19,7 @@ def test_dashboard_shows_state_counterparties_and_queues(client, network):
     page = client.get("/ops/").content.decode()
 
     assert "settling" in page
-    assert "85000000.00 HKD of 100000000.00 HKD" in page
+    assert "85,000,000.00 HKD of 100,000,000.00 HKD (85.00%)" in page
     assert "SG1" in page and "JP1" in page
     assert "unknown_asset" in page
 
@@ -37,5 +37,20 @@ def test_dashboard_shows_batches_and_the_reserve(client, network):
 
     page = client.get("/ops/").content.decode()
 
-    assert "inbound 1 BTC: instructed" in page and "outbound 500000 HKD: pending" in page
-    assert "fund 120000000.00 HKD against a cap of 100000000.00 HKD" in page
+    assert "inbound 1 BTC: <b>instructed</b>" in page and "outbound 500,000 HKD: <b>pending</b>" in page
+    assert "fund 120,000,000.00 HKD against a cap of 100,000,000.00 HKD" in page
+
+
+def test_dashboard_draws_exposure_through_the_day(client, network):
+    from django.utils import timezone
+
+    from reserves.services.monitoring import exposure_snapshot_take
+
+    now = timezone.now()
+    exposure_snapshot_take(now=now - timezone.timedelta(minutes=2))
+    exposure_snapshot_take(now=now - timezone.timedelta(minutes=1))
+    client.force_login(User.objects.create_user("ops", is_staff=True))
+
+    page = client.get("/ops/").content.decode()
+
+    assert 'aria-label="exposure today"' in page and "over 2 snapshots" in page

@@ -1,13 +1,12 @@
-"""Writes to the custody registry made by operations (and later watchers)."""
+"""Writes to the custody registry made by operations (and the watchers)."""
 
 from datetime import datetime
 
 from django.db import transaction
 
+from custody.models import Rail
 from settlement.exceptions import InvalidInput, NotFound
 from settlement.services.audit import audit_record
-
-from .models import Rail
 
 
 def rail_status_set(*, code: str, status: str, reason: str, actor: str, now: datetime) -> Rail:
@@ -40,7 +39,7 @@ def wallet_balance_set(*, wallet_id: int, asset_id: int, amount, actor: str, now
     """Operations state what a wallet holds (until custodian reports do)."""
     from decimal import Decimal
 
-    from .models import WalletBalance
+    from custody.models import WalletBalance
 
     if not isinstance(amount, Decimal) or amount < 0:
         raise InvalidInput("invalid_field", "amount must be a non-negative decimal", field="amount")

@@ -1,0 +1,67 @@
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from custody.services.balances import balance_report_as_json, balance_report_record
+from settlement.exceptions import DomainError
+
+
+class Command(BaseCommand):
+    help = (
+        "Record a custodian's (or bank's) statement of balances from a JSON file: "
+        '{"source": "Harbour Custody Ltd", "reference": "R-2026-11-23", "as_of": "2026-11-23T18:00:00+08:00", '
+        '"lines": [{"rail": "eth", "wallet": "0x...", "asset": "USDC", "amount": "1000.00"}, '
+        '{"rail": "hkd-chats", "account": "012-345678-001", "asset": "HKD", "amount": "5000.00"}]}. '
+        "Each line is compared with the books (opening + final movements); a difference is a break. "
+        "The first report of a wallet or account is its opening (baseline)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="the report as JSON")
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    def handle(self, *args, **options):
+        path = Path(options["file"])
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+        except (ValueError, UnicodeDecodeError) as error:
+            raise CommandError(f"{path} is not JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise CommandError(f"{path} must hold a JSON object with source, reference, as_of and lines")
+        raw = data.get("as_of")
+        try:
+            as_of = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        except ValueError:
+            as_of = None
+        if as_of is None or as_of.utcoffset() is None:
+            raise CommandError("as_of must be an ISO 8601 timestamp with a time zone")
+        try:
+            report, created = balance_report_record(
+                source=data.get("source"),
+                reference=data.get("reference"),
+                as_of=as_of.astimezone(UTC),
+                lines=data.get("lines"),
+                actor="cli:record_balance_report",
+                now=timezone.now(),
+            )
+        except DomainError as error:
+            raise CommandError(error.message) from None
+        body = balance_report_as_json(report, result="created" if created else "duplicate")
+        if options["json"]:
+            self.stdout.write(json.dumps(body, indent=2))
+            return
+        self.stdout.write(f"report {body['reference']} from {body['source']}: {body['result']}")
+        for line in body["lines"]:
+            holder = line["wallet"] or line["account"]
+            extra = (
+                f", books {line['expected']}, difference {line['difference']}" if line["expected"] is not None else ""
+            )
+            brk = f" -> break {line['break']}" if line["break"] else ""
+            self.stdout.write(
+                f"  {line['rail']} {holder} {line['asset']}: {line['reported']} {line['outcome']}{extra}{brk}"
+            )

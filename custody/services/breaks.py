@@ -1,0 +1,169 @@
+"""Breaks: reconciliation differences that a person owns until resolved.
+
+The reconciliation services open breaks (one per cause, by ``key``), change
+their amount while the cause changes, and close them when the cause goes
+away on its own (a short delivery topped up). Operations take a break
+(``investigating``, with an owner) and resolve it with a note. Every change
+is a ``BreakEvent`` and an audit event; a resolved break keeps its history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+
+from custody.models import Break, BreakEvent, Movement
+from settlement.exceptions import Conflict, InvalidInput, NotFound
+from settlement.money import as_str
+from settlement.services.audit import audit_record
+
+MAX_NOTE = 2000
+
+
+def _event(*, brk: Break, actor: str, action: str, at: datetime, note: str = "") -> None:
+    BreakEvent.objects.create(
+        brk=brk, at=at, actor=actor, action=action, status=brk.status, amount=brk.amount, note=note
+    )
+    audit_record(
+        actor=actor,
+        action=f"break.{action}",
+        object_type="Break",
+        object_id=brk.id,
+        after={
+            "key": brk.key,
+            "kind": brk.kind,
+            "status": brk.status,
+            "amount": as_str(brk.amount),
+            "owner": brk.owner,
+            "note": note,
+        },
+        at=at,
+    )
+
+
+def break_raise(
+    *,
+    key: str,
+    kind: str,
+    asset_id: int,
+    amount: Decimal,
+    description: str,
+    actor: str,
+    at: datetime,
+    counterparty_id: int | None = None,
+    leg_id: int | None = None,
+    balance_line_id: int | None = None,
+    movements: Iterable[Movement] = (),
+) -> tuple[Break, bool]:
+    """Open the break for ``key``, or bring an unresolved one up to date
+    (amount, description, movements). A resolved break is left alone: the
+    same cause is not raised twice. Runs inside the caller's transaction.
+    Returns (break, changed)."""
+    if kind not in Break.Kind.values:
+        raise InvalidInput("invalid_field", f"kind must be one of {', '.join(Break.Kind.values)}", field="kind")
+    amount = abs(amount)
+    brk = Break.objects.select_for_update().filter(key=key).first()
+    if brk is None:
+        brk = Break.objects.create(
+            key=key,
+            kind=kind,
+            asset_id=asset_id,
+            amount=amount,
+            counterparty_id=counterparty_id,
+            leg_id=leg_id,
+            balance_line_id=balance_line_id,
+            description=description,
+            opened_at=at,
+            updated_at=at,
+        )
+        brk.movements.set(list(movements))
+        _event(brk=brk, actor=actor, action="opened", at=at, note=description)
+        return brk, True
+    if brk.status == Break.Status.RESOLVED:
+        return brk, False
+    ids = sorted(m.id for m in movements)
+    if (
+        brk.amount == amount
+        and brk.description == description
+        and sorted(brk.movements.values_list("id", flat=True)) == ids
+    ):
+        return brk, False
+    brk.amount, brk.description, brk.updated_at = amount, description, at
+    brk.save(update_fields=["amount", "description", "updated_at"])
+    brk.movements.set(ids)
+    _event(brk=brk, actor=actor, action="updated", at=at, note=description)
+    return brk, True
+
+
+def break_close_if_open(*, key: str, note: str, actor: str, at: datetime) -> Break | None:
+    """The cause went away by itself (e.g. the rest of a delivery arrived):
+    resolve the break with a note saying so. Inside the caller's transaction."""
+    brk = Break.objects.select_for_update().filter(key=key, status__in=Break.UNRESOLVED).first()
+    if brk is None:
+        return None
+    brk.status, brk.resolution, brk.resolved_by, brk.resolved_at, brk.updated_at = (
+        Break.Status.RESOLVED,
+        note,
+        actor,
+        at,
+        at,
+    )
+    brk.save(update_fields=["status", "resolution", "resolved_by", "resolved_at", "updated_at"])
+    _event(brk=brk, actor=actor, action="resolved", at=at, note=note)
+    return brk
+
+
+def _note(note: object, *, required: bool) -> str:
+    if note is None and not required:
+        return ""
+    if not isinstance(note, str) or (required and not note.strip()):
+        raise InvalidInput("invalid_field", "note must say how the break was resolved", field="note")
+    if len(note) > MAX_NOTE:
+        raise InvalidInput("invalid_field", f"note is longer than {MAX_NOTE} characters", field="note")
+    return note.strip()
+
+
+def break_take(*, break_id: int, owner: str, note: str | None, actor: str, now: datetime) -> Break:
+    """A person takes a break: it is theirs and ``investigating``."""
+    note = _note(note, required=False)
+    if not isinstance(owner, str) or not owner.strip() or len(owner) > 150:
+        raise InvalidInput("invalid_field", "owner must be a user name of 1 to 150 characters", field="owner")
+    with transaction.atomic():
+        brk = Break.objects.select_for_update().filter(pk=break_id).first()
+        if brk is None:
+            raise NotFound("not_found", f"no break {break_id}")
+        if brk.status == Break.Status.RESOLVED:
+            raise Conflict("break_resolved", f"break {brk.id} is resolved already")
+        if brk.status == Break.Status.INVESTIGATING and brk.owner == owner.strip() and not note:
+            return brk
+        brk.status, brk.owner, brk.updated_at = Break.Status.INVESTIGATING, owner.strip(), now
+        brk.save(update_fields=["status", "owner", "updated_at"])
+        _event(brk=brk, actor=actor, action="taken", at=now, note=note)
+        return brk
+
+
+def break_resolve(*, break_id: int, note: str, actor: str, now: datetime) -> Break:
+    """Resolve a break with a note (what was done: returned, applied,
+    confirmed by hand...). Resolving a resolved break is a conflict."""
+    note = _note(note, required=True)
+    with transaction.atomic():
+        brk = Break.objects.select_for_update().filter(pk=break_id).first()
+        if brk is None:
+            raise NotFound("not_found", f"no break {break_id}")
+        if brk.status == Break.Status.RESOLVED:
+            raise Conflict("break_resolved", f"break {brk.id} was resolved already by {brk.resolved_by}")
+        if not brk.owner:
+            brk.owner = actor
+        brk.status, brk.resolution, brk.resolved_by, brk.resolved_at, brk.updated_at = (
+            Break.Status.RESOLVED,
+            note,
+            actor,
+            now,
+            now,
+        )
+        brk.save(update_fields=["status", "owner", "resolution", "resolved_by", "resolved_at", "updated_at"])
+        _event(brk=brk, actor=actor, action="resolved", at=now, note=note)
+        return brk
