@@ -218,6 +218,7 @@ def _batch_release(*, batch: Batch, as_of: datetime, actor: str) -> None:
     legs together, to the designated custodian."""
     legs = list(batch.legs.select_related("asset__rail").order_by("id"))
     inbound_done = all(leg.status == Leg.Status.CONFIRMED for leg in legs if leg.direction == Leg.Direction.INBOUND)
+    released_outbound = False
     for leg in legs:
         if leg.status != Leg.Status.PENDING:
             continue
@@ -234,6 +235,7 @@ def _batch_release(*, batch: Batch, as_of: datetime, actor: str) -> None:
                 leg.deadline, calendars.leg_deadline(leg.asset.rail, as_of) + timedelta(minutes=leg.lead_time_minutes)
             )
         leg.save(update_fields=["status", "instructed_at", "deadline"])
+        released_outbound = released_outbound or leg.direction == Leg.Direction.OUTBOUND
         audit_record(
             actor=actor,
             action="leg.instructed",
@@ -243,6 +245,13 @@ def _batch_release(*, batch: Batch, as_of: datetime, actor: str) -> None:
             after={"status": Leg.Status.INSTRUCTED, "deadline": leg.deadline.isoformat()},
             at=as_of,
         )
+    if released_outbound:
+        # home must now send: the custodian's instruction is written in this
+        # same transaction (custody's outbox; imported here to keep the apps'
+        # import order one way)
+        from custody.services.instructions import instructions_write
+
+        instructions_write(as_of=as_of, actor=actor)
 
 
 def _batch_settle(*, batch: Batch, as_of: datetime, actor: str, by_netting: bool = False) -> None:

@@ -314,3 +314,20 @@ def test_cold_to_hot_lead_time_extends_an_outbound_leg(network):
 
     assert (btc.direction, btc.lead_time_minutes) == ("outbound", 120)
     assert btc.deadline == MONDAY + timedelta(minutes=60 + 120)
+
+
+def test_an_outbound_leg_is_written_to_the_custodian_outbox_when_it_is_instructed(network):
+    from custody.models import Instruction
+
+    ingest(trade(quantity="1"), at=MONDAY - timedelta(hours=1))
+    batch = run(MONDAY).batches.get()
+    assert not Instruction.objects.exists()  # receive-first: nothing to send yet
+
+    confirm(batch.legs.get(asset__code="BTC"), MONDAY + timedelta(minutes=5))
+
+    instruction = Instruction.objects.get()
+    assert (instruction.leg.asset.code, instruction.amount, instruction.reference) == (
+        "HKD",
+        Decimal("500000"),
+        f"SOB-{batch.id}-{instruction.leg_id}",
+    )
