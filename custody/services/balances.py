@@ -29,6 +29,7 @@ from settlement.exceptions import Conflict, InvalidInput
 from settlement.models import Asset, Operator
 from settlement.money import as_str, parse_decimal
 from settlement.services.audit import audit_record
+from settlement.validation import refuse_nul
 
 from .breaks import break_raise
 from .registry import wallet_balance_set
@@ -176,6 +177,8 @@ def balance_report_record(
 ) -> tuple[BalanceReport, bool]:
     """Record a report and compare each line with the books. Returns
     (report, created)."""
+    for name, value in (("source", source), ("reference", reference), ("lines", lines)):
+        refuse_nul(value, field=name)
     if not isinstance(source, str) or not source.strip() or len(source) > 200:
         raise InvalidInput(
             "invalid_field", "source must name the custodian or bank (1 to 200 characters)", field="source"

@@ -97,3 +97,12 @@ def test_reconcile_reports_in_json(network):
         "instructions_written": 0,
         "unresolved_breaks": {},
     }
+
+
+def test_record_balance_report_refuses_a_nul_character(network, tmp_path):
+    report = tmp_path / "nul.json"
+    report.write_text(
+        '{"source": "Harbour\\u0000Custody", "reference": "R1", "as_of": "2026-11-23T10:00:00+08:00", "lines": []}'
+    )
+    with pytest.raises(CommandError, match="source contains a NUL character"):
+        call_command("record_balance_report", str(report))

@@ -586,3 +586,11 @@ def test_command_reports_a_missing_file(tmp_path):
         call_command("load_network", str(tmp_path / "nope.toml"))
     with pytest.raises(CommandError, match="is a directory"):
         call_command("load_network", str(tmp_path))
+
+
+def test_a_nul_character_in_a_name_is_refused_with_its_line(db, demo):
+    # TOML allows the \u0000 escape; PostgreSQL text cannot hold it
+    error = load_error(demo.replace('name = "Lion City Exchange Pte Ltd"', 'name = "Lion\\u0000City"'))
+
+    assert 'key "name": must not contain control characters' in error.message
+    assert error.message.startswith("line ")

@@ -55,6 +55,8 @@ def text(*, max_length: int, pattern: re.Pattern[str] | None = None, hint: str =
             raise Bad("must not be empty")
         if len(value) > max_length:
             raise Bad(f"must be at most {max_length} characters, got {len(value)}")
+        if not value.isprintable():  # NUL and other control characters (TOML allows "\u0000")
+            raise Bad("must not contain control characters")
         if value and pattern is not None and not pattern.fullmatch(value):
             raise Bad(f"must be {hint}, got {show(value)}")
         return value
