@@ -98,27 +98,33 @@ def test_a_reversal_offsets_an_entry_and_nothing_is_edited(network, maker, check
     assert twice.status_code == 409
 
 
-@pytest.mark.parametrize(
-    ("ask", "path"),
-    [
-        ("withdrawal", "/api/v1/ops/reserve/entries"),
-        ("cap", "/api/v1/ops/cap"),
-        ("default", "/api/v1/ops/defaults"),
-    ],
-)
-def test_four_eyes_the_requester_cannot_approve(network, ask, path):
+@pytest.mark.parametrize("ask", ["withdrawal", "cap", "default", "payout"])
+def test_four_eyes_the_requester_cannot_approve(network, ask):
     approver = staff("solo", "ops_approver")
-    body = {
-        "withdrawal": {"kind": "withdrawal", "amount_hkd": "1", "reference": "w"},
-        "cap": {"total_hkd": "90000000"},
-        "default": {"operator": "SG1", "reason": "test"},
-    }[ask]
+    if ask == "payout":
+        from settlement.models import Operator
 
-    asked = approver.post(path, body, format="json")
+        claim = Claim.objects.create(
+            counterparty=Operator.objects.get(code="SG1"),
+            account_ref="c",
+            loss_hkd=Decimal("10"),
+            filed_by="t",
+            created_at=timezone.now(),
+        )
+        asked = approver.post(f"/api/v1/ops/claims/{claim.id}/approve")
+    else:
+        path, body = {
+            "withdrawal": ("/api/v1/ops/reserve/entries", {"kind": "withdrawal", "amount_hkd": "1", "reference": "w"}),
+            "cap": ("/api/v1/ops/cap", {"total_hkd": "90000000"}),
+            "default": ("/api/v1/ops/defaults", {"operator": "SG1", "reason": "test"}),
+        }[ask]
+        asked = approver.post(path, body, format="json")
+
     response = approver.post(f"/api/v1/ops/approvals/{asked.json()['approval_id']}/approve")
 
     assert asked.status_code == 202
     assert (response.status_code, response.json()["code"]) == (403, "four_eyes")
+    assert not ReserveEntry.objects.filter(kind__in=["withdrawal", "payout"]).exists()
 
 
 def test_a_cap_change_needs_a_second_person_and_may_not_exceed_the_fund(network, maker, checker):
