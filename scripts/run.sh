@@ -28,6 +28,19 @@ pids=()
 cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup INT TERM EXIT
 
+# The demo network's eth rail is a local chain (id 31337) at 127.0.0.1:8545.
+# make installs anvil from npm when npm is there; without it the watcher
+# reports the node unreachable and, after a few polls, marks the rail degraded.
+ANVIL=node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
+chain="none (the eth rail will show degraded)"
+if [ -x "$ANVIL" ] && ! (exec 3<>/dev/tcp/127.0.0.1/8545) 2>/dev/null; then
+  "$ANVIL" --host 127.0.0.1 --port 8545 --chain-id 31337 --block-time 2 >var/log/chain.log 2>&1 &
+  pids+=($!)
+  chain="anvil at http://127.0.0.1:8545 (a block every 2 s)"
+elif (exec 3<>/dev/tcp/127.0.0.1/8545) 2>/dev/null; then
+  chain="the node already at http://127.0.0.1:8545"
+fi
+
 $BIN/gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --access-logfile - >var/log/web.log 2>&1 &
 pids+=($!)
 $BIN/celery -A config worker --loglevel INFO --concurrency 2 >var/log/worker.log 2>&1 &
@@ -49,7 +62,8 @@ cat <<MSG
     Dashboard     http://127.0.0.1:$PORT/ops/     (log in as admin)
     Admin         http://127.0.0.1:$PORT/admin/   (user admin, password in var/demo-admin-password)
     Engine key    $(cat var/demo-engine-key)   (also in var/demo-engine-key)
-    Logs          var/log/web.log, var/log/worker.log, var/log/beat.log
+    Demo chain    $chain
+    Logs          var/log/web.log, var/log/worker.log, var/log/beat.log, var/log/chain.log
 
   Try:
     curl -s -H "Authorization: Api-Key \$(cat var/demo-engine-key)" http://127.0.0.1:$PORT/api/v1/exposure
