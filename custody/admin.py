@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.utils import timezone
 
+from settlement.admin import ReadOnlyAdmin
 from settlement.exceptions import DomainError
 
 from .models import (
@@ -93,19 +94,6 @@ class WalletBalanceAdmin(admin.ModelAdmin):
 
 
 # --- observed movements, reconciliation, breaks, outbox (issue 4) ----------------------------
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Financial history: shown, never edited or deleted here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ChainCursor)

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from settlement.admin import ReadOnlyAdmin
 from settlement.exceptions import DomainError
 from settlement.services.audit import audit_record
 
@@ -9,19 +10,8 @@ from .selectors import reserve_available_hkd, reserve_balance_hkd
 from .services.claims import claim_approval_request
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(ReserveFund)
-class ReserveFundAdmin(ReadOnly):
+class ReserveFundAdmin(ReadOnlyAdmin):
     list_display = ["name", "trustee", "deed", "bank_account", "currency", "balance", "available"]
 
     @admin.display(description="balance (HKD)")
@@ -34,7 +24,7 @@ class ReserveFundAdmin(ReadOnly):
 
 
 @admin.register(ReserveEntry)
-class ReserveEntryAdmin(ReadOnly):
+class ReserveEntryAdmin(ReadOnlyAdmin):
     """The ledger is append-only: entries come from services (the operations
     API for contributions; four-eyes approvals for withdrawals, reversals and
     claim payouts), never from editing here."""
@@ -44,7 +34,7 @@ class ReserveEntryAdmin(ReadOnly):
 
 
 @admin.register(ExposureSnapshot)
-class ExposureSnapshotAdmin(ReadOnly):
+class ExposureSnapshotAdmin(ReadOnlyAdmin):
     list_display = ["at", "total_hkd", "effective_cap_hkd", "utilisation", "state"]
     list_filter = ["state"]
     date_hierarchy = "at"
@@ -92,7 +82,7 @@ class ClaimLineInline(admin.TabularInline):
 
 
 @admin.register(Default)
-class DefaultAdmin(ReadOnly):
+class DefaultAdmin(ReadOnlyAdmin):
     list_display = [
         "operator",
         "as_of",
@@ -105,7 +95,7 @@ class DefaultAdmin(ReadOnly):
 
 
 @admin.register(Claim)
-class ClaimAdmin(ReadOnly):
+class ClaimAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "counterparty",

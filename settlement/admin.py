@@ -34,6 +34,9 @@ from .services import approvals, review
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    """Financial history: shown, never added, edited or deleted here (every
+    app's admin uses this one)."""
+
     def has_add_permission(self, request):
         return False
 
