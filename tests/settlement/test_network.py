@@ -594,3 +594,34 @@ def test_a_nul_character_in_a_name_is_refused_with_its_line(db, demo):
 
     assert 'key "name": must not contain control characters' in error.message
     assert error.message.startswith("line ")
+
+
+def test_an_escrow_counterparty_names_its_custodian_and_cycles_use_it(db, demo):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from settlement.models import Operator
+    from settlement.services.cycles import cycle_run
+    from settlement.services.trades import trades_ingest
+
+    load(demo)
+    jp1 = Operator.objects.get(code="JP1")
+    assert (jp1.dvp_policy, jp1.escrow_custodian.name) == ("escrow", "Harbour Custody Ltd")
+    before = snapshot()
+    load(demo)
+    assert snapshot() == before  # still idempotent
+
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Hong_Kong"))
+    item = {
+        "trade_id": "E1",
+        "base_asset": "ETH",
+        "quote_asset": "USDC",
+        "price": "2500",
+        "quantity": "1",
+        "buy": {"operator": "HK1", "account": "c"},
+        "sell": {"operator": "JP1", "account": "j"},
+        "executed_at": (at - timedelta(minutes=5)).isoformat(),
+    }
+    trades_ingest(items=[item], actor="test", now=at)
+    batch = cycle_run(kind="intraday", as_of=at, actor="test").batches.get()
+    assert batch.escrow_custodian.name == "Harbour Custody Ltd"

@@ -14,7 +14,8 @@ Table reference (keys beyond DESIGN's example are optional):
 - ``[home]``: code, name, jurisdiction, licence.
 - ``[[overseas]]``: code, name, jurisdiction, licence; sfc_approval and
   approved_on (both or neither); dvp_policy (receive_first | escrow, default
-  receive_first); limit_hkd; status (active | suspended; left as it is when
+  receive_first); escrow_custodian (a custodian's name, for escrow DVP);
+  limit_hkd; status (active | suspended; left as it is when
   omitted, since it is operational state).
 - ``[[jurisdiction]]``: overrides, the keys of settlement/data/jurisdictions.toml;
   only the keys given change.

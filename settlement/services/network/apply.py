@@ -60,6 +60,11 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
             "jurisdiction", Jurisdiction, lookup={"code": code}, values=values, object_id=code
         )
 
+    custodians = _ByCode(Custodian, key="name")
+    named = [row["custodian"] for row in plan.wallets] + [row.values.get("escrow_custodian") for row in plan.overseas]
+    for name in dict.fromkeys(name for name in named if name):
+        custodians[name] = recorder.upsert("custodian", Custodian, lookup={"name": name}, values={}, object_id=name)
+
     operators = _ByCode(Operator)
     declared: list[tuple[Row, str]] = [(plan.home, Operator.Role.HOME)] if plan.home else []
     declared += [(row, Operator.Role.OVERSEAS) for row in plan.overseas]
@@ -67,6 +72,9 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
         code, values = _split(row, "code")
         values["role"] = role
         values["jurisdiction"] = jurisdictions[values["jurisdiction"]]
+        if role == Operator.Role.OVERSEAS:
+            escrow = values.get("escrow_custodian")
+            values["escrow_custodian"] = custodians[escrow] if escrow else None
         operators[code] = recorder.upsert("operator", Operator, lookup={"code": code}, values=values, object_id=code)
 
     rails = _ByCode(Rail)
@@ -79,10 +87,6 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
         code, values = _split(row, "code")
         values["rail"] = rails[values["rail"]]
         assets[code] = recorder.upsert("asset", Asset, lookup={"code": code}, values=values, object_id=code)
-
-    custodians = _ByCode(Custodian, key="name")
-    for name in dict.fromkeys(row["custodian"] for row in plan.wallets if row["custodian"]):
-        custodians[name] = recorder.upsert("custodian", Custodian, lookup={"name": name}, values={}, object_id=name)
 
     for row in plan.wallets:
         rail, address = rails[row["rail"]], row["address"]

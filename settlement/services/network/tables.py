@@ -61,7 +61,7 @@ SECTIONS: dict[str, bool] = {
     "mark": True,
 }
 HOME_KEYS = ("code", "name", "jurisdiction", "licence")
-OVERSEAS_KEYS = (*HOME_KEYS, "sfc_approval", "approved_on", "dvp_policy", "limit_hkd", "status")
+OVERSEAS_KEYS = (*HOME_KEYS, "sfc_approval", "approved_on", "dvp_policy", "limit_hkd", "status", "escrow_custodian")
 RAIL_KEYS = {
     Rail.Kind.EVM: ("chain_id", "rpc_url", "confirmations", "window_minutes"),
     Rail.Kind.BANK: ("currency", "calendars", "cutoff", "timezone", "window_minutes", "weekend"),
@@ -216,6 +216,8 @@ def _overseas(check: Checker, table: Table) -> Row:
         table, "dvp_policy", choice(*Operator.DvpPolicy.values), default=Operator.DvpPolicy.RECEIVE_FIRST.value
     )
     values["limit_hkd"] = check.get(table, "limit_hkd", hkd_amount(positive=False))
+    # escrow DVP: where both sides' legs are locked and released together
+    values["escrow_custodian"] = check.get(table, "escrow_custodian", text(max_length=200))
     if "status" in table.data:  # operational state: left alone unless the file sets it
         values["status"] = check.get(table, "status", operator_status)
     approval, approved_on = values["sfc_approval"], values["approved_on"]
