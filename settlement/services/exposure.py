@@ -185,12 +185,18 @@ def exposure_verify(*, as_of: datetime | None = None, actor: str = SYSTEM) -> Ve
     """Compare the running positions with a full recompute from the
     obligations. Any difference is logged, audited and raised as an alert."""
     as_of = as_of or timezone.now()
+    owns_transaction = not connection.in_atomic_block
     with transaction.atomic():
-        # A consistent view: writers (intake, settlement) wait for the few
-        # milliseconds of the check; readers do not. SQLite serialises anyway.
+        # Both reads must see one moment. In its own transaction a REPEATABLE
+        # READ snapshot gives that without making intake wait; inside a
+        # caller's transaction (already started) writers wait on a SHARE lock
+        # for the length of the check instead. SQLite serialises anyway.
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute("LOCK TABLE settlement_exposureposition IN SHARE MODE")
+                if owns_transaction:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                else:
+                    cursor.execute("LOCK TABLE settlement_exposureposition IN SHARE MODE")
         running = {
             (p.counterparty_id, p.asset_id): (p.receivable, p.payable, p.receivable_count, p.payable_count)
             for p in ExposurePosition.objects.order_by("counterparty_id", "asset_id")

@@ -123,3 +123,33 @@ def test_cycles_racing_each_other_and_an_intake_take_each_obligation_once():
     assert len(taken) == len(set(taken))  # no obligation in two batches
     assert Obligation.objects.filter(status="open").count() + len(taken) == Obligation.objects.count()
     assert exposure_verify(as_of=timezone.now()).ok
+
+
+def test_verification_in_its_own_transaction_agrees_while_intake_runs():
+    """The Celery task's path: a REPEATABLE READ snapshot, no lock on intake."""
+    factories.build_network(cap="10000000000", reserve="10000000000")
+    from settlement.services.trades import trades_ingest
+
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def intake() -> None:
+        try:
+            for n in range(15):
+                trades_ingest(items=[trade(trade_id=f"V{n}-{i}", quantity="0.01") for i in range(40)], actor="engine")
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            done.set()
+            connection.close()
+
+    writer = threading.Thread(target=intake)
+    writer.start()
+    results = []
+    while not done.is_set():
+        results.append(exposure_verify(as_of=timezone.now()).ok)
+    writer.join()
+
+    assert errors == []
+    assert results and all(results)
+    assert exposure_verify(as_of=timezone.now()).ok
