@@ -33,6 +33,7 @@ test-sqlite: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy config settlement custody reserves
 
 bench: install
 	$(BIN)/python bench/ingest.py

@@ -8,6 +8,7 @@ and ``CELERY_BROKER_URL`` (Redis or RabbitMQ).
 import os
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -109,7 +110,7 @@ STATIC_ROOT = VAR_DIR / "static"
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(16 * 1024 * 1024)))
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "settlement.api.auth.OperatorApiKeyAuthentication",
         # operations staff: "Authorization: Token <token>" from create_staff_user

@@ -154,8 +154,7 @@ class BalanceReportLineInline(admin.TabularInline):
     model = BalanceReportLine
     extra = 0
     can_delete = False
-    fields = ["wallet", "account", "asset", "reported", "expected", "difference", "outcome"]
-    readonly_fields = fields
+    fields = readonly_fields = ("wallet", "account", "asset", "reported", "expected", "difference", "outcome")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -191,8 +190,7 @@ class BreakEventInline(admin.TabularInline):
     model = BreakEvent
     extra = 0
     can_delete = False
-    fields = ["at", "actor", "action", "status", "amount", "note"]
-    readonly_fields = fields
+    fields = readonly_fields = ("at", "actor", "action", "status", "amount", "note")
 
     def has_add_permission(self, request, obj=None):
         return False

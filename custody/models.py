@@ -3,6 +3,8 @@
 from django.db import models
 from django.db.models import Q
 
+from settlement.models import MONEY  # one definition of the money column
+
 
 class Rail(models.Model):
     class Kind(models.TextChoices):
@@ -115,7 +117,6 @@ class WalletBalance(models.Model):
 
 # --- observed movements, reconciliation and breaks (issue 4) ---------------------------------
 
-MONEY = {"max_digits": 38, "decimal_places": 18}
 # log_index of a native (top-level value) transfer and of the gas fee a home
 # wallet paid for a transaction: real logs start at 0, so these never collide
 NATIVE_LOG_INDEX = -1

@@ -35,7 +35,7 @@ def break_as_json(brk: Break, *, now: datetime, history: bool = False) -> dict:
         "status": brk.status,
         "asset": brk.asset.code,
         "amount": amount_str(brk.amount, brk.asset),
-        "counterparty": brk.counterparty.code if brk.counterparty_id else None,
+        "counterparty": brk.counterparty.code if brk.counterparty else None,
         "leg": brk.leg_id,
         "movements": [m.id for m in brk.movements.all()],
         "description": brk.description,

@@ -65,7 +65,7 @@ class ClaimLineInline(admin.TabularInline):
     model = ClaimLine
     extra = 0
     can_delete = False
-    fields = [
+    fields = readonly_fields = (
         "trade",
         "owed_asset",
         "owed_amount",
@@ -74,8 +74,7 @@ class ClaimLineInline(admin.TabularInline):
         "retained_amount",
         "retained_hkd",
         "loss_hkd",
-    ]
-    readonly_fields = fields
+    )
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Avg, Max, Sum
@@ -68,7 +69,7 @@ def _daily_inflow_hkd(as_of: datetime, days: int = 30) -> Decimal:
         .order_by()
     )
     marks = {a.id: (Decimal(1) if a.code == HKD else a.mark_hkd) for a in Asset.objects.all()}
-    total = sum(((r["total"] or 0) * (marks.get(r["asset_id"]) or 0) for r in rows), Decimal(0))
+    total = sum(((r["total"] or Decimal(0)) * (marks.get(r["asset_id"]) or Decimal(0)) for r in rows), Decimal(0))
     return (total / days).quantize(Decimal("0.01"))
 
 
@@ -79,7 +80,7 @@ def reserve_report(*, as_of: datetime) -> dict:
     recent, longer = _window(as_of, 30), _window(as_of, 90)
     inflow = _daily_inflow_hkd(as_of)
     today = as_of.astimezone(HK).date()
-    closures = []
+    closures: list[dict[str, Any]] = []
     for rail in Rail.objects.filter(kind=Rail.Kind.BANK).order_by("code"):
         stretches = calendars.closures(rail, today, today + timedelta(days=365))
         if not stretches:

@@ -235,8 +235,8 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 @admin.register(OperatorAPIKey)
 class OperatorAPIKeyAdmin(APIKeyModelAdmin):
-    list_display = [*APIKeyModelAdmin.list_display, "operator", "scope"]
-    list_filter = [*APIKeyModelAdmin.list_filter, "scope", "operator"]
+    list_display = (*APIKeyModelAdmin.list_display, "operator", "scope")  # type: ignore[assignment]
+    list_filter = (*APIKeyModelAdmin.list_filter, "scope", "operator")  # type: ignore[assignment]
 
 
 # --- cycles and four eyes --------------------------------------------------------------
@@ -246,7 +246,7 @@ class LegInline(admin.TabularInline):
     model = Leg
     extra = 0
     can_delete = False
-    fields = [
+    fields = readonly_fields = (
         "asset",
         "direction",
         "amount",
@@ -256,8 +256,7 @@ class LegInline(admin.TabularInline):
         "instructed_at",
         "confirmed_at",
         "confirmed_by",
-    ]
-    readonly_fields = fields
+    )
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -268,8 +267,14 @@ class BatchInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["counterparty", "dvp_policy", "status", "settled_by_netting", "waiting_reason", "fail_reason"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "counterparty",
+        "dvp_policy",
+        "status",
+        "settled_by_netting",
+        "waiting_reason",
+        "fail_reason",
+    )
 
     def has_add_permission(self, request, obj=None):
         return False

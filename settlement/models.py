@@ -1,12 +1,20 @@
 """Registry, trades, obligations, exposure and the audit trail."""
 
 from decimal import Decimal
+from typing import TypedDict
 
 from django.db import models
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
-MONEY = {"max_digits": 38, "decimal_places": 18}
+
+class MoneyField(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+# NUMERIC(38, 18): 20 integer digits and up to 18 decimals, for any asset's scale
+MONEY: MoneyField = {"max_digits": 38, "decimal_places": 18}
 
 
 class Jurisdiction(models.Model):
@@ -441,7 +449,7 @@ class OperatorAPIKeyManager(BaseAPIKeyManager):
 
 
 class OperatorAPIKey(AbstractAPIKey):
-    objects = OperatorAPIKeyManager()
+    objects = OperatorAPIKeyManager()  # type: ignore[assignment,misc]  # the library's manager, with the operator joined
 
     class Scope(models.TextChoices):
         ENGINE = "engine", "matching engine (acts for home)"

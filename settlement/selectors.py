@@ -270,7 +270,7 @@ def exposure_inputs() -> ExposureInputs:
             warn_at=Decimal(warn),
             settle_at=Decimal(settle),
             halt_at=Decimal(halt),
-            updated_at=_when(updated),
+            updated_at=datetime.fromisoformat(updated),
         )
     return ExposureInputs(positions, assets, operators, cap, Decimal(balance) - Decimal(committed))
 
@@ -450,9 +450,8 @@ def exposure_check(*, counterparty: str, asset: str, amount: object, account: ob
     def result(reason: str | None) -> CheckResult:
         return CheckResult(reason is None, reason, exposure.total_hkd, added, headroom, exposure.state)
 
-    counterparty = operator
-    problems = operator_eligibility(counterparty)
-    if counterparty.is_home:
+    problems = operator_eligibility(operator)
+    if operator.is_home:
         return result("counterparty_is_home: the counterparty must be an overseas operator")
     if problems:
         return result("counterparty_ineligible: " + "; ".join(problems))
@@ -474,7 +473,7 @@ def exposure_check(*, counterparty: str, asset: str, amount: object, account: ob
     if limit_room is not None and added > limit_room:
         return result(
             f"limit_exceeded: adds {as_str(added)} HKD with {as_str(hkd(max(limit_room, Decimal(0))))} HKD left "
-            f"under {counterparty.code}'s limit"
+            f"under {operator.code}'s limit"
         )
     return result(None)
 

@@ -98,7 +98,7 @@ class OpsBreakResolveView(OpsView):
     def post(self, request, break_id: int):
         data = json_object(request, "note")
         now = timezone.now()
-        brk = break_resolve(break_id=break_id, note=data.get("note"), actor=actor_of(request.user), now=now)
+        brk = break_resolve(break_id=break_id, note=data.get("note") or "", actor=actor_of(request.user), now=now)
         return Response(break_as_json(_break_or_404(brk.id), now=now, history=True))
 
 

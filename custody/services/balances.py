@@ -49,7 +49,10 @@ class _Line:
 
     @property
     def holder(self) -> str:
-        return self.wallet.address if self.wallet else self.account.number
+        if self.wallet:
+            return self.wallet.address
+        assert self.account is not None  # a line names a wallet or an account
+        return self.account.number
 
 
 def _text(raw: dict, key: str, field: str) -> str:
@@ -149,6 +152,7 @@ def balance_report_as_json(report: BalanceReport, *, result: str = "created") ->
     lines = []
     for line in report.lines.select_related("wallet__rail", "account__rail", "asset").prefetch_related("breaks"):
         holder = line.wallet or line.account
+        assert holder is not None  # a line names a wallet or an account (database CHECK)
         lines.append(
             {
                 "rail": holder.rail.code,

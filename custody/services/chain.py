@@ -194,6 +194,7 @@ def chain_poll(*, rail_code: str, now: datetime, w3: Web3 | None = None, reconci
     else:
         ChainCursor.objects.filter(pk=cursor.pk).update(error_count=0, last_error="", polled_at=now)
         cursor.refresh_from_db()
+    assert cursor is not None  # made above on a rail's first poll
     result.status = _health(rail=rail, cursor=cursor, now=now, result=result)
     if reconcile and not result.error:
         from .reconcile import reconcile_run
@@ -387,7 +388,7 @@ def _scan(*, w3: Web3, rail: Rail, cursor: ChainCursor, head: int, now: datetime
 def _get_logs(w3: Web3, params: dict) -> list:
     """eth_getLogs, halving the range when the node refuses a large one."""
     try:
-        return list(w3.eth.get_logs(params))
+        return list(w3.eth.get_logs(params))  # type: ignore[arg-type]  # raw filter dict: fromBlock/toBlock, 0x topics
     except Exception:
         lo, hi = params["fromBlock"], params["toBlock"]
         if hi <= lo:

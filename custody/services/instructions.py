@@ -36,18 +36,20 @@ def _ends(leg: Leg) -> tuple[str, str, str]:
     counterparty = leg.batch.counterparty
     problems = []
     if rail.kind == Rail.Kind.BANK:
-        home = BankAccount.objects.filter(rail=rail, operator__role=Operator.Role.HOME).order_by("id").first()
-        theirs = BankAccount.objects.filter(rail=rail, operator=counterparty).order_by("id").first()
-        from_ref, to_ref = (home.number if home else ""), (theirs.number if theirs else "")
+        home_account = BankAccount.objects.filter(rail=rail, operator__role=Operator.Role.HOME).order_by("id").first()
+        their_account = BankAccount.objects.filter(rail=rail, operator=counterparty).order_by("id").first()
+        from_ref = home_account.number if home_account else ""
+        to_ref = their_account.number if their_account else ""
         what = "bank account"
     else:
         home_wallets = Wallet.objects.filter(rail=rail, operator__role=Operator.Role.HOME)
-        home = (
+        home_wallet = (
             home_wallets.filter(temperature=Wallet.Temperature.HOT).order_by("id").first()
             or home_wallets.order_by("id").first()
         )
-        theirs = Wallet.objects.filter(rail=rail, operator=counterparty).order_by("id").first()
-        from_ref, to_ref = (home.address if home else ""), (theirs.address if theirs else "")
+        their_wallet = Wallet.objects.filter(rail=rail, operator=counterparty).order_by("id").first()
+        from_ref = home_wallet.address if home_wallet else ""
+        to_ref = their_wallet.address if their_wallet else ""
         what = "wallet"
     if not from_ref:
         problems.append(f"home has no {what} on rail {rail.code}")

@@ -93,6 +93,12 @@ def reconcile_run(*, as_of: datetime, actor: str = ACTOR) -> ReconcileResult:
 # --- candidates --------------------------------------------------------------------------------
 
 
+def _instructed_at(leg: Leg) -> datetime:
+    """Matchable legs are instructed, so they carry the time they were."""
+    assert leg.instructed_at is not None, f"leg {leg.id} is matchable but was never instructed"
+    return leg.instructed_at
+
+
 def _candidates(leg: Leg):
     """Unlinked live movements a leg may match, hinted ones first."""
     base = Movement.objects.filter(
@@ -101,7 +107,7 @@ def _candidates(leg: Leg):
         direction=leg.direction,
         asset_id=leg.asset_id,
         counterparty_id=leg.batch.counterparty_id,
-        occurred_at__gte=leg.instructed_at - tolerance(),
+        occurred_at__gte=_instructed_at(leg) - tolerance(),
     )
     hints = list(Delivery.objects.filter(leg=leg).values_list("tx_hash", "bank_reference"))
     hashes = [tx for tx, _ in hints if tx]
@@ -254,8 +260,8 @@ def _evidence(movements: Sequence[Movement], how: str) -> dict:
         return {"source": "chain", "matched_by": how, "movements": items}
     items = [
         {
-            "account": m.account.number,
-            "statement": m.statement.statement_ref if m.statement_id else None,
+            "account": m.account.number if m.account else None,
+            "statement": m.statement.statement_ref if m.statement else None,
             "entry_ref": m.entry_ref,
             "bank_reference": m.bank_reference,
             "booking_date": m.booking_date.isoformat() if m.booking_date else None,
@@ -292,7 +298,7 @@ def _link(*, leg_id: int, movement_ids: list[int], how: str, as_of: datetime, ac
                 m.asset_id == leg.asset_id
                 and m.direction == leg.direction
                 and m.counterparty_id == leg.batch.counterparty_id
-                and m.occurred_at >= leg.instructed_at - tolerance()
+                and m.occurred_at >= _instructed_at(leg) - tolerance()
                 for m in movements
             )
         )
@@ -364,8 +370,8 @@ def _unmatched(*, as_of: datetime, actor: str, result: ReconcileResult) -> None:
             .order_by("id")
         )
         for movement in movements:
-            who = movement.counterparty.code if movement.counterparty_id else "an unregistered sender or receiver"
-            where = movement.tx_hash or f"{movement.account.number if movement.account_id else ''} {movement.entry_ref}"
+            who = movement.counterparty.code if movement.counterparty else "an unregistered sender or receiver"
+            where = movement.tx_hash or f"{movement.account.number if movement.account else ''} {movement.entry_ref}"
             verb = "received from" if direction == Movement.Direction.INBOUND else "paid to"
             with transaction.atomic():
                 brk, changed = break_raise(

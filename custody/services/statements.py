@@ -221,7 +221,7 @@ def _import_one(
                 raise Conflict(
                     "conflict",
                     f"line {entry.line}: entry {entry_ref} of account {account.number} was imported before "
-                    f"(statement {before.statement.statement_ref if before.statement_id else '?'}) with other content",
+                    f"(statement {before.statement.statement_ref if before.statement else '?'}) with other content",
                     field="file",
                 )
             duplicates += 1
@@ -262,7 +262,7 @@ def _import_one(
         after={**summary, "new_movements": new, "duplicate_entries": duplicates, "pending_skipped": skipped_pending},
         at=now,
     )
-    if statement.balance_problem:
+    if statement.balance_problem and statement.opening is not None and statement.closing is not None:
         moved = sum((e.amount if e.side == "credit" else -e.amount for e in statement.entries if e.booked), Decimal(0))
         break_raise(
             key=f"{Break.Kind.BALANCE_DIFFERENCE}:statement:{record.id}",

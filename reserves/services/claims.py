@@ -87,7 +87,8 @@ def claim_approval_request(*, claim_id: int, user, now: datetime) -> ApprovalReq
 
 
 def _claim_check(*, payload: dict) -> None:
-    claim = Claim.objects.filter(pk=payload.get("claim_id")).first()
+    claim_id = payload.get("claim_id")
+    claim = Claim.objects.filter(pk=claim_id).first() if isinstance(claim_id, int) else None
     if claim is None:
         raise NotFound("not_found", f"no claim {payload.get('claim_id')}")
     if claim.status != Claim.Status.ASSESSED:

@@ -229,7 +229,10 @@ def default_close_out(
                 "obligations": closed,
                 "total_loss_hkd": format(total, "f"),
                 "working": {
-                    c: [{"trade_id": ln.trade.trade_id, "loss_hkd": format(ln.loss_hkd, "f")} for ln in ls]
+                    c: [
+                        {"trade_id": ln.trade.trade_id if ln.trade else None, "loss_hkd": format(ln.loss_hkd, "f")}
+                        for ln in ls
+                    ]
                     for c, ls in lines_by_client.items()
                 },
             },

@@ -176,11 +176,12 @@ def _cap_payload(payload: dict) -> dict:
             if raw is not None
             else (getattr(current, name) if current else None)
         )
-    if None in thresholds.values():
+    warn, settle, halt = thresholds["warn_at"], thresholds["settle_at"], thresholds["halt_at"]
+    if warn is None or settle is None or halt is None:
         raise InvalidInput(
             "invalid_field", "warn_at, settle_at and halt_at are required for a first cap", field="warn_at"
         )
-    if not thresholds["warn_at"] <= thresholds["settle_at"] <= thresholds["halt_at"] <= Decimal(1):
+    if not warn <= settle <= halt <= Decimal(1):
         raise InvalidInput("invalid_field", "need 0 < warn_at <= settle_at <= halt_at <= 1", field="warn_at")
     return {"total_hkd": total, **thresholds}
 

@@ -73,7 +73,7 @@ class OpsRailStatusView(OpsView):
         data = json_object(request, "status")
         rail = rail_status_set(
             code=code,
-            status=data.get("status"),
+            status=data.get("status") or "",
             reason=data.get("reason") or "",
             actor=actor_of(request.user),
             now=timezone.now(),

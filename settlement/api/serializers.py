@@ -86,7 +86,7 @@ class MarkInSerializer(serializers.Serializer):
     asset = serializers.CharField()
     price_hkd = serializers.CharField()
     as_of = serializers.DateTimeField(required=False)
-    source = serializers.CharField(required=False)
+    source = serializers.CharField(required=False)  # type: ignore[assignment]  # a field named like Field.source
 
 
 class MarksInSerializer(serializers.Serializer):
@@ -97,7 +97,7 @@ class MarkOutSerializer(serializers.Serializer):
     asset = serializers.CharField()
     price_hkd = serializers.CharField(allow_null=True)
     as_of = serializers.DateTimeField(allow_null=True)
-    source = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.source
     stale = serializers.BooleanField()
 
 

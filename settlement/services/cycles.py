@@ -523,7 +523,8 @@ def _is_hex(text: str) -> bool:
 
 
 def _leg_confirm_check(*, payload: dict) -> None:
-    leg = Leg.objects.filter(pk=payload.get("leg_id")).first()
+    leg_id = payload.get("leg_id")
+    leg = Leg.objects.filter(pk=leg_id).first() if isinstance(leg_id, int) else None
     if leg is None:
         raise NotFound("not_found", f"no leg {payload.get('leg_id')}")
     if leg.status not in (Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING):

@@ -1,3 +1,5 @@
+from typing import cast
+
 from django.db import transaction
 
 from settlement.exceptions import InvalidInput
@@ -20,7 +22,8 @@ def api_key_create(*, operator_code: str, name: str, scope: str | None, actor: s
     if scope == OperatorAPIKey.Scope.OPERATOR and operator.is_home:
         raise InvalidInput("invalid_field", "an operator-scope key is for an overseas operator", field="scope")
     with transaction.atomic():
-        key, secret = OperatorAPIKey.objects.create_key(operator=operator, name=name.strip(), scope=scope)
+        created, secret = OperatorAPIKey.objects.create_key(operator=operator, name=name.strip(), scope=scope)
+        key = cast(OperatorAPIKey, created)
         audit_record(
             actor=actor,
             action="api_key.created",

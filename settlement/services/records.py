@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.apps import apps
@@ -237,7 +238,7 @@ def records_export(
         raise InvalidInput("invalid_field", f"{out} is not empty: export into a new directory", field="out")
     since = datetime.combine(start, time(0), tzinfo=HK)
     until = datetime.combine(end + timedelta(days=1), time(0), tzinfo=HK)
-    manifest = {
+    manifest: dict[str, Any] = {
         "from": start.isoformat(),
         "to": end.isoformat(),
         "timezone": "Asia/Hong_Kong",
@@ -276,8 +277,8 @@ def records_export(
 def _write(path: Path, rows: Iterator[tuple], columns: tuple[str, ...], *, jsonl: bool, progress, name: str) -> int:
     count = 0
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = None if jsonl else csv.writer(handle)
-        if writer:
+        writer = csv.writer(handle)
+        if not jsonl:
             writer.writerow([c.replace("__", ".") for c in columns])
         for row in rows:
             if jsonl:

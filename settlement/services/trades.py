@@ -77,9 +77,8 @@ class ParsedTrade:
         return self.buy.id != self.sell.id
 
     @property
-    def counterparty(self) -> OperatorInfo | None:
-        if not self.is_cross:
-            return None
+    def counterparty(self) -> OperatorInfo:
+        """The overseas side (asked of cross trades only)."""
         return self.sell if self.buy.is_home else self.buy
 
 
@@ -518,6 +517,7 @@ def _record_compliance(trades: list[ParsedTrade], ids: dict[str, int], *, regist
     """Para 25: a home retail client may trade on the shared book only after
     opting in. The trade executed, so it is kept; the breach is flagged."""
     home = registry.home
+    assert home is not None  # a cross trade was accepted, so there is a home operator
     sides = [
         (t, account)
         for t in trades

@@ -108,7 +108,9 @@ class Recorder:
 def _same(obj: models.Model, name: str, value: Any) -> bool:
     model_field = obj._meta.get_field(name)
     if model_field.is_relation:
-        return getattr(obj, model_field.attname) == (value.pk if isinstance(value, models.Model) else value)
+        return getattr(obj, getattr(model_field, "attname", name)) == (
+            value.pk if isinstance(value, models.Model) else value
+        )
     return getattr(obj, name) == value
 
 

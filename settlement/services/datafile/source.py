@@ -45,6 +45,7 @@ def toml_parse(text: str, *, code: str) -> dict[str, Any]:
         raw = str(error)
         reason = _POSITION.sub("", raw)
         match = re.search(r"\(at line (\d+), column (\d+)\)", raw)
+        line: int | None
         if match:
             line = int(match[1])
             message = f"line {line}, column {match[2]}: TOML syntax error: {reason}"

@@ -5,7 +5,7 @@ transaction; a plan reaches here only when the whole file is valid."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import models
 
@@ -154,7 +154,9 @@ def _account(recorder: Recorder, row: Row, operator: Operator, *, now: datetime)
 def _reserve(recorder: Recorder, row: Row, *, now: datetime) -> None:
     deed, opening = row["deed"], row["opening_hkd"]
     values = {key: row[key] for key in ("trustee", "bank_account", "name")}
-    fund = recorder.upsert("reserve_fund", ReserveFund, lookup={"deed": deed}, values=values, object_id=deed)
+    fund = cast(
+        ReserveFund, recorder.upsert("reserve_fund", ReserveFund, lookup={"deed": deed}, values=values, object_id=deed)
+    )
     # The ledger is append-only: the opening contribution is written once.
     # A different amount for it was refused when the file was checked.
     if fund.entries.filter(reference=OPENING).exists():
