@@ -37,6 +37,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/cycles.py
 
 clean-var:
 	rm -rf var

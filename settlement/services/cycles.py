@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import BigIntegerField, Case, F, Q, Sum, Value, When
 
 from custody import calendars
 from custody.models import Rail, Wallet, WalletBalance
@@ -73,10 +73,11 @@ def cycle_run(*, kind: str, as_of: datetime, actor: str) -> Cycle:
             at=as_of,
         )
         takeable = _takeable(as_of)
-        for counterparty_id in sorted(set(takeable.values_list("counterparty_id", flat=True))):
-            _batch_create(
-                cycle=cycle, counterparty=Operator.objects.get(pk=counterparty_id), takeable=takeable, actor=actor
-            )
+        counterparties = Operator.objects.filter(id__in=takeable.values("counterparty_id")).order_by("id")
+        batches = [_batch_open(cycle=cycle, counterparty=counterparty) for counterparty in counterparties]
+        _take(takeable, batches)
+        for batch in batches:
+            _batch_create(cycle=cycle, batch=batch, actor=actor)
         cycle.obligations_taken = Obligation.objects.filter(batch__cycle=cycle).count()
         cycle.obligations_deferred = (
             Obligation.objects.filter(status=OPEN, trade__executed_at__lte=as_of)
@@ -135,23 +136,43 @@ def _takeable(as_of: datetime):
     )
 
 
-def _batch_create(*, cycle: Cycle, counterparty: Operator, takeable, actor: str) -> Batch:
-    as_of = cycle.as_of
+def _batch_open(*, cycle: Cycle, counterparty: Operator) -> Batch:
     policy = counterparty.dvp_policy
-    batch = Batch.objects.create(
+    return Batch.objects.create(
         cycle=cycle,
         counterparty=counterparty,
         dvp_policy=policy,
         escrow_custodian_id=counterparty.escrow_custodian_id if policy == Operator.DvpPolicy.ESCROW else None,
-        created_at=as_of,
+        created_at=cycle.as_of,
     )
-    taken = takeable.filter(counterparty=counterparty).update(status=IN_BATCH, batch=batch)
+
+
+def _take(takeable, batches: list[Batch]) -> None:
+    """Mark every takeable obligation as in its counterparty's batch in one
+    pass over the table, and keep the record of what each batch took."""
+    if not batches:
+        return
+    batch_of = Case(
+        *[When(counterparty_id=batch.counterparty_id, then=Value(batch.id)) for batch in batches],
+        output_field=BigIntegerField(),
+    )
+    takeable.update(status=IN_BATCH, batch_id=batch_of)
+    ids = [batch.id for batch in batches]
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO settlement_batchitem (batch_id, obligation_id) SELECT batch_id, id FROM settlement_obligation WHERE batch_id = %s",
-            [batch.id],
+            "INSERT INTO settlement_batchitem (batch_id, obligation_id) SELECT batch_id, id FROM settlement_obligation "
+            f"WHERE batch_id IN ({', '.join(['%s'] * len(ids))})",
+            ids,
         )
+
+
+def _batch_create(*, cycle: Cycle, batch: Batch, actor: str) -> Batch:
+    """Net what the batch took per asset into legs, then settle it by netting
+    or instruct what its DVP policy allows."""
+    as_of = cycle.as_of
+    counterparty, policy = batch.counterparty, batch.dvp_policy
     nets = sums_by_direction(Obligation.objects.filter(batch=batch), ("asset_id",))
+    taken = sum(inbound_count + outbound_count for _, _, inbound_count, outbound_count in nets.values())
     legs = []
     for (asset_id,), (inbound, outbound, _, _) in sorted(nets.items()):
         net = inbound - outbound

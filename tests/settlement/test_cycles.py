@@ -261,7 +261,7 @@ def test_a_cycle_interrupted_half_way_leaves_nothing_and_a_rerun_settles_each_ob
     calls = []
 
     def dies_on_the_second_batch(**kwargs):
-        calls.append(kwargs["counterparty"].code)
+        calls.append(kwargs["batch"].counterparty.code)
         if len(calls) == 2:
             raise RuntimeError("worker killed")
         return real(**kwargs)
