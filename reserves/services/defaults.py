@@ -20,13 +20,12 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.db import transaction
 
-from settlement.aggregates import sums_by_direction
 from settlement.exceptions import Conflict, InvalidInput, NotFound
 from settlement.models import ApprovalRequest, Asset, Batch, Leg, Mark, Obligation, Operator
 from settlement.selectors import HKD
 from settlement.services.approvals import actor_of, approval_kind
 from settlement.services.audit import audit_record
-from settlement.services.exposure import PositionDelta, positions_apply
+from settlement.services.exposure import positions_release
 from settlement.timestamps import parse_instant
 
 from ..models import Claim, ClaimLine, Default
@@ -210,11 +209,8 @@ def default_close_out(
                 at=now,
             )
 
-        sums = sums_by_direction(unsettled, ("counterparty_id", "asset_id"))
+        positions_release(obligations=unsettled)
         closed = unsettled.update(status=Obligation.Status.CLOSED_OUT, batch=None)
-        positions_apply(
-            deltas=[PositionDelta(cp, asset, -i, -o, -ic, -oc) for (cp, asset), (i, o, ic, oc) in sums.items()]
-        )
         default.obligations_closed_out, default.total_loss_hkd = closed, total
         default.save(update_fields=["obligations_closed_out", "total_loss_hkd"])
         audit_record(

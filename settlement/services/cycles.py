@@ -42,7 +42,7 @@ from settlement.money import as_str
 from .approvals import actor_of as approval_actor
 from .approvals import approval_kind
 from .audit import audit_record
-from .exposure import PositionDelta, positions_apply
+from .exposure import positions_release
 
 logger = logging.getLogger(__name__)
 
@@ -277,14 +277,8 @@ def _batch_release(*, batch: Batch, as_of: datetime, actor: str) -> None:
 
 def _batch_settle(*, batch: Batch, as_of: datetime, actor: str, by_netting: bool = False) -> None:
     obligations = Obligation.objects.filter(batch=batch, status=IN_BATCH)
-    sums = sums_by_direction(obligations, ("counterparty_id", "asset_id"))
+    positions_release(obligations=obligations)
     settled = obligations.update(status=Obligation.Status.SETTLED, settled_at=as_of)
-    positions_apply(
-        deltas=[
-            PositionDelta(cp, asset, -inbound, -outbound, -inbound_count, -outbound_count)
-            for (cp, asset), (inbound, outbound, inbound_count, outbound_count) in sums.items()
-        ]
-    )
     batch.status = Batch.Status.SETTLED
     batch.settled_at = as_of
     batch.settled_by_netting = by_netting

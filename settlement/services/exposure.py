@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
+from settlement.aggregates import sums_by_direction
 from settlement.exceptions import InvalidInput
-from settlement.models import Alert, Asset, CycleRequest, ExposurePosition, Mark
+from settlement.models import Alert, Asset, CycleRequest, ExposurePosition, Mark, Obligation
 from settlement.money import as_str, parse_decimal
 from settlement.selectors import HKD, Exposure, ExposureState, exposure_get, exposure_recompute_positions
 from settlement.timestamps import parse_instant
@@ -69,6 +70,19 @@ def _positions_apply_in_python(deltas: list[PositionDelta]) -> None:
         position.receivable_count += d.receivable_count
         position.payable_count += d.payable_count
         position.save(update_fields=["receivable", "payable", "receivable_count", "payable_count"])
+
+
+def positions_release(*, obligations: QuerySet[Obligation]) -> None:
+    """Obligations leaving the unsettled set (settled, or closed out in a
+    default) come out of the running positions. Call it in the transaction
+    that changes their status, before the change (the sums read them)."""
+    sums = sums_by_direction(obligations, ("counterparty_id", "asset_id"))
+    positions_apply(
+        deltas=[
+            PositionDelta(cp, asset, -inbound, -outbound, -inbound_count, -outbound_count)
+            for (cp, asset), (inbound, outbound, inbound_count, outbound_count) in sums.items()
+        ]
+    )
 
 
 def cycle_request_if_settling(*, exposure: Exposure, actor: str) -> CycleRequest | None:
