@@ -1,12 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run    virtualenv, install, migrate, load the demo network, start web + worker + beat
-#   make test   the whole suite: on PostgreSQL (DATABASE_URL, or the local server if it answers) and on SQLite
+#   make run    virtualenv, install, database, migrate, demo network, web + worker + beat
+#   make test   the whole suite, on DATABASE_URL or the project's own PostgreSQL under var/pg
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-pg test-sqlite install lint bench clean-var
+.PHONY: run test install lint bench clean-db clean-var
 
 $(STAMP): requirements.txt requirements-dev.txt $(wildcard package-lock.json)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,13 +22,8 @@ run: install
 	scripts/run.sh
 
 test: install
-	scripts/test.sh all
+	scripts/test.sh
 
-test-pg: install
-	scripts/test.sh pg
-
-test-sqlite: install
-	scripts/test.sh sqlite
 
 lint: install
 	$(BIN)/ruff check .
@@ -39,5 +34,11 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/cycles.py
 
-clean-var:
+# The project's database and what belongs with it (the demo chain, demo keys).
+# Needed after changing the pinned PostgreSQL major version.
+clean-db:
+	test ! -x $(BIN)/python || $(BIN)/python scripts/pg.py stop
+	rm -rf var/pg var/anvil var/demo-engine-key var/demo-admin-password
+
+clean-var: clean-db
 	rm -rf var

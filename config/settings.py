@@ -1,16 +1,20 @@
 """Settings: one module, every deployment knob from the environment.
 
-Local defaults are safe and need no server: a SQLite file and a filesystem
-Celery broker under ``var/``.  Production sets ``DATABASE_URL`` (PostgreSQL)
-and ``CELERY_BROKER_URL`` (Redis or RabbitMQ).
+Local defaults are safe and need nothing installed but Python: the
+project-owned PostgreSQL under ``var/pg`` (``scripts/pg.py``) and a filesystem
+Celery broker under ``var/``.  Production sets ``DATABASE_URL`` (its own
+PostgreSQL) and ``CELERY_BROKER_URL`` (Redis or RabbitMQ).
 """
 
 import os
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
+
+from config import embedded_db
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -82,21 +86,21 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+# PostgreSQL is the only engine: money is NUMERIC and exact to 18 decimals, and
+# netting, exposure and reconciliation are set-based SQL. Without DATABASE_URL
+# the project-owned server under var/pg is used (scripts/pg.py starts it).
+DATABASE_URL = os.environ.get("DATABASE_URL") or embedded_db.database_url()
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")))}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    sys.exit(
+        f"DATABASE_URL={DATABASE_URL.split(':', 1)[0]}:... is not supported: this backend runs on PostgreSQL only "
+        "(exact NUMERIC money); unset DATABASE_URL to use the project's own server, or point it at PostgreSQL"
     )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the web process read while the worker writes; the timeout
-    # makes a second writer wait instead of failing at once.
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+# postgres://user@/db?host=/socket/dir puts the socket folder in OPTIONS; keep it
+# as the host so nothing that rebuilds a URL from HOST falls back to a default
+_db_options = DATABASES["default"].setdefault("OPTIONS", {})
+if not DATABASES["default"].get("HOST") and "host" in _db_options:
+    DATABASES["default"]["HOST"] = _db_options.pop("host")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -156,6 +160,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")

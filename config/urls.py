@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from settlement.api.errors import json_404
@@ -11,7 +12,13 @@ def health(request):
     return JsonResponse({"status": "ok"})
 
 
+# "View site" in the admin, and the site's root, open the operations dashboard
+admin.site.site_url = "/ops/"
+admin.site.site_header = "Shared order book settlement"
+admin.site.site_title = "Settlement back office"
+
 urlpatterns = [
+    path("", RedirectView.as_view(url="/ops/", permanent=False), name="home"),
     path("admin/", admin.site.urls),
     path("ops/", dashboard, name="ops-dashboard"),
     path("health", health, name="health"),

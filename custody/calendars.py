@@ -1,4 +1,4 @@
-"""Rail calendars and cut-offs (DESIGN.md section 7, "Bank rails and cut-offs"; FACTS.md "Calendars").
+"""Rail calendars and cut-offs (docs/circular.md, paragraph 13: bank rails and cut-offs).
 
 Pure functions, no database: they read ``kind``, ``calendars``, ``cutoff``, ``timezone``, ``weekend`` and
 ``window_minutes`` from a ``custody.models.Rail`` (saved or not) or from any object with those attributes.
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEZONE = "Asia/Hong_Kong"
-# HKD CHATS does not run on Saturdays (FACTS.md: unverified, hence a per-rail setting; this is the default).
+# HKD CHATS does not run on Saturdays (not confirmed by a public source, hence a per-rail setting; this is the default).
 DEFAULT_WEEKEND: frozenset[int] = frozenset({6, 7})
 # How far next_open looks ahead before giving up.
 SEARCH_DAYS = 366
@@ -88,7 +88,7 @@ class _Spec:
         return factory(self.code, years=years, expand=False, **dict(self.options))
 
 
-# Per-calendar choices (FACTS.md "Calendars"), keyed by canonical code; anything else uses the defaults.
+# Per-calendar choices of the holidays library, keyed by canonical code; anything else uses the defaults.
 _COUNTRY_OPTIONS: dict[str, dict[str, Any]] = {
     # Bank holidays in Hong Kong are the General Holidays, which the library files under "optional"
     # (its "public" category is the statutory holidays, with Sunday dates and "(observed)" Mondays).

@@ -17,7 +17,7 @@ CENT = Decimal("0.01")
 
 def reserve_balance_hkd() -> Decimal:
     total = ReserveEntry.objects.aggregate(total=Sum("amount_hkd"))["total"] or Decimal(0)
-    return total.quantize(CENT)  # SQLite hands sums back without their scale
+    return total.quantize(CENT)
 
 
 def reserve_committed_hkd() -> Decimal:

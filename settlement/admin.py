@@ -29,8 +29,19 @@ from .models import (
     TradeException,
     TradeIngest,
 )
+from .money import display
 from .selectors import jurisdiction_problems, operator_eligibility
 from .services import approvals, review
+
+
+def scaled_amount(field: str, asset_field: str = "asset", description: str | None = None):
+    """A list column showing ``field`` at the scale of the row's asset."""
+
+    @admin.display(description=description or field.replace("_", " "), ordering=field)
+    def column(self, obj) -> str:
+        return display(getattr(obj, field), getattr(obj, asset_field).scale)
+
+    return column
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -143,8 +154,8 @@ class TradeAdmin(ReadOnlyAdmin):
         "base_asset",
         "quote_asset",
         "price",
-        "quantity",
-        "quote_amount",
+        "quantity_shown",
+        "quote_amount_shown",
         "buy_operator",
         "sell_operator",
         "is_cross",
@@ -153,20 +164,36 @@ class TradeAdmin(ReadOnlyAdmin):
     search_fields = ["trade_id", "buy_account", "sell_account"]
     list_select_related = ["base_asset", "quote_asset", "buy_operator", "sell_operator"]
     show_full_result_count = False
+    quantity_shown = scaled_amount("quantity", "base_asset")
+    quote_amount_shown = scaled_amount("quote_amount", "quote_asset")
 
 
 @admin.register(Obligation)
 class ObligationAdmin(ReadOnlyAdmin):
-    list_display = ["id", "trade", "counterparty", "direction", "asset", "amount", "status", "fail_count", "created_at"]
+    list_display = [
+        "id",
+        "trade",
+        "counterparty",
+        "direction",
+        "asset",
+        "amount_shown",
+        "status",
+        "fail_count",
+        "created_at",
+    ]
     list_filter = ["status", "direction", "counterparty", "asset"]
     search_fields = ["trade__trade_id"]
     list_select_related = ["trade", "counterparty", "asset"]
     show_full_result_count = False
+    amount_shown = scaled_amount("amount")
 
 
 @admin.register(ExposurePosition)
 class ExposurePositionAdmin(ReadOnlyAdmin):
-    list_display = ["counterparty", "asset", "receivable", "payable", "receivable_count", "payable_count"]
+    list_display = ["counterparty", "asset", "receivable_shown", "payable_shown", "receivable_count", "payable_count"]
+    list_select_related = ["counterparty", "asset"]
+    receivable_shown = scaled_amount("receivable")
+    payable_shown = scaled_amount("payable")
 
 
 @admin.register(TradeException)
@@ -306,9 +333,20 @@ class BatchAdmin(ReadOnlyAdmin):
 
 @admin.register(Leg)
 class LegAdmin(ReadOnlyAdmin):
-    list_display = ["id", "batch", "asset", "direction", "amount", "status", "value_date", "deadline", "confirmed_by"]
+    list_display = [
+        "id",
+        "batch",
+        "asset",
+        "direction",
+        "amount_shown",
+        "status",
+        "value_date",
+        "deadline",
+        "confirmed_by",
+    ]
     list_filter = ["status", "direction", "asset"]
     list_select_related = ["batch", "asset"]
+    amount_shown = scaled_amount("amount")
     actions = ["request_manual_confirmation"]
 
     @admin.action(description="Ask for manual confirmation (a second person approves)")

@@ -90,3 +90,11 @@ def as_str(amount: Decimal | None) -> str | None:
 
 def _describe(value: object) -> str:
     return "null" if value is None else type(value).__name__
+
+
+def display(amount: Decimal | None, scale: int) -> str:
+    """An amount for people: the asset's scale, thousands separators, exact
+    (1234.5 HKD -> "1,234.50"; 0.123456789012345678 ETH as it is)."""
+    if amount is None:
+        return "–"
+    return format(amount.quantize(Decimal(1).scaleb(-scale)), f",.{scale}f")

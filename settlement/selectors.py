@@ -9,11 +9,9 @@ from decimal import ROUND_FLOOR, Decimal
 from django.conf import settings
 from django.db import connection
 
-from reserves.selectors import reserve_available_hkd
-
 from .aggregates import sums_by_direction
 from .exceptions import InvalidInput
-from .models import Account, Asset, CapConfig, ExposurePosition, Jurisdiction, Obligation, Operator
+from .models import Account, Asset, CapConfig, Jurisdiction, Obligation, Operator
 from .money import as_str, hkd, parse_decimal
 
 HKD = "HKD"
@@ -203,10 +201,7 @@ def _when(text: str | None) -> datetime | None:
 
 
 def exposure_inputs() -> ExposureInputs:
-    """One statement on PostgreSQL (the pre-trade check's hot path); plain
-    ORM reads elsewhere. Both give the same inputs."""
-    if connection.vendor != "postgresql":
-        return _exposure_inputs_orm()
+    """Everything a valuation needs in one statement: the pre-trade check's hot path."""
     import json
 
     with connection.cursor() as cursor:
@@ -273,20 +268,6 @@ def exposure_inputs() -> ExposureInputs:
             updated_at=datetime.fromisoformat(updated),
         )
     return ExposureInputs(positions, assets, operators, cap, Decimal(balance) - Decimal(committed))
-
-
-def _exposure_inputs_orm() -> ExposureInputs:
-    positions = list(
-        ExposurePosition.objects.values_list(
-            "counterparty_id", "asset_id", "receivable", "payable", "receivable_count", "payable_count"
-        )
-    )
-    assets = {
-        a.id: ValuedAsset(a.id, a.code, a.scale, Decimal(1) if a.code == HKD else a.mark_hkd, a.mark_as_of)
-        for a in Asset.objects.only("id", "code", "scale", "mark_hkd", "mark_as_of")
-    }
-    operators = list(Operator.objects.select_related("jurisdiction").order_by("code"))
-    return ExposureInputs(positions, assets, operators, CapConfig.objects.first(), reserve_available_hkd())
 
 
 def exposure_get(*, as_of: datetime, method: str = "gross") -> Exposure:

@@ -1,13 +1,26 @@
 """Shared fixtures: a small network built with factories, API clients per scope."""
 
+import os
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
 from tests import factories
+
+
+def pytest_configure(config):
+    """Plain ``pytest`` works too: without DATABASE_URL the project's own
+    PostgreSQL is started (make test does the same, and stops it after)."""
+    if not os.environ.get("DATABASE_URL"):
+        root = Path(__file__).resolve().parent.parent
+        subprocess.run(
+            [sys.executable, str(root / "scripts" / "pg.py"), "start"], check=True, stdout=subprocess.DEVNULL
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -54,9 +67,4 @@ def staff_client(username: str, group: str) -> APIClient:
     return client
 
 
-requires_postgres = pytest.mark.skipif(
-    not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
-    reason="needs PostgreSQL: real row locks and concurrent transactions (SQLite serialises writers)",
-)
-
-__all__ = ["Decimal", "api_client_for", "connection", "requires_postgres", "staff_client"]
+__all__ = ["Decimal", "api_client_for", "connection", "staff_client"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q, Sum
 
 from custody.models import BalanceReport, BalanceReportLine, BankAccount, BookOpening, Break, Movement, Rail, Wallet
@@ -130,8 +130,6 @@ def _hash(as_of: datetime, lines: list[_Line]) -> str:
 
 
 def _exact_sum(queryset) -> Decimal:
-    if connection.vendor == "sqlite":  # SQLite adds decimals as floats
-        return sum(queryset.values_list("amount", flat=True), Decimal(0))
     return queryset.aggregate(total=Sum("amount"))["total"] or Decimal(0)
 
 

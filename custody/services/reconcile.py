@@ -293,7 +293,7 @@ def _link(*, leg_id: int, movement_ids: list[int], how: str, as_of: datetime, ac
         )
         ok = (
             len(movements) == len(movement_ids)
-            and sum((m.amount for m in movements), Decimal(0)) == leg.amount  # exact, also where SQLite rounds
+            and sum((m.amount for m in movements), Decimal(0)) == leg.amount
             and all(
                 m.asset_id == leg.asset_id
                 and m.direction == leg.direction

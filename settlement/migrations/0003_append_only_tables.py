@@ -1,8 +1,5 @@
 """Make the audit trail, the marks history and the reserve ledger append-only
-in PostgreSQL itself, not only in code: an UPDATE or DELETE raises.
-
-SQLite (the embedded demo database) relies on the model guards: Django's
-test flush empties SQLite tables with DELETE, which a trigger would refuse."""
+in PostgreSQL itself, not only in code: an UPDATE or DELETE raises."""
 
 from django.db import migrations
 
@@ -10,29 +7,25 @@ TABLES = ["settlement_auditevent", "settlement_mark", "reserves_reserveentry"]
 
 
 def create(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
     for table in TABLES:
-        if vendor == "postgresql":
-            schema_editor.execute(
-                """
-                CREATE OR REPLACE FUNCTION append_only_guard() RETURNS trigger AS $$
-                BEGIN
-                    RAISE EXCEPTION 'table %% is append-only: %% refused', TG_TABLE_NAME, TG_OP;
-                END;
-                $$ LANGUAGE plpgsql
-                """
-            )
-            schema_editor.execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION append_only_guard()"
-            )
+        schema_editor.execute(
+            """
+            CREATE OR REPLACE FUNCTION append_only_guard() RETURNS trigger AS $$
+            BEGIN
+                RAISE EXCEPTION 'table %% is append-only: %% refused', TG_TABLE_NAME, TG_OP;
+            END;
+            $$ LANGUAGE plpgsql
+            """
+        )
+        schema_editor.execute(
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION append_only_guard()"
+        )
 
 
 def drop(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
     for table in TABLES:
-        if vendor == "postgresql":
-            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
 
 
 class Migration(migrations.Migration):

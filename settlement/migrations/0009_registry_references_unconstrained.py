@@ -11,8 +11,6 @@ def guard_registry(apps, schema_editor):
     """The hot tables reference operators and assets without FK constraints,
     so the database refuses to delete a registry row instead (TRUNCATE, used
     only by test flushes, is not a row delete)."""
-    if schema_editor.connection.vendor != "postgresql":
-        return
     schema_editor.execute(
         """
         CREATE OR REPLACE FUNCTION registry_no_delete() RETURNS trigger AS $$
@@ -27,8 +25,6 @@ def guard_registry(apps, schema_editor):
 
 
 def unguard_registry(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     for table in GUARDED:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete ON {table}")
 

@@ -9,9 +9,12 @@ import random
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 
-from settlement.exceptions import Forbidden
+from custody.models import ChainBlock, ChainCursor, Rail
+from settlement.exceptions import Forbidden, NotFound
 from settlement.models import Batch, Leg, Operator
+from settlement.services.audit import audit_record
 
 from .cycles import cycle_run, leg_confirm
 from .trades import trades_ingest
@@ -65,3 +68,32 @@ def demo_activity(*, now: datetime, trades: int = 12, seed: int | None = None) -
                 leg_confirm(leg_id=leg.id, evidence=DEMO_EVIDENCE, actor=ACTOR, as_of=cycle.as_of)
                 confirmed += 1
     return {"trades": ingest.accepted, "cycle": cycle.id, "batches": len(batches), "legs_confirmed_by_demo": confirmed}
+
+
+def demo_chain_reset(*, rail_code: str, now: datetime) -> bool:
+    """The demo chain (anvil) started afresh while the database remembers the
+    old one: forget the watcher's cursor and block trail for that rail, so
+    the watcher starts at the new chain's head instead of reporting a reorg
+    deeper than its trail. Demo only: on a real chain that is an alarm."""
+    if not settings.DEMO_MODE:
+        raise Forbidden("forbidden", "demo_chain_reset runs only with DEMO=1 (make run)")
+    with transaction.atomic():
+        rail = Rail.objects.select_for_update().filter(code=rail_code).first()
+        if rail is None:
+            raise NotFound("unknown_rail", f"no rail {rail_code!r}")
+        cursor = ChainCursor.objects.filter(rail=rail).first()
+        if cursor is None:
+            return False
+        before = {"block_number": cursor.block_number, "block_hash": cursor.block_hash}
+        ChainBlock.objects.filter(rail=rail).delete()
+        cursor.delete()
+        audit_record(
+            actor=ACTOR,
+            action="chain_cursor.demo_reset",
+            object_type="Rail",
+            object_id=rail.code,
+            before=before,
+            after={"reason": "the demo chain started without its saved state"},
+            at=now,
+        )
+    return True

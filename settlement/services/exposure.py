@@ -46,9 +46,6 @@ def positions_apply(*, deltas: list[PositionDelta]) -> None:
         [ExposurePosition(counterparty_id=d.counterparty_id, asset_id=d.asset_id) for d in deltas],
         ignore_conflicts=True,
     )
-    if connection.vendor == "sqlite":
-        _positions_apply_in_python(deltas)
-        return
     for d in deltas:
         ExposurePosition.objects.filter(counterparty_id=d.counterparty_id, asset_id=d.asset_id).update(
             receivable=F("receivable") + d.receivable,
@@ -56,20 +53,6 @@ def positions_apply(*, deltas: list[PositionDelta]) -> None:
             receivable_count=F("receivable_count") + d.receivable_count,
             payable_count=F("payable_count") + d.payable_count,
         )
-
-
-def _positions_apply_in_python(deltas: list[PositionDelta]) -> None:
-    """SQLite keeps decimals as 15-digit floats and adds them in floating
-    point; adding in Decimal here keeps the running figures exact within what
-    SQLite can store. The transaction already holds SQLite's write lock
-    (IMMEDIATE mode), so read-modify-write cannot lose an update."""
-    for d in deltas:
-        position = ExposurePosition.objects.get(counterparty_id=d.counterparty_id, asset_id=d.asset_id)
-        position.receivable += d.receivable
-        position.payable += d.payable
-        position.receivable_count += d.receivable_count
-        position.payable_count += d.payable_count
-        position.save(update_fields=["receivable", "payable", "receivable_count", "payable_count"])
 
 
 def positions_release(*, obligations: QuerySet[Obligation]) -> None:
@@ -204,13 +187,12 @@ def exposure_verify(*, as_of: datetime | None = None, actor: str = SYSTEM) -> Ve
         # Both reads must see one moment. In its own transaction a REPEATABLE
         # READ snapshot gives that without making intake wait; inside a
         # caller's transaction (already started) writers wait on a SHARE lock
-        # for the length of the check instead. SQLite serialises anyway.
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                if owns_transaction:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                else:
-                    cursor.execute("LOCK TABLE settlement_exposureposition IN SHARE MODE")
+        # for the length of the check instead.
+        with connection.cursor() as cursor:
+            if owns_transaction:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            else:
+                cursor.execute("LOCK TABLE settlement_exposureposition IN SHARE MODE")
         running = {
             (p.counterparty_id, p.asset_id): (p.receivable, p.payable, p.receivable_count, p.payable_count)
             for p in ExposurePosition.objects.order_by("counterparty_id", "asset_id")

@@ -35,6 +35,8 @@ class Table:
     model: str  # app_label.ModelName
     time_field: str
     columns: tuple[str, ...]
+    # amount column -> the path of its asset's scale: written at that scale
+    scales: tuple[tuple[str, str], ...] = ()
 
 
 TABLES = (
@@ -58,6 +60,7 @@ TABLES = (
             "is_cross",
             "content_hash",
         ),
+        (("quantity", "base_asset__scale"), ("quote_amount", "quote_asset__scale")),
     ),
     Table(
         "trade_exceptions",
@@ -96,6 +99,7 @@ TABLES = (
             "settled_at",
             "batch_id",
         ),
+        (("amount", "asset__scale"),),
     ),
     Table(
         "cycles",
@@ -138,6 +142,7 @@ TABLES = (
             "confirmed_by",
             "evidence",
         ),
+        (("amount", "asset__scale"),),
     ),
     Table("observed_movements", "custody.ObservedMovement", "*", ()),
     Table("breaks", "custody.Break", "*", ()),
@@ -206,6 +211,21 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _scaled_rows(rows, columns: tuple[str, ...], scales: tuple[tuple[str, str], ...]) -> Iterator[tuple]:
+    """Rows of ``columns`` with each amount quantised to its asset's scale
+    (storage keeps 18 decimals for every asset; a record shows the asset's)."""
+    if not scales:
+        yield from rows.values_list(*columns).iterator(chunk_size=CHUNK)
+        return
+    positions = [(columns.index(amount), len(columns) + i) for i, (amount, _) in enumerate(scales)]
+    for row in rows.values_list(*columns, *(scale for _, scale in scales)).iterator(chunk_size=CHUNK):
+        values = list(row[: len(columns)])
+        for at, scale_at in positions:
+            if values[at] is not None:
+                values[at] = values[at].quantize(Decimal(1).scaleb(-row[scale_at]))
+        yield tuple(values)
+
+
 def _model(label: str) -> type[Model] | None:
     try:
         return apps.get_model(label)
@@ -258,7 +278,7 @@ def records_export(
         path = out / (f"{table.name}.jsonl" if table is AUDIT else f"{table.name}.csv")
         count = _write(
             path,
-            rows.values_list(*columns).iterator(chunk_size=CHUNK),
+            _scaled_rows(rows, columns, table.scales),
             columns,
             jsonl=table is AUDIT,
             progress=progress,

@@ -26,7 +26,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from settlement.exceptions import InvalidInput
-from settlement.models import Account, ComplianceException, Obligation, Trade, TradeException, TradeIngest
+from settlement.models import Account, ComplianceException, Obligation, TradeException, TradeIngest
 from settlement.money import MAX_SCALE, fits_storage, parse_decimal, quote_amount
 from settlement.selectors import AssetInfo, Exposure, OperatorInfo, Registry, exposure_get, registry_load
 
@@ -357,15 +357,9 @@ def _json_safe(payload: object) -> bool:
 
 
 def _stored_hashes(trade_ids: list[str]) -> dict[str, str]:
-    if connection.vendor == "postgresql":  # one array parameter, not thousands of placeholders
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT trade_id, content_hash FROM settlement_trade WHERE trade_id = ANY(%s)", [trade_ids])
-            return dict(cursor.fetchall())
-    found: dict[str, str] = {}
-    for start in range(0, len(trade_ids), 5000):
-        chunk = trade_ids[start : start + 5000]
-        found.update(Trade.objects.filter(trade_id__in=chunk).values_list("trade_id", "content_hash"))
-    return found
+    with connection.cursor() as cursor:  # one array parameter, not thousands of placeholders
+        cursor.execute("SELECT trade_id, content_hash FROM settlement_trade WHERE trade_id = ANY(%s)", [trade_ids])
+        return dict(cursor.fetchall())
 
 
 _TRADE_COLUMNS = (
@@ -424,17 +418,10 @@ def _insert_trades(trades: list[ParsedTrade], *, ingest_id: int, now: datetime) 
     trade_id -> primary key for the rows this request stored."""
     if not trades:
         return {}
-    if connection.vendor == "postgresql":
-        return _insert_trades_postgres(trades, ingest_id=ingest_id, now=now)
-    Trade.objects.bulk_create(
-        [Trade(**dict(zip(_TRADE_COLUMNS, _trade_row(t, ingest_id, now), strict=True))) for t in trades],
-        batch_size=500,
-        ignore_conflicts=True,
-    )
-    return dict(Trade.objects.filter(ingest_id=ingest_id).values_list("trade_id", "id"))
+    return _insert_trades_copy(trades, ingest_id=ingest_id, now=now)
 
 
-def _insert_trades_postgres(trades: list[ParsedTrade], *, ingest_id: int, now: datetime) -> dict[str, int]:
+def _insert_trades_copy(trades: list[ParsedTrade], *, ingest_id: int, now: datetime) -> dict[str, int]:
     """The common case, no id seen before, is one COPY straight into the
     table. If any id exists (a retry, a concurrent request), that COPY fails
     on the unique index and is rolled back to its savepoint; the batch then
@@ -481,18 +468,13 @@ def _insert_obligations(trades: list[ParsedTrade], ids: dict[str, int], *, now: 
     rows = [row for t in trades if t.is_cross for row in _obligation_rows(t, ids[t.trade_id], now)]
     if not rows:
         return
-    if connection.vendor == "postgresql":
-        columns = ", ".join(_OBLIGATION_COLUMNS)
-        with (
-            connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY settlement_obligation ({columns}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        return
-    Obligation.objects.bulk_create(
-        [Obligation(**dict(zip(_OBLIGATION_COLUMNS, row, strict=True))) for row in rows], batch_size=500
-    )
+    columns = ", ".join(_OBLIGATION_COLUMNS)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY settlement_obligation ({columns}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 def _deltas(trades: list[ParsedTrade]) -> list[PositionDelta]:
@@ -529,19 +511,12 @@ def _record_compliance(trades: list[ParsedTrade], ids: dict[str, int], *, regist
         return
     refs = sorted({account for _, account in sides})
     known: dict[str, tuple[str, bool]] = {}
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT ref, client_class, shared_book_opt_in FROM settlement_account WHERE operator_id = %s AND ref = ANY(%s)",
-                [home.id, refs],
-            )
-            known.update((ref, (client_class, opt_in)) for ref, client_class, opt_in in cursor.fetchall())
-    else:
-        for start in range(0, len(refs), 5000):
-            rows = Account.objects.filter(operator_id=home.id, ref__in=refs[start : start + 5000]).values_list(
-                "ref", "client_class", "shared_book_opt_in"
-            )
-            known.update((ref, (client_class, opt_in)) for ref, client_class, opt_in in rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ref, client_class, shared_book_opt_in FROM settlement_account WHERE operator_id = %s AND ref = ANY(%s)",
+            [home.id, refs],
+        )
+        known.update((ref, (client_class, opt_in)) for ref, client_class, opt_in in cursor.fetchall())
     flagged = []
     for trade, account in sides:
         profile = known.get(account)

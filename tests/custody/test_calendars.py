@@ -27,7 +27,7 @@ from custody.models import Rail
 HKT = ZoneInfo("Asia/Hong_Kong")
 NYC = ZoneInfo("America/New_York")
 
-# FACTS.md "Calendars": the 2026 Hong Kong General Holidays.
+# The 2026 Hong Kong General Holidays (Cap. 149), as gazetted.
 HK_2026 = [
     date(2026, 1, 1),
     date(2026, 2, 17),
@@ -110,7 +110,7 @@ def test_fed_calendar_2026_and_unmoved_saturday_holiday():
     assert date(2026, 11, 26) in fed  # Thanksgiving
     assert date(2026, 6, 19) in fed  # Juneteenth
     assert date(2026, 7, 4) in fed  # Independence Day, a Saturday...
-    assert date(2026, 7, 3) not in fed  # ...not moved to Friday by the Fed (FACTS.md)
+    assert date(2026, 7, 3) not in fed  # ...not moved to Friday by the Fed (the Fed does not move Saturday holidays)
 
 
 def test_combined_calendars_and_caching():

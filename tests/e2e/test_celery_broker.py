@@ -1,8 +1,8 @@
-"""Tasks through a real broker (the local Redis) and a real worker process.
+"""Tasks through a real broker and a real worker process: the filesystem
+transport that make run uses, and Redis (production's) when one answers.
 
 The worker connects to this test run's PostgreSQL database, so the test uses
-committed transactions. Skipped on SQLite (the test database lives in memory)
-and when no Redis answers; CI starts Redis before the suite.
+committed transactions.
 """
 
 import os
@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,7 +22,6 @@ from settlement.models import Cycle
 from settlement.services.trades import trades_ingest
 from settlement.tasks import cycle_run_task, exposure_verify_task
 from tests import factories
-from tests.conftest import requires_postgres
 from tests.factories import trade
 
 REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -39,12 +39,7 @@ def redis_answers() -> bool:
         return False
 
 
-pytestmark = [
-    pytest.mark.broker,
-    requires_postgres,
-    pytest.mark.skipif(not redis_answers(), reason=f"no Redis at {REDIS}"),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = [pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
 
 def reset_connections() -> None:
@@ -57,14 +52,46 @@ def reset_connections() -> None:
     app._local.__dict__.pop("backend", None)
 
 
-@pytest.fixture
-def worker():
+def database_url() -> str:
+    """This run's test database. The host may be a socket folder: it is
+    percent-encoded so the worker reaches this server, not a default socket."""
     db = connection.settings_dict
+    host = quote(str(db["HOST"]), safe="")
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgres://{db['USER']}@{host}{port}/{db['NAME']}"
+
+
+@pytest.fixture(params=["filesystem", "redis"])
+def broker(request, tmp_path):
+    """(broker URL, result backend URL, transport options, environment for the worker)."""
+    if request.param == "redis":
+        if not redis_answers():
+            pytest.skip(f"no Redis at {REDIS}")
+        return REDIS, REDIS, {}, {}
+    folders = tmp_path / "broker"
+    for name in ("queue", "processed", "control"):
+        (folders / name).mkdir(parents=True)
+    (tmp_path / "results").mkdir()
+    options = {
+        "data_folder_in": str(folders / "queue"),
+        "data_folder_out": str(folders / "queue"),
+        "processed_folder": str(folders / "processed"),
+        "control_folder": str(folders / "control"),
+        "store_processed": False,
+    }
+    # the settings derive the filesystem broker's folders from VAR_DIR
+    return "filesystem://", f"file://{tmp_path / 'results'}", options, {"VAR_DIR": str(tmp_path)}
+
+
+@pytest.fixture
+def worker(broker):
+    broker_url, backend_url, options, extra_env = broker
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": REDIS,
-        "CELERY_RESULT_BACKEND": REDIS,
+        **extra_env,
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": broker_url,
+        "CELERY_RESULT_BACKEND": backend_url,
         "CELERY_TASK_ALWAYS_EAGER": "0",
     }
     process = subprocess.Popen(
@@ -88,8 +115,11 @@ def worker():
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager")}
-    app.conf.update(broker_url=REDIS, result_backend=REDIS, task_always_eager=False)
+    keys = ("broker_url", "result_backend", "task_always_eager", "broker_transport_options")
+    saved = {k: app.conf[k] for k in keys}
+    app.conf.update(
+        broker_url=broker_url, result_backend=backend_url, task_always_eager=False, broker_transport_options=options
+    )
     reset_connections()
     try:
         yield process
@@ -103,13 +133,13 @@ def worker():
             process.kill()
 
 
-def test_a_worker_runs_a_cycle_and_the_exposure_check_through_redis(worker):
+def test_a_worker_runs_a_cycle_and_the_exposure_check_through_a_real_broker(worker):
     factories.build_network()
     at = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Hong_Kong"))
     trades_ingest(items=[{**trade(), "executed_at": (at - timedelta(hours=1)).isoformat()}], actor="engine", now=at)
 
     sent = cycle_run_task.delay("intraday", at.isoformat())
-    assert not isinstance(sent, EagerResult)  # it went through Redis to the worker process
+    assert not isinstance(sent, EagerResult)  # it went through the broker to the worker process
     cycle_id = sent.get(timeout=60)
     verified = exposure_verify_task.delay().get(timeout=60)
     again = cycle_run_task.delay("intraday", at.isoformat()).get(timeout=60)  # delivered twice: one cycle

@@ -22,7 +22,6 @@ from reserves.services.ledger import reserve_contribute
 from reserves.services.monitoring import exposure_snapshot_take, insurance_check
 from settlement.exceptions import Conflict
 from settlement.models import Alert, CapConfig
-from tests.conftest import requires_postgres
 from tests.reserves.conftest import approve, staff
 
 pytestmark = pytest.mark.django_db
@@ -250,7 +249,6 @@ def test_the_balance_is_the_sum_of_the_entries_and_never_below_zero(network, ste
         assert reserve_balance_hkd() == total >= 0
 
 
-@requires_postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_approvers_paying_the_same_claim_and_a_withdrawal_racing_payouts():
     import threading

@@ -5,7 +5,6 @@ from django.db import DatabaseError, transaction
 
 from settlement.models import AuditEvent
 from settlement.services.audit import audit_record
-from tests.conftest import requires_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +18,6 @@ def test_audit_events_refuse_update_and_delete_in_code():
         event.delete()
 
 
-@requires_postgres
 def test_postgres_refuses_update_and_delete_of_audit_rows():
     audit_record(actor="test", action="thing.done", object_type="Thing", object_id=1)
 
@@ -32,7 +30,6 @@ def test_postgres_refuses_update_and_delete_of_audit_rows():
     assert AuditEvent.objects.get().actor == "test"
 
 
-@requires_postgres
 def test_postgres_refuses_to_delete_registry_rows_that_trades_refer_to(network):
     from settlement.models import Asset, Operator
 

@@ -10,10 +10,10 @@ from django.utils import timezone
 from settlement.models import Obligation, Trade, TradeException
 from settlement.services.exposure import exposure_verify
 from tests import factories
-from tests.conftest import api_client_for, requires_postgres
+from tests.conftest import api_client_for
 from tests.factories import trade
 
-pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True)]
 
 THREADS = 8
 OWN = 70  # trades only one thread sends

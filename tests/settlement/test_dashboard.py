@@ -7,6 +7,12 @@ from tests.factories import trade
 pytestmark = pytest.mark.django_db
 
 
+def test_the_site_root_and_the_admins_view_site_open_the_dashboard(client, network):
+    assert client.get("/")["Location"] == "/ops/"
+    client.force_login(User.objects.create_superuser("root-admin", "r@example.invalid", "pw-root-1"))
+    assert 'href="/ops/"' in client.get("/admin/").content.decode()
+
+
 def test_dashboard_needs_a_staff_login(client, network):
     response = client.get("/ops/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]

@@ -4,7 +4,6 @@ running exposure equals a full recompute from the obligations."""
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,11 +20,8 @@ PAIRS = [("BTC", "HKD", 8), ("ETH", "USDC", 18), ("USDC", "HKD", 6), ("BTC", "US
 _ids = iter(range(10**9))
 
 
-# PostgreSQL's NUMERIC is exact at any size. SQLite (the embedded demo
-# database) keeps 15 significant digits, so there the amounts stay small
-# enough that every sum fits in 15 digits: that is the limit README states.
-ON_SQLITE = connection.vendor == "sqlite"
-MAX_UNITS, MAX_PLACES, MAX_PRICE = (10**4, 4, 10**4) if ON_SQLITE else (10**6, 8, 10**7)
+# NUMERIC is exact at any size: amounts up to 18 decimals, sums of many.
+MAX_UNITS, MAX_PLACES, MAX_PRICE = 10**6, 18, 10**7
 
 
 @st.composite
@@ -34,9 +30,7 @@ def trade_items(draw):
     places = draw(st.integers(min_value=0, max_value=min(scale, MAX_PLACES)))
     units = draw(st.integers(min_value=1, max_value=MAX_UNITS))
     quantity = Decimal(units).scaleb(-places)
-    price = Decimal(draw(st.integers(min_value=1, max_value=MAX_PRICE))).scaleb(
-        -draw(st.integers(0, 2 if ON_SQLITE else 4))
-    )
+    price = Decimal(draw(st.integers(min_value=1, max_value=MAX_PRICE))).scaleb(-draw(st.integers(0, 4)))
     counterparty = draw(st.sampled_from(COUNTERPARTIES))
     home_side = draw(st.sampled_from(["buy", "sell", "both"]))
     home = ("HK1", "pro-1")

@@ -76,7 +76,7 @@ RESERVE_KEYS = ("trustee", "deed", "bank_account", "name", "opening_hkd")
 MARK_KEYS = ("asset", "price_hkd", "as_of", "source")
 
 # Bank rails close on Saturdays and Sundays unless the file says otherwise:
-# HKD CHATS does not run on Saturdays (FACTS.md, unverified, hence a setting).
+# HKD CHATS does not run on Saturdays (not confirmed by a public source, hence a setting).
 DEFAULT_BANK_WEEKEND = [6, 7]
 DEFAULT_TIMEZONE = "Asia/Hong_Kong"
 DEFAULT_WINDOW_MINUTES = 1440
