@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean-db clean-var
+.PHONY: run test install lint bench traceability clean-db clean-var
 
 $(STAMP): requirements.txt requirements-dev.txt $(wildcard package-lock.json)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,11 +24,16 @@ run: install
 test: install
 	scripts/test.sh
 
+# docs/traceability.md from the last full run of the suite (make test)
+traceability: install
+	$(BIN)/python scripts/traceability.py
+
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy config settlement custody reserves
+	$(BIN)/lint-imports
+	$(BIN)/mypy config controls registry settlement custody reserves operations
 
 bench: install
 	$(BIN)/python bench/ingest.py

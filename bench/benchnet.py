@@ -56,9 +56,9 @@ def network_build(*, home_accounts: int = HOME_ACCOUNTS) -> str:
     """Create the network; return the engine API key (shown once)."""
     from django.utils import timezone
 
-    from custody.models import Rail
+    from registry.models import Account, Asset, Jurisdiction, Mark, Operator, OperatorAPIKey, Rail
     from reserves.models import ReserveEntry, ReserveFund
-    from settlement.models import Account, Asset, CapConfig, Jurisdiction, Mark, Operator, OperatorAPIKey
+    from settlement.models import CapConfig
 
     now = timezone.now()
     jurisdictions = {}

@@ -57,10 +57,11 @@ def main() -> int:
     import benchnet
     from django.db import connection, transaction
 
-    from custody.models import Rail
+    from registry.models import Rail
     from settlement.models import Leg, Obligation
-    from settlement.services.cycles import cycle_run, leg_confirm
+    from settlement.services.cycles import cycle_run
     from settlement.services.exposure import exposure_verify
+    from settlement.services.legs import leg_confirm
     from settlement.services.trades import trades_ingest
 
     try:

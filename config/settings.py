@@ -51,9 +51,13 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "django_celery_beat",
+    # the layers, bottom to top: each imports only from those above it in this list
+    "controls",
+    "registry",
     "settlement",
     "custody",
     "reserves",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -61,7 +65,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "settlement.api.middleware.RefuseNulMiddleware",
+    "controls.api.middleware.RefuseNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -116,7 +120,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 
 
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "settlement.api.auth.OperatorApiKeyAuthentication",
+        "registry.api.auth.OperatorApiKeyAuthentication",
         # operations staff: "Authorization: Token <token>" from create_staff_user
         "rest_framework.authentication.TokenAuthentication",
     ],
@@ -126,7 +130,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
-    "EXCEPTION_HANDLER": "settlement.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "controls.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,

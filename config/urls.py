@@ -4,8 +4,8 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from settlement.api.errors import json_404
-from settlement.dashboard import dashboard
+from controls.api.errors import json_404
+from operations.dashboard import dashboard
 
 
 def health(request):
@@ -28,6 +28,8 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[], authentication_classes=[]),
         name="docs",
     ),
+    path("api/v1/", include("controls.api.urls")),
+    path("api/v1/", include("registry.api.urls")),
     path("api/v1/", include("settlement.api.urls")),
     path("api/v1/", include("custody.api.urls")),
     path("api/v1/", include("reserves.api.urls")),
@@ -35,5 +37,5 @@ urlpatterns = [
     re_path(r"^api/", json_404),
 ]
 
-handler404 = "settlement.api.errors.json_404"
-handler500 = "settlement.api.errors.json_500"
+handler404 = "controls.api.errors.json_404"
+handler500 = "controls.api.errors.json_500"

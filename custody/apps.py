@@ -3,4 +3,13 @@ from django.apps import AppConfig
 
 class CustodyConfig(AppConfig):
     name = "custody"
-    verbose_name = "Custody: rails, wallets, bank accounts"
+    verbose_name = "Custody: movements, statements, reconciliation"
+
+    def ready(self) -> None:
+        # settlement fires this hook when home must send: the outbox writes
+        # the custodian's instructions in that same transaction
+        from settlement import hooks
+
+        from .services.instructions import instructions_write
+
+        hooks.outbound_legs_instructed.connect(instructions_write)

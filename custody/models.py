@@ -1,121 +1,13 @@
-"""Where settlement assets move and sit: rails, custodians, wallets, bank accounts."""
+"""Evidence of what moved and what is held: observed movements (chain
+transfers and bank statement entries), the chain watcher's cursor, bank
+statements, custodian balance reports, reconciliation breaks, and the
+outbound instruction outbox."""
 
 from django.db import models
 from django.db.models import Q
 
-from settlement.models import MONEY  # one definition of the money column
-
-
-class Rail(models.Model):
-    class Kind(models.TextChoices):
-        EVM = "evm"
-        BANK = "bank"
-        MANUAL = "manual"
-
-    class Status(models.TextChoices):
-        UP = "up"
-        DEGRADED = "degraded"
-        HALTED = "halted"
-
-    code = models.CharField(max_length=32, unique=True)
-    kind = models.CharField(max_length=8, choices=Kind.choices)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.UP)
-    status_reason = models.CharField(max_length=200, blank=True)
-    # evm
-    chain_id = models.PositiveBigIntegerField(null=True, blank=True)
-    rpc_url = models.CharField(max_length=300, blank=True)
-    confirmations = models.PositiveIntegerField(null=True, blank=True)
-    start_block = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="first block the chain watcher scans; blank: the head when it first runs"
-    )
-    # every kind: how long a leg on this rail may take before it fails
-    window_minutes = models.PositiveIntegerField(default=1440)
-    # bank
-    currency = models.CharField(max_length=3, blank=True)
-    calendars = models.JSONField(default=list, blank=True)
-    cutoff = models.TimeField(null=True, blank=True)
-    timezone = models.CharField(max_length=64, default="Asia/Hong_Kong")
-    # HKD CHATS does not run on Saturdays; the holidays library's HK weekend is
-    # Sunday only, so bank rails keep their own weekend (ISO weekdays, Mon=1).
-    weekend = models.JSONField(default=list, blank=True)
-
-    class Meta:
-        ordering = ["code"]
-        constraints = [
-            models.CheckConstraint(condition=~Q(kind="evm") | Q(chain_id__isnull=False), name="rail_evm_has_chain_id"),
-            models.CheckConstraint(condition=~Q(kind="bank") | ~Q(currency=""), name="rail_bank_has_currency"),
-        ]
-
-    def __str__(self) -> str:
-        return self.code
-
-
-class Custodian(models.Model):
-    name = models.CharField(max_length=200, unique=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Wallet(models.Model):
-    class Temperature(models.TextChoices):
-        HOT = "hot"
-        COLD = "cold"
-
-    operator = models.ForeignKey("settlement.Operator", on_delete=models.PROTECT, related_name="wallets")
-    rail = models.ForeignKey(Rail, on_delete=models.PROTECT, related_name="wallets")
-    # stored lower-case so look-ups from chain data match whatever checksum case
-    address = models.CharField(max_length=64)
-    temperature = models.CharField(max_length=4, choices=Temperature.choices, default=Temperature.HOT)
-    custodian = models.ForeignKey(Custodian, on_delete=models.PROTECT, null=True, blank=True)
-    lead_time_minutes = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        ordering = ["rail__code", "address"]
-        constraints = [models.UniqueConstraint(fields=["rail", "address"], name="wallet_unique_address")]
-
-    def __str__(self) -> str:
-        return f"{self.operator.code} {self.rail.code} {self.address}"
-
-
-class BankAccount(models.Model):
-    operator = models.ForeignKey("settlement.Operator", on_delete=models.PROTECT, related_name="bank_accounts")
-    rail = models.ForeignKey(Rail, on_delete=models.PROTECT, related_name="bank_accounts")
-    number = models.CharField(max_length=64)
-    bank = models.CharField(max_length=200)
-
-    class Meta:
-        ordering = ["rail__code", "number"]
-        constraints = [models.UniqueConstraint(fields=["rail", "number"], name="bank_account_unique_number")]
-
-    def __str__(self) -> str:
-        return f"{self.operator.code} {self.rail.code} {self.number}"
-
-
-class WalletBalance(models.Model):
-    """What a wallet holds of one asset, as operations (later the custodian's
-    reports) last stated it. Used to decide whether an outbound leg needs a
-    cold-to-hot move first."""
-
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="balances")
-    asset = models.ForeignKey("settlement.Asset", on_delete=models.PROTECT, related_name="+")
-    amount = models.DecimalField(max_digits=38, decimal_places=18)
-    as_of = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["wallet", "asset"], name="wallet_balance_unique"),
-            models.CheckConstraint(condition=Q(amount__gte=0), name="wallet_balance_nonneg"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.wallet} {self.asset_id}: {self.amount}"
-
-
-# --- observed movements, reconciliation and breaks (issue 4) ---------------------------------
+from controls.money import MONEY
+from registry.models import Asset, BankAccount, Operator, Rail, Wallet
 
 # log_index of a native (top-level value) transfer and of the gas fee a home
 # wallet paid for a transaction: real logs start at 0, so these never collide
@@ -217,12 +109,10 @@ class Movement(models.Model):
 
     source = models.CharField(max_length=5, choices=Source.choices)
     rail = models.ForeignKey(Rail, on_delete=models.PROTECT, related_name="movements")
-    asset = models.ForeignKey("settlement.Asset", on_delete=models.PROTECT, related_name="+")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
     amount = models.DecimalField(**MONEY)
     direction = models.CharField(max_length=8, choices=Direction.choices)
-    counterparty = models.ForeignKey(
-        "settlement.Operator", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     status = models.CharField(max_length=8, choices=Status.choices)
     occurred_at = models.DateTimeField(
         help_text="block time; for a bank entry with a booking date only, the end of that day"
@@ -317,7 +207,7 @@ class BalanceReportLine(models.Model):
     report = models.ForeignKey(BalanceReport, on_delete=models.PROTECT, related_name="lines")
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     account = models.ForeignKey(BankAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    asset = models.ForeignKey("settlement.Asset", on_delete=models.PROTECT, related_name="+")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
     reported = models.DecimalField(**MONEY)
     expected = models.DecimalField(**MONEY, null=True, blank=True)
     difference = models.DecimalField(max_digits=38, decimal_places=18, null=True, blank=True)
@@ -344,7 +234,7 @@ class BookOpening(models.Model):
 
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     account = models.ForeignKey(BankAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    asset = models.ForeignKey("settlement.Asset", on_delete=models.PROTECT, related_name="+")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
     amount = models.DecimalField(**MONEY)
     as_of = models.DateTimeField()
     line = models.OneToOneField(BalanceReportLine, on_delete=models.PROTECT, related_name="+")
@@ -385,11 +275,9 @@ class Break(models.Model):
     key = models.CharField(max_length=120, unique=True, help_text="what the break is about: one break per cause")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.OPEN)
-    asset = models.ForeignKey("settlement.Asset", on_delete=models.PROTECT, related_name="+")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
     amount = models.DecimalField(**MONEY, help_text="the difference (always positive)")
-    counterparty = models.ForeignKey(
-        "settlement.Operator", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     leg = models.ForeignKey("settlement.Leg", on_delete=models.PROTECT, null=True, blank=True, related_name="breaks")
     movements = models.ManyToManyField(Movement, blank=True, related_name="breaks")
     balance_line = models.ForeignKey(
@@ -439,12 +327,12 @@ class Instruction(models.Model):
         TAKEN = "taken"
 
     leg = models.OneToOneField("settlement.Leg", on_delete=models.PROTECT, related_name="instruction")
-    asset = models.ForeignKey("settlement.Asset", on_delete=models.PROTECT, related_name="+")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
     amount = models.DecimalField(**MONEY)
     rail = models.ForeignKey(Rail, on_delete=models.PROTECT, related_name="+")
     from_ref = models.CharField(max_length=64, blank=True, help_text="home wallet address or account number")
     to_ref = models.CharField(max_length=64, blank=True, help_text="counterparty wallet address or account number")
-    counterparty = models.ForeignKey("settlement.Operator", on_delete=models.PROTECT, related_name="+")
+    counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
     reference = models.CharField(max_length=64, unique=True)
     deadline = models.DateTimeField()
     problem = models.CharField(max_length=300, blank=True)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.db.models import Count, Q
 
 from custody.models import Break
-from settlement.models import Asset
+from registry.models import Asset
 
 AGE_BUCKETS = (
     ("under 1 h", timedelta(0), timedelta(hours=1)),

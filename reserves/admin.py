@@ -1,9 +1,9 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from settlement.admin import ReadOnlyAdmin
-from settlement.exceptions import DomainError
-from settlement.services.audit import audit_record
+from controls.admin import ReadOnlyAdmin
+from controls.exceptions import DomainError
+from controls.services.audit import audit_record
 
 from .models import Claim, ClaimLine, Default, ExposureSnapshot, InsurancePolicy, ReserveEntry, ReserveFund
 from .selectors import reserve_available_hkd, reserve_balance_hkd

@@ -109,12 +109,12 @@ class InsurancePolicy(models.Model):
 class Default(models.Model):
     """A counterparty declared unable to settle (four eyes) and its close-out."""
 
-    operator = models.OneToOneField("settlement.Operator", on_delete=models.PROTECT, related_name="default")
+    operator = models.OneToOneField("registry.Operator", on_delete=models.PROTECT, related_name="default")
     reason = models.TextField()
     as_of = models.DateTimeField(help_text="close-out valuation time")
     declared_by = models.CharField(max_length=150)
     approved_by = models.CharField(max_length=150)
-    approval = models.OneToOneField("settlement.ApprovalRequest", on_delete=models.PROTECT, null=True, blank=True)
+    approval = models.OneToOneField("controls.ApprovalRequest", on_delete=models.PROTECT, null=True, blank=True)
     marks = models.JSONField(help_text="the close-out marks used, asset -> HKD")
     obligations_closed_out = models.PositiveIntegerField(default=0)
     total_loss_hkd = models.DecimalField(max_digits=38, decimal_places=2, default=0)
@@ -136,7 +136,7 @@ class Claim(models.Model):
         REJECTED = "rejected"
 
     default = models.ForeignKey(Default, on_delete=models.PROTECT, null=True, blank=True, related_name="claims")
-    counterparty = models.ForeignKey("settlement.Operator", on_delete=models.PROTECT, related_name="claims")
+    counterparty = models.ForeignKey("registry.Operator", on_delete=models.PROTECT, related_name="claims")
     account_ref = models.CharField(max_length=64)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ASSESSED)
     loss_hkd = models.DecimalField(max_digits=38, decimal_places=2)

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 from django.db.models import Avg, Max, Sum
 from django.db.models.functions import TruncDate
 
-from custody import calendars
-from custody.models import Rail
-from settlement.models import Asset, CapConfig, Obligation
-from settlement.selectors import HKD
+from registry import calendars
+from registry.models import Asset, Rail
+from registry.selectors import HKD
+from settlement.models import CapConfig, Obligation
 
 from .models import Claim, ExposureSnapshot
 from .selectors import reserve_available_hkd, reserve_balance_hkd

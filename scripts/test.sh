@@ -17,4 +17,9 @@ fi
 stop_db() { if [ -n "$started_db" ]; then $BIN/python scripts/pg.py stop >/dev/null; fi; }
 trap stop_db EXIT
 # two workers: this machine kind has two cores
-$BIN/pytest -q -n "${PYTEST_WORKERS:-2}" "$@"
+$BIN/pytest -q -n "${PYTEST_WORKERS:-2}" "$@" || exit 1
+if [ $# -eq 0 ]; then
+  # a full run: every paragraph in scope has a passing test, and the
+  # committed docs/traceability.md says so (make traceability rewrites it)
+  $BIN/python scripts/traceability.py --check
+fi

@@ -3,15 +3,12 @@ is read-only here; changes go through services that audit them."""
 
 from django.contrib import admin, messages
 from django.utils import timezone
-from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from .exceptions import DomainError
-from .models import (
-    Account,
-    Alert,
-    ApprovalRequest,
-    Asset,
-    AuditEvent,
+from controls.admin import ReadOnlyAdmin, scaled_amount
+from controls.exceptions import DomainError
+from controls.models import ApprovalRequest
+from controls.services import approvals
+from settlement.models import (
     Batch,
     CapConfig,
     ComplianceException,
@@ -19,110 +16,13 @@ from .models import (
     CycleRequest,
     Delivery,
     ExposurePosition,
-    Jurisdiction,
     Leg,
-    Mark,
     Obligation,
-    Operator,
-    OperatorAPIKey,
     Trade,
     TradeException,
     TradeIngest,
 )
-from .money import display
-from .selectors import jurisdiction_problems, operator_eligibility
-from .services import approvals, review
-
-
-def scaled_amount(field: str, asset_field: str = "asset", description: str | None = None):
-    """A list column showing ``field`` at the scale of the row's asset."""
-
-    @admin.display(description=description or field.replace("_", " "), ordering=field)
-    def column(self, obj) -> str:
-        return display(getattr(obj, field), getattr(obj, asset_field).scale)
-
-    return column
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Financial history: shown, never added, edited or deleted here (every
-    app's admin uses this one)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Jurisdiction)
-class JurisdictionAdmin(admin.ModelAdmin):
-    list_display = [
-        "code",
-        "name",
-        "fatf_member",
-        "fsrb_bodies",
-        "iosco_aligned",
-        "call_for_action",
-        "increased_monitoring",
-        "eligible",
-        "lists_as_of",
-    ]
-    list_filter = ["fatf_member", "call_for_action", "increased_monitoring"]
-    search_fields = ["code", "name"]
-
-    @admin.display(boolean=True)
-    def eligible(self, obj):
-        return not jurisdiction_problems(obj)
-
-
-@admin.register(Operator)
-class OperatorAdmin(admin.ModelAdmin):
-    list_display = [
-        "code",
-        "name",
-        "role",
-        "jurisdiction",
-        "status",
-        "sfc_approval",
-        "approved_on",
-        "dvp_policy",
-        "limit_hkd",
-        "eligible",
-    ]
-    list_filter = ["role", "status"]
-    search_fields = ["code", "name"]
-    readonly_fields = ["eligibility"]
-
-    @admin.display(boolean=True)
-    def eligible(self, obj):
-        return not operator_eligibility(obj)
-
-    @admin.display(description="eligibility (derived)")
-    def eligibility(self, obj):
-        return "; ".join(operator_eligibility(obj)) or "eligible"
-
-
-@admin.register(Asset)
-class AssetAdmin(admin.ModelAdmin):
-    list_display = ["code", "kind", "scale", "rail", "contract", "mark_hkd", "mark_as_of", "mark_source"]
-    readonly_fields = ["mark_hkd", "mark_as_of", "mark_source"]
-
-
-@admin.register(Mark)
-class MarkAdmin(ReadOnlyAdmin):
-    list_display = ["asset", "price_hkd", "as_of", "source", "received_at"]
-    list_filter = ["asset"]
-
-
-@admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
-    list_display = ["operator", "ref", "client_class", "shared_book_opt_in", "disclosure_version", "opted_in_at"]
-    list_filter = ["operator", "client_class", "shared_book_opt_in"]
-    search_fields = ["ref"]
+from settlement.services import review
 
 
 @admin.register(CapConfig)
@@ -232,41 +132,10 @@ class ComplianceExceptionAdmin(ReadOnlyAdmin):
         self.message_user(request, f"{count} exception(s) resolved", messages.SUCCESS)
 
 
-@admin.register(Alert)
-class AlertAdmin(ReadOnlyAdmin):
-    list_display = ["id", "created_at", "kind", "message", "status"]
-    list_filter = ["status", "kind"]
-    actions = ["acknowledge"]
-
-    @admin.action(description="Acknowledge")
-    def acknowledge(self, request, queryset):
-        count = review.alerts_acknowledge(
-            ids=list(queryset.values_list("id", flat=True)), actor=f"user:{request.user.username}", now=timezone.now()
-        )
-        self.message_user(request, f"{count} alert(s) acknowledged", messages.SUCCESS)
-
-
 @admin.register(CycleRequest)
 class CycleRequestAdmin(ReadOnlyAdmin):
     list_display = ["id", "requested_at", "kind", "reason", "utilisation", "status"]
     list_filter = ["status"]
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["id", "at", "actor", "action", "object_type", "object_id"]
-    list_filter = ["action", "object_type"]
-    search_fields = ["object_id", "actor"]
-    show_full_result_count = False
-
-
-@admin.register(OperatorAPIKey)
-class OperatorAPIKeyAdmin(APIKeyModelAdmin):
-    list_display = (*APIKeyModelAdmin.list_display, "operator", "scope")  # type: ignore[assignment]
-    list_filter = (*APIKeyModelAdmin.list_filter, "scope", "operator")  # type: ignore[assignment]
-
-
-# --- cycles and four eyes --------------------------------------------------------------
 
 
 class LegInline(admin.TabularInline):
@@ -374,35 +243,3 @@ class LegAdmin(ReadOnlyAdmin):
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ["id", "leg", "tx_hash", "bank_reference", "reported_by", "reported_at"]
     search_fields = ["tx_hash", "bank_reference"]
-
-
-@admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(ReadOnlyAdmin):
-    list_display = ["id", "kind", "status", "requested_by", "requested_at", "decided_by", "decided_at", "reason"]
-    list_filter = ["status", "kind"]
-    actions = ["approve", "reject"]
-
-    def _decide(self, request, queryset, *, approve: bool):
-        for approval in queryset.order_by("id"):
-            try:
-                approvals.approval_decide(
-                    approval_id=approval.id,
-                    user=request.user,
-                    approve=approve,
-                    reason="" if approve else f"rejected in the admin by {request.user.username}",
-                    now=timezone.now(),
-                )
-            except DomainError as error:
-                self.message_user(request, f"approval {approval.id}: {error.message}", messages.ERROR)
-            else:
-                self.message_user(
-                    request, f"approval {approval.id}: {'approved' if approve else 'rejected'}", messages.SUCCESS
-                )
-
-    @admin.action(description="Approve (you must not be the requester)")
-    def approve(self, request, queryset):
-        self._decide(request, queryset, approve=True)
-
-    @admin.action(description="Reject")
-    def reject(self, request, queryset):
-        self._decide(request, queryset, approve=False)

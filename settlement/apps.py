@@ -6,5 +6,5 @@ class SettlementConfig(AppConfig):
     verbose_name = "Settlement"
 
     def ready(self) -> None:
-        # registers the four-eyes handlers that live beside their services
-        from .services import cycles  # noqa: F401
+        # registers the four-eyes handler (manual leg confirmation) beside its service
+        from .services import legs  # noqa: F401

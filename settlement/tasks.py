@@ -11,9 +11,9 @@ from celery import shared_task
 from django.utils import timezone
 
 from settlement.services.cycle_requests import cycle_request_dispatch_service
-from settlement.services.cycles import cycle_run, deadlines_check
+from settlement.services.cycles import cycle_run
+from settlement.services.deadlines import deadlines_check
 from settlement.services.exposure import exposure_verify
-from settlement.services.reports import settlement_report, settlement_report_alert
 
 ACTOR = "celery"
 
@@ -43,10 +43,3 @@ def cycle_run_task(kind: str, as_of: str | None = None) -> int:
 def deadlines_check_task() -> dict:
     result = deadlines_check(as_of=timezone.now(), actor=ACTOR)
     return {"failed": result.failed, "waiting": result.waiting, "flagged": result.flagged}
-
-
-@shared_task(name="settlement.settlement_report", time_limit=300, soft_time_limit=270)
-def settlement_report_task(day: str | None = None) -> dict:
-    report = settlement_report(day=datetime.fromisoformat(day).date() if day else timezone.localdate())
-    settlement_report_alert(report=report, actor=ACTOR)
-    return {"breaches": len(report["breaches"]), "deferred": len(report["deferred"])}

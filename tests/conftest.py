@@ -12,6 +12,8 @@ from rest_framework.test import APIClient
 
 from tests import factories
 
+pytest_plugins = ["tests.traceability.plugin"]
+
 
 def pytest_configure(config):
     """Plain ``pytest`` works too: without DATABASE_URL the project's own

@@ -15,9 +15,9 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from custody.models import Rail
-from reserves.models import ReserveEntry, ReserveFund
-from settlement.models import Account, Asset, CapConfig, Jurisdiction, Operator, OperatorAPIKey
+from registry.models import Account, Asset, Jurisdiction, Operator, OperatorAPIKey, Rail
+from reserves.models import ReserveFund
+from settlement.models import CapConfig
 
 
 def jurisdiction(code: str, **facts) -> Jurisdiction:
@@ -77,15 +77,11 @@ def set_mark(asset: Asset, price: str, *, as_of: datetime | None = None) -> Asse
 
 
 def set_reserve(amount: str, *, reference: str = "opening") -> ReserveFund:
+    """A contribution through the ledger service, so the effective cap follows."""
+    from reserves.services.ledger import reserve_contribute
+
     fund, _ = ReserveFund.objects.get_or_create(trustee="Harbour Trustee Ltd", deed="TD-2026-01")
-    ReserveEntry.objects.create(
-        fund=fund,
-        kind="contribution",
-        amount_hkd=Decimal(amount),
-        reference=reference,
-        actor="test",
-        created_at=timezone.now(),
-    )
+    reserve_contribute(amount_hkd=amount, reference=reference, actor="test", now=timezone.now())
     return fund
 
 

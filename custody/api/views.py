@@ -14,17 +14,16 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FileUploadParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from controls.api.ops import OpsView
+from controls.api.parsing import json_object, parse_as_of
+from controls.exceptions import InvalidInput, NotFound
+from controls.services.approvals import actor_of
 from custody.models import Break, Instruction
 from custody.selectors import break_as_json
 from custody.services.balances import balance_report_as_json, balance_report_record
 from custody.services.breaks import break_resolve, break_take
 from custody.services.instructions import instruction_as_json, instructions_take
 from custody.services.statements import statement_import
-from settlement.api.cycles import parse_as_of
-from settlement.api.ops import OpsView
-from settlement.api.views import json_object
-from settlement.exceptions import InvalidInput, NotFound
-from settlement.services.approvals import actor_of
 
 MAX_UPLOAD = 20 * 1024 * 1024
 

@@ -1,9 +1,4 @@
-"""Custody services: the registry (rail status, wallet balances), the chain
-watcher, bank statement import, custodian balance reports, matching and
-breaks, and the outbound instruction outbox. Each module's public functions
-are plain services: keyword-only arguments, one transaction, an audit event
-for every state change."""
-
-from .registry import rail_status_set, wallet_balance_set
-
-__all__ = ["rail_status_set", "wallet_balance_set"]
+"""Custody services: the chain watcher, bank statement import, custodian
+balance reports, matching and breaks, and the outbound instruction outbox.
+Each module's public functions are plain services: keyword-only arguments,
+one transaction, an audit event for every state change."""

@@ -23,16 +23,16 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q, Sum
 
-from custody.models import BalanceReport, BalanceReportLine, BankAccount, BookOpening, Break, Movement, Rail, Wallet
+from controls.exceptions import Conflict, InvalidInput
+from controls.money import as_str, parse_decimal
+from controls.services.audit import audit_record
+from controls.validation import refuse_nul
+from custody.models import BalanceReport, BalanceReportLine, BookOpening, Break, Movement
 from custody.selectors import amount_str
-from settlement.exceptions import Conflict, InvalidInput
-from settlement.models import Asset, Operator
-from settlement.money import as_str, parse_decimal
-from settlement.services.audit import audit_record
-from settlement.validation import refuse_nul
+from registry.models import Asset, BankAccount, Operator, Rail, Wallet
+from registry.services.rails import wallet_balance_set
 
 from .breaks import break_raise
-from .registry import wallet_balance_set
 from .statements import normalise_account
 
 MAX_LINES = 10_000

@@ -15,10 +15,10 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from controls.exceptions import Conflict, InvalidInput, NotFound
+from controls.money import as_str
+from controls.services.audit import audit_record
 from custody.models import Break, BreakEvent, Movement
-from settlement.exceptions import Conflict, InvalidInput, NotFound
-from settlement.money import as_str
-from settlement.services.audit import audit_record
 
 MAX_NOTE = 2000
 

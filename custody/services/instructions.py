@@ -16,11 +16,12 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from custody.models import BankAccount, Instruction, Rail, Wallet
+from controls.exceptions import Conflict, InvalidInput
+from controls.services.audit import audit_record
+from custody.models import Instruction
 from custody.selectors import amount_str
-from settlement.exceptions import Conflict, InvalidInput
-from settlement.models import Leg, Operator
-from settlement.services.audit import audit_record
+from registry.models import BankAccount, Operator, Rail, Wallet
+from settlement.models import Leg
 
 ACTOR = "custody:outbox"
 

@@ -30,12 +30,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
-from custody.models import Break, Movement, Rail
+from controls.money import as_str
+from controls.services.audit import audit_record
+from custody.models import Break, Movement
 from custody.selectors import amount_str
+from registry.models import Rail
 from settlement.models import Batch, Delivery, Leg
-from settlement.money import as_str
-from settlement.services.audit import audit_record
-from settlement.services.cycles import leg_confirm, leg_mark_confirming
+from settlement.services.legs import leg_confirm, leg_mark_confirming
 
 from .breaks import break_close_if_open, break_raise
 

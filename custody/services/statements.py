@@ -28,12 +28,12 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
-from custody.models import BankAccount, BankStatement, Break, Movement
+from controls.exceptions import Conflict, InvalidInput
+from controls.money import as_str, quantum
+from controls.services.audit import audit_record
+from custody.models import BankStatement, Break, Movement
 from custody.statements import ParsedStatement, StatementError, parse_statement_file
-from settlement.exceptions import Conflict, InvalidInput
-from settlement.models import Asset, Operator
-from settlement.money import as_str, quantum
-from settlement.services.audit import audit_record
+from registry.models import Asset, BankAccount, Operator
 
 from .breaks import break_raise
 

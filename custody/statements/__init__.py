@@ -3,6 +3,7 @@
 that is wrong anywhere raises ``StatementError`` naming the line (and the
 tag or element), and nothing of it is used."""
 
-from .common import ParsedEntry, ParsedStatement, StatementError, detect_format, parse_statement_file
+from .common import ParsedEntry, ParsedStatement, StatementError
+from .parse import detect_format, parse_statement_file
 
 __all__ = ["ParsedEntry", "ParsedStatement", "StatementError", "detect_format", "parse_statement_file"]

@@ -10,12 +10,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import pagination, serializers
 from rest_framework.response import Response
 
-from settlement.api import serializers as s
-from settlement.api.ops import OpsView
-from settlement.api.views import json_object
-from settlement.exceptions import InvalidInput, NotFound
-from settlement.models import ApprovalRequest
-from settlement.services.approvals import actor_of, approval_as_json, approval_request
+from controls.api import serializers as s
+from controls.api.ops import OpsView
+from controls.api.parsing import json_object
+from controls.exceptions import InvalidInput, NotFound
+from controls.models import ApprovalRequest
+from controls.services.approvals import actor_of, approval_as_json, approval_request
 
 from ..models import Claim, ReserveEntry
 from ..reports import jsonable, reserve_report

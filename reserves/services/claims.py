@@ -15,13 +15,17 @@ from decimal import ROUND_DOWN, Decimal
 from django.db import transaction
 from django.db.models import Sum
 
-from settlement.exceptions import Conflict, Forbidden, InvalidInput, NotFound
-from settlement.models import Alert, ApprovalRequest, Operator, Trade
-from settlement.money import parse_decimal
-from settlement.services.approvals import APPROVER_GROUP, actor_of, approval_kind, approval_request, in_groups
-from settlement.services.audit import audit_record
+from controls.exceptions import Conflict, Forbidden, InvalidInput, NotFound
+from controls.models import ApprovalRequest
+from controls.money import parse_decimal
+from controls.services.alerts import alert_raise
+from controls.services.approvals import APPROVER_GROUP, actor_of, approval_kind, approval_request, in_groups
+from controls.services.audit import audit_record
+from registry.models import Operator
+from settlement.models import Trade
 
 from ..models import Claim, ClaimLine, Default, ReserveEntry
+from .cover import reserve_cover_sync
 from .ledger import fund_balance, fund_locked
 
 CENT = Decimal("0.01")
@@ -161,6 +165,7 @@ def claim_pay(*, claim_id: int, approved_by: str, now: datetime) -> Claim:
             now,
         )
         claim.save(update_fields=["status", "paid_hkd", "shortfall_hkd", "paid_at"])
+        reserve_cover_sync(actor=approved_by, at=now)
         audit_record(
             actor=approved_by,
             action="claim.paid",
@@ -176,16 +181,16 @@ def claim_pay(*, claim_id: int, approved_by: str, now: datetime) -> Claim:
         )
         if claim.shortfall_hkd > 0:
             total = Claim.objects.aggregate(t=Sum("shortfall_hkd"))["t"]
-            Alert.objects.create(
+            alert_raise(
                 kind="claims_shortfall",
-                operator=claim.counterparty,
+                operator_code=claim.counterparty.code,
                 message=f"claim {claim.id} paid {paid} of {claim.loss_hkd} HKD; total unpaid across claims {total} HKD",
                 details={
                     "claim_id": claim.id,
                     "shortfall_hkd": format(claim.shortfall_hkd, "f"),
                     "total_shortfall_hkd": format(total, "f"),
                 },
-                created_at=now,
+                at=now,
             )
         return claim
 

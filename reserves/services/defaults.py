@@ -20,13 +20,15 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from django.db import transaction
 
-from settlement.exceptions import Conflict, InvalidInput, NotFound
-from settlement.models import ApprovalRequest, Asset, Batch, Leg, Mark, Obligation, Operator
-from settlement.selectors import HKD
-from settlement.services.approvals import actor_of, approval_kind
-from settlement.services.audit import audit_record
-from settlement.services.exposure import positions_release
-from settlement.timestamps import parse_instant
+from controls.exceptions import Conflict, InvalidInput, NotFound
+from controls.models import ApprovalRequest
+from controls.services.approvals import actor_of, approval_kind
+from controls.services.audit import audit_record
+from controls.timestamps import parse_instant
+from registry.models import Asset, Mark, Operator
+from registry.selectors import HKD
+from settlement.models import Batch, Leg, Obligation
+from settlement.services.positions import positions_release
 
 from ..models import Claim, ClaimLine, Default
 

@@ -13,13 +13,16 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Sum
 
-from settlement.exceptions import Conflict, InvalidInput, NotFound
-from settlement.models import ApprovalRequest, CapConfig
-from settlement.money import parse_decimal
-from settlement.services.approvals import actor_of, approval_kind
-from settlement.services.audit import audit_record
+from controls.exceptions import Conflict, InvalidInput, NotFound
+from controls.models import ApprovalRequest
+from controls.money import parse_decimal
+from controls.services.approvals import actor_of, approval_kind
+from controls.services.audit import audit_record
+from settlement.models import CapConfig
+from settlement.services.cap import cap_set
 
 from ..models import ReserveEntry, ReserveFund
+from .cover import reserve_cover_sync
 
 HKD_SCALE = 2
 
@@ -77,6 +80,7 @@ def _write(
         after=_entry_json(entry),
         at=now,
     )
+    reserve_cover_sync(actor=actor, at=now)
     return entry
 
 
@@ -200,22 +204,5 @@ def _cap_check(*, payload: dict) -> None:
 def _cap_approved(*, payload: dict, request: ApprovalRequest, approver, now: datetime) -> dict:
     values = _cap_payload(payload)
     fund_locked()  # the same lock as withdrawals: a cap change cannot race one
-    cap = CapConfig.objects.select_for_update().first()
-    before = {k: format(getattr(cap, k), "f") for k in values} if cap else None
-    if cap is None:
-        cap = CapConfig(singleton=True)
-    for name, value in values.items():
-        setattr(cap, name, value)
-    cap.updated_at = now
-    cap.save()
-    after = {k: format(v, "f") for k, v in values.items()}
-    audit_record(
-        actor=actor_of(approver),
-        action="cap.changed",
-        object_type="CapConfig",
-        object_id=cap.pk,
-        before=before,
-        after=after,
-        at=now,
-    )
-    return {"cap": after}
+    cap_set(values=values, actor=actor_of(approver), at=now)
+    return {"cap": {k: format(v, "f") for k, v in values.items()}}

@@ -9,10 +9,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, Sum
 
-from custody.models import Wallet, WalletBalance
-from settlement.models import Alert, Asset
-from settlement.selectors import HKD, exposure_get
-from settlement.services.audit import audit_record
+from controls.models import Alert
+from controls.services.alerts import alert_raise
+from controls.services.audit import audit_record
+from registry.models import Asset, Wallet, WalletBalance
+from registry.selectors import HKD
+from settlement.selectors.exposure import exposure_get
 
 from ..models import ExposureSnapshot, InsurancePolicy
 
@@ -104,9 +106,7 @@ def _alert_once(*, kind: str, day: date, message: str, details: dict, actor: str
     existing = Alert.objects.filter(kind=kind, details__date=day.isoformat(), message=message).first()
     if existing:
         return existing
-    alert = Alert.objects.create(
-        kind=kind, message=message, details=details, created_at=datetime.combine(day, time(0), tzinfo=UTC)
-    )
+    alert = alert_raise(kind=kind, message=message, details=details, at=datetime.combine(day, time(0), tzinfo=UTC))
     audit_record(
         actor=actor, action=f"alert.{kind}", object_type="Alert", object_id=alert.id, after={"message": message}
     )

@@ -8,20 +8,20 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import pagination, serializers
 from rest_framework.response import Response
 
-from settlement.exceptions import NotFound
+from controls.api.ops import OpsView
+from controls.api.parsing import json_object, parse_as_of, request_actor
+from controls.api.serializers import ApprovalSerializer
+from controls.exceptions import InvalidInput, NotFound
+from controls.models import ApprovalRequest
+from controls.services.approvals import actor_of, approval_as_json, approval_request
+from registry.api.auth import Scope
+from registry.api.scoped import ScopedView
 from settlement.models import Cycle
-from settlement.selectors import cycle_as_json
-from settlement.services.cycles import cycle_run, delivery_report
-from settlement.timestamps import parse_instant
+from settlement.selectors.cycles import cycle_as_json
+from settlement.services.cycles import cycle_run
+from settlement.services.deliveries import delivery_report
 
 from . import serializers as s
-from .auth import Scope
-from .views import ScopedView, actor_of, json_object
-
-
-def parse_as_of(raw: object, *, default: datetime) -> datetime:
-    # a cycle cannot take trades not yet executed
-    return parse_instant(raw, field="as_of", default=default, not_after=timezone.now())
 
 
 class CyclePage(pagination.CursorPagination):
@@ -51,7 +51,7 @@ class CyclesView(ScopedView):
     )
     def post(self, request):
         data = json_object(request, "kind")
-        cycle = cycle_run(kind=data.get("kind"), as_of=_minute(timezone.now()), actor=actor_of(request))
+        cycle = cycle_run(kind=data.get("kind"), as_of=_minute(timezone.now()), actor=request_actor(request))
         return Response(cycle_as_json(cycle, detail=True), status=201)
 
 
@@ -85,7 +85,7 @@ class DeliveriesView(ScopedView):
             tx_hash=data.get("tx_hash"),
             bank_reference=data.get("bank_reference"),
             operator=request.user.operator,
-            actor=actor_of(request),
+            actor=request_actor(request),
             now=timezone.now(),
         )
         body = {
@@ -100,3 +100,40 @@ class DeliveriesView(ScopedView):
 def _minute(moment: datetime) -> datetime:
     """Cycles started by hand or by beat in the same minute are the same cycle."""
     return moment.replace(second=0, microsecond=0)
+
+
+class OpsCyclesView(OpsView):
+    @extend_schema(
+        summary="Run a cycle now (optionally for the time it should have run)",
+        responses={200: s.CycleSerializer, 201: s.CycleSerializer},
+        request=inline_serializer(
+            "OpsCycleRun",
+            {"kind": serializers.ChoiceField(["intraday", "eod"]), "as_of": serializers.DateTimeField(required=False)},
+        ),
+    )
+    def post(self, request):
+        data = json_object(request, "kind")
+        now = timezone.now()
+        as_of = parse_as_of(data.get("as_of"), default=now.replace(second=0, microsecond=0))
+        cycle = cycle_run(kind=data.get("kind"), as_of=as_of, actor=actor_of(request.user))
+        return Response(cycle_as_json(cycle, detail=True), status=201)
+
+
+class OpsLegConfirmView(OpsView):
+    @extend_schema(
+        summary="Ask for a manual leg confirmation (four eyes)",
+        request=inline_serializer("LegConfirm", {"evidence": serializers.CharField()}),
+        responses={202: ApprovalSerializer},
+    )
+    def post(self, request, leg_id: int):
+        data = json_object(request, "evidence")
+        evidence = data.get("evidence")
+        if not isinstance(evidence, str) or not evidence.strip():
+            raise InvalidInput("invalid_field", "evidence must describe what shows the leg settled", field="evidence")
+        approval = approval_request(
+            kind=ApprovalRequest.Kind.LEG_CONFIRM,
+            payload={"leg_id": leg_id, "evidence": evidence.strip()},
+            user=request.user,
+            now=timezone.now(),
+        )
+        return Response(approval_as_json(approval), status=202)

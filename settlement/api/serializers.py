@@ -177,28 +177,3 @@ class DeliveryOutSerializer(serializers.Serializer):
     tx_hash = serializers.CharField(allow_null=True)
     bank_reference = serializers.CharField(allow_null=True)
     reported_at = serializers.DateTimeField()
-
-
-class ApprovalSerializer(serializers.Serializer):
-    approval_id = serializers.IntegerField()
-    kind = serializers.CharField()
-    status = serializers.ChoiceField(["pending", "approved", "rejected"])
-    payload = serializers.JSONField()
-    requested_by = serializers.CharField()
-    requested_at = serializers.DateTimeField()
-    decided_by = serializers.CharField(allow_null=True)
-    decided_at = serializers.DateTimeField(allow_null=True)
-    reason = serializers.CharField()
-    result = serializers.JSONField(allow_null=True)
-
-
-class RailStatusOutSerializer(serializers.Serializer):
-    rail = serializers.CharField()
-    status = serializers.CharField()
-    reason = serializers.CharField()
-
-
-class WhoAmISerializer(serializers.Serializer):
-    operator = serializers.CharField()
-    scope = serializers.CharField()
-    key = serializers.CharField()

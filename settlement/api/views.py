@@ -1,66 +1,26 @@
 """One view per endpoint: parse, call one service or selector, shape the answer."""
 
-import json
 from datetime import timedelta
 
 import django_filters
-import orjson
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, pagination
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from settlement.exceptions import InvalidInput
-from settlement.models import Asset, Obligation
-from settlement.money import NonFiniteConstant
-from settlement.selectors import HKD, exposure_check, exposure_get
-from settlement.services.exposure import marks_post
+from controls.api.parsing import json_object, request_actor
+from controls.exceptions import InvalidInput
+from registry.api.auth import HasScope, Scope
+from registry.api.scoped import ScopedView
+from registry.models import Asset
+from registry.selectors import HKD
+from settlement.models import Obligation
+from settlement.selectors.exposure import exposure_check, exposure_get
+from settlement.services.marks import marks_post
 from settlement.services.trades import trades_ingest
 
 from . import serializers as s
-from .auth import HasScope, Scope
-
-
-def load_json(body: bytes) -> object:
-    """orjson for speed; the standard parser as a fallback so that a bare
-    NaN/Infinity or a huge number in one trade is that trade's rejection,
-    not the whole request's."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(body, parse_constant=NonFiniteConstant)
-    except (ValueError, RecursionError) as error:
-        raise InvalidInput("invalid_json", f"request body is not valid JSON: {error}") from None
-
-
-def json_object(request, key: str) -> dict:
-    data = load_json(request.body)
-    if not isinstance(data, dict):
-        raise InvalidInput("invalid_request", f"request body must be a JSON object with {key!r}")
-    return data
-
-
-def actor_of(request) -> str:
-    return getattr(request.user, "actor", str(request.user))
-
-
-class ScopedView(APIView):
-    permission_classes = [HasScope]
-    allowed_scopes: tuple[str, ...] = ()
-
-
-class WhoAmIView(ScopedView):
-    allowed_scopes = (Scope.ENGINE, Scope.OPERATOR, Scope.OPERATIONS)
-
-    @extend_schema(summary="The operator and scope of this API key", responses={200: s.WhoAmISerializer})
-    def get(self, request):
-        return Response(
-            {"operator": request.user.operator.code, "scope": request.user.scope, "key": request.user.key.name}
-        )
 
 
 class TradesView(ScopedView):
@@ -84,7 +44,7 @@ class TradesView(ScopedView):
                 f"at most {settings.TRADE_BATCH_MAX:,} trades per request, got {len(items):,}",
                 field="trades",
             )
-        result = trades_ingest(items=items, actor=actor_of(request))
+        result = trades_ingest(items=items, actor=request_actor(request))
         return Response(result.as_json())
 
 
@@ -151,7 +111,7 @@ class MarksView(ScopedView):
     )
     def post(self, request):
         data = json_object(request, "marks")
-        created = marks_post(marks=data.get("marks"), actor=actor_of(request))
+        created = marks_post(marks=data.get("marks"), actor=request_actor(request))
         return Response(
             {
                 "accepted": len(created),

@@ -25,9 +25,8 @@ import pytest
 from django.utils import timezone
 from web3 import Web3
 
-from custody.models import Rail, Wallet
 from custody.services.chain import PollResult, chain_poll
-from settlement.models import Asset, Operator
+from registry.models import Asset, Operator, Rail, Wallet
 from settlement.services.cycles import cycle_run
 from settlement.services.trades import trades_ingest
 from tests.factories import set_mark, trade

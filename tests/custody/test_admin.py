@@ -70,7 +70,8 @@ def test_the_breaks_queue_filters_by_kind_and_age_and_resolves_with_a_note(admin
 def test_instructions_export_as_csv_and_json(admin_client, network):
     from datetime import datetime
 
-    from settlement.services.cycles import cycle_run, leg_confirm
+    from settlement.services.cycles import cycle_run
+    from settlement.services.legs import leg_confirm
     from settlement.services.trades import trades_ingest
     from tests.factories import trade
 

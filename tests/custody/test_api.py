@@ -11,9 +11,11 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from custody.models import BankAccount, Break, Instruction, Movement, Rail
+from custody.models import Break, Instruction, Movement
 from custody.services.breaks import break_raise
-from settlement.services.cycles import cycle_run, leg_confirm
+from registry.models import BankAccount, Rail
+from settlement.services.cycles import cycle_run
+from settlement.services.legs import leg_confirm
 from settlement.services.trades import trades_ingest
 from tests.factories import trade
 

@@ -6,10 +6,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from custody.models import BalanceReportLine, BankAccount, Break, Rail, WalletBalance
+from controls.exceptions import Conflict, InvalidInput
+from custody.models import BalanceReportLine, Break
 from custody.services.balances import balance_report_record
 from custody.services.statements import statement_import
-from settlement.exceptions import Conflict, InvalidInput
+from registry.models import BankAccount, Rail, WalletBalance
 
 from .chain import TETH, TUSD, in_process_web3, setup_chain
 from .test_statements import HOME_HKD, read

@@ -6,9 +6,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from custody.models import Break, ChainCursor, Movement, Rail
+from controls.models import Alert
+from custody.models import Break, ChainCursor, Movement
 from custody.services.chain import chain_poll
-from settlement.models import Alert
+from registry.models import Rail
 
 from .chain import TETH, TUSD, in_process_web3, setup_chain
 

@@ -7,7 +7,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from custody.models import BankAccount, Movement, Rail
+from custody.models import Movement
+from registry.models import BankAccount, Rail
 
 from .test_statements import FIXTURES, HOME_HKD, SG1_HKD
 

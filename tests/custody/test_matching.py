@@ -12,7 +12,7 @@ from django.utils import timezone
 from custody.models import Break, Instruction, Movement
 from custody.services.reconcile import _one_to_one_pairs, reconcile_run
 from settlement.models import Batch, Leg, Obligation
-from settlement.services.cycles import delivery_report
+from settlement.services.deliveries import delivery_report
 
 from .chain import TETH, TUSD, in_process_web3, sell_teth_for_tusd, setup_chain
 

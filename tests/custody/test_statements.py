@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from custody.models import BankAccount, BankStatement, Break, Movement, Rail
+from controls.exceptions import Conflict, InvalidInput
+from custody.models import BankStatement, Break, Movement
 from custody.services.statements import statement_import
 from custody.statements import StatementError, parse_statement_file
-from settlement.exceptions import Conflict, InvalidInput
+from registry.models import BankAccount, Rail
 from settlement.models import Leg
 from tests.factories import AssetFactory, RailFactory
 

@@ -14,11 +14,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from controls.models import Alert
+from registry.models import Account, Mark
 from reserves.models import Claim, Default, ReserveEntry
 from reserves.selectors import reserve_available_hkd, reserve_balance_hkd
-from settlement.models import Account, Alert, Leg, Mark, Obligation
-from settlement.selectors import exposure_get
-from settlement.services.cycles import cycle_run, leg_confirm
+from settlement.models import Leg, Obligation
+from settlement.selectors.exposure import exposure_get
+from settlement.services.cycles import cycle_run
+from settlement.services.legs import leg_confirm
 from settlement.services.trades import trades_ingest
 from tests.factories import set_reserve, trade
 from tests.reserves.conftest import approve

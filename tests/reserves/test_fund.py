@@ -13,15 +13,16 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custody.models import Wallet, WalletBalance
+from controls.exceptions import Conflict
+from controls.models import Alert
+from registry.models import Wallet, WalletBalance
 from reserves.models import Claim, ExposureSnapshot, InsurancePolicy, ReserveEntry
 from reserves.reports import reserve_report
 from reserves.selectors import reserve_balance_hkd
 from reserves.services.claims import claim_pay
 from reserves.services.ledger import reserve_contribute
 from reserves.services.monitoring import exposure_snapshot_take, insurance_check
-from settlement.exceptions import Conflict
-from settlement.models import Alert, CapConfig
+from settlement.models import CapConfig
 from tests.reserves.conftest import approve, staff
 
 pytestmark = pytest.mark.django_db
@@ -101,7 +102,7 @@ def test_a_reversal_offsets_an_entry_and_nothing_is_edited(network, maker, check
 def test_four_eyes_the_requester_cannot_approve(network, ask):
     approver = staff("solo", "ops_approver")
     if ask == "payout":
-        from settlement.models import Operator
+        from registry.models import Operator
 
         claim = Claim.objects.create(
             counterparty=Operator.objects.get(code="SG1"),
@@ -231,7 +232,7 @@ def test_insurance_shortfall_and_expiry_alert_once_a_day(network):
     )
 )
 def test_the_balance_is_the_sum_of_the_entries_and_never_below_zero(network, steps):
-    from settlement.models import Operator
+    from registry.models import Operator
 
     sg1 = Operator.objects.get(code="SG1")
     for kind, amount in steps:
@@ -253,7 +254,7 @@ def test_the_balance_is_the_sum_of_the_entries_and_never_below_zero(network, ste
 def test_two_approvers_paying_the_same_claim_and_a_withdrawal_racing_payouts():
     import threading
 
-    from settlement.models import Operator
+    from registry.models import Operator
     from tests.factories import build_network
 
     build_network(cap="100000000", reserve="100300000")

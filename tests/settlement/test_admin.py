@@ -8,7 +8,8 @@ from django.contrib import admin
 from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
-from settlement.models import ApprovalRequest, Leg
+from controls.models import ApprovalRequest
+from settlement.models import Leg
 from settlement.services.cycles import cycle_run
 from settlement.services.trades import trades_ingest
 from tests.factories import trade
@@ -48,7 +49,7 @@ def test_every_changelist_and_change_page_loads(client, populated):
 def test_an_ops_viewer_can_read_but_not_change(client, populated):
     client.force_login(ops_user("viewer", "ops_viewer"))
     assert client.get(reverse("admin:settlement_trade_changelist")).status_code == 200
-    assert client.get(reverse("admin:settlement_operator_add")).status_code == 403
+    assert client.get(reverse("admin:registry_operator_add")).status_code == 403
 
 
 def test_admin_four_eyes_for_a_manual_leg_confirmation(client, populated):
@@ -62,14 +63,14 @@ def test_admin_four_eyes_for_a_manual_leg_confirmation(client, populated):
     )
     approval = ApprovalRequest.objects.get()
     client.post(
-        reverse("admin:settlement_approvalrequest_changelist"), {"action": "approve", "_selected_action": [approval.id]}
+        reverse("admin:controls_approvalrequest_changelist"), {"action": "approve", "_selected_action": [approval.id]}
     )
     approval.refresh_from_db()
     assert approval.status == "pending"  # a maker is not an approver
 
     client.force_login(checker)
     client.post(
-        reverse("admin:settlement_approvalrequest_changelist"), {"action": "approve", "_selected_action": [approval.id]}
+        reverse("admin:controls_approvalrequest_changelist"), {"action": "approve", "_selected_action": [approval.id]}
     )
 
     approval.refresh_from_db()

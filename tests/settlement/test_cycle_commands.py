@@ -9,9 +9,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from custody.models import Rail
-from settlement.models import Alert
-from settlement.services.reports import settlement_report, settlement_report_alert
+from controls.models import Alert
+from operations.services.reports import settlement_report, settlement_report_alert
+from registry.models import Rail
 from settlement.services.trades import trades_ingest
 from tests.factories import trade
 

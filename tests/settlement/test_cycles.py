@@ -11,12 +11,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from custody.models import Rail
-from settlement.models import Alert, Batch, BatchItem, Cycle, Leg, Obligation
-from settlement.selectors import exposure_get
+from controls.models import Alert
+from registry.models import Rail
+from settlement.models import Batch, BatchItem, Cycle, Leg, Obligation
+from settlement.selectors.exposure import exposure_get
 from settlement.services import cycles
-from settlement.services.cycles import cycle_run, deadlines_check, leg_confirm
+from settlement.services.cycles import cycle_run
+from settlement.services.deadlines import deadlines_check
 from settlement.services.exposure import exposure_verify
+from settlement.services.legs import leg_confirm
 from settlement.services.trades import trades_ingest
 from tests.factories import trade
 
@@ -251,7 +254,7 @@ def test_repeated_fails_flag_the_counterparty_for_default_review_but_do_not_defa
 
     alert = Alert.objects.get(kind="default_review")
     network.sg1.refresh_from_db()
-    assert alert.operator == network.sg1
+    assert alert.operator_code == "SG1"
     assert network.sg1.status == "active"
 
 
@@ -288,14 +291,14 @@ def test_a_pending_leg_cannot_be_confirmed(network):
     ingest(trade(), at=MONDAY - timedelta(hours=1))
     hkd = run(MONDAY).batches.get().legs.get(asset__code="HKD")
 
-    from settlement.exceptions import Conflict
+    from controls.exceptions import Conflict
 
     with pytest.raises(Conflict, match="pending"):
         confirm(hkd, MONDAY)
 
 
 def test_cold_to_hot_lead_time_extends_an_outbound_leg(network):
-    from custody.models import Wallet, WalletBalance
+    from registry.models import Wallet, WalletBalance
 
     hot = Wallet.objects.create(
         operator=network.home, rail_id=network.btc.rail_id, address="0x" + "1" * 40, temperature="hot"

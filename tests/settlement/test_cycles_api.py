@@ -7,7 +7,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from settlement.models import ApprovalRequest, AuditEvent, Leg
+from controls.models import ApprovalRequest, AuditEvent
+from settlement.models import Leg
 from settlement.services.cycles import cycle_run
 from settlement.services.trades import trades_ingest
 from tests.conftest import api_client_for, staff_client

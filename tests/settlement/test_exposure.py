@@ -7,8 +7,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from settlement.models import Alert, AuditEvent, Cycle, CycleRequest, ExposurePosition
-from settlement.selectors import exposure_get, exposure_recompute
+from controls.models import Alert, AuditEvent
+from settlement.models import Cycle, CycleRequest, ExposurePosition
+from settlement.selectors.exposure import exposure_get, exposure_recompute
 from settlement.services.exposure import exposure_verify
 from settlement.services.trades import trades_ingest
 from tests import factories

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from settlement.models import AuditEvent, Mark
+from controls.models import AuditEvent
+from registry.models import Mark
 from settlement.services.trades import trades_ingest
 from tests import factories
 from tests.conftest import api_client_for

@@ -8,7 +8,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from settlement.selectors import exposure_get, exposure_recompute
+from settlement.selectors.exposure import exposure_get, exposure_recompute
 from settlement.services.exposure import exposure_verify
 from settlement.services.trades import trades_ingest
 from tests.factories import trade

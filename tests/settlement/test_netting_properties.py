@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from settlement.models import Leg, Obligation
-from settlement.selectors import exposure_get
-from settlement.services.cycles import cycle_run, leg_confirm
+from settlement.selectors.exposure import exposure_get
+from settlement.services.cycles import cycle_run
 from settlement.services.exposure import exposure_verify
+from settlement.services.legs import leg_confirm
 from settlement.services.trades import trades_ingest
 from tests.factories import trade
 

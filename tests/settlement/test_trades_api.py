@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from settlement.models import AuditEvent, ComplianceException, ExposurePosition, Obligation, Trade, TradeException
+from controls.models import AuditEvent
+from settlement.models import ComplianceException, ExposurePosition, Obligation, Trade, TradeException
 from tests import factories
 from tests.factories import trade
 

@@ -4,8 +4,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from controls.exceptions import DomainError
 from custody.services.statements import statement_import
-from settlement.exceptions import DomainError
 
 
 class Command(BaseCommand):

@@ -3,9 +3,9 @@ import json
 from django.core.management.base import BaseCommand
 from django.db.models import Count
 
+from controls.commands import as_of_argument
 from custody.models import Break
 from custody.services.reconcile import reconcile_run
-from settlement.management.commands._common import as_of_argument
 
 
 class Command(BaseCommand):

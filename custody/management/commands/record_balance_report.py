@@ -5,8 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from controls.exceptions import DomainError
 from custody.services.balances import balance_report_as_json, balance_report_record
-from settlement.exceptions import DomainError
 
 
 class Command(BaseCommand):

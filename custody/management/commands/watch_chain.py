@@ -4,8 +4,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from controls.exceptions import DomainError
 from custody.services.chain import chain_watch_all
-from settlement.exceptions import DomainError
 
 
 class Command(BaseCommand):

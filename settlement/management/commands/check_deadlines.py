@@ -2,9 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from settlement.services.cycles import deadlines_check
-
-from ._common import as_of_argument
+from controls.commands import as_of_argument
+from settlement.services.deadlines import deadlines_check
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from settlement.selectors import exposure_get
+from settlement.selectors.exposure import exposure_get
 from settlement.services.exposure import exposure_verify
 
 

@@ -2,11 +2,10 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from settlement.exceptions import DomainError
-from settlement.selectors import cycle_as_json
+from controls.commands import as_of_argument
+from controls.exceptions import DomainError
+from settlement.selectors.cycles import cycle_as_json
 from settlement.services.cycles import cycle_run
-
-from ._common import as_of_argument
 
 
 class Command(BaseCommand):

@@ -1,0 +1,302 @@
+"""Scanning new blocks: ERC-20 Transfer logs and native value to or from
+registered wallets, stored chunk by chunk with the cursor, then finality at
+the rail's confirmation depth."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from web3 import Web3
+
+from controls.money import fits_storage
+from controls.services.audit import audit_record
+from custody.models import FEE_LOG_INDEX, NATIVE_LOG_INDEX, Break, ChainBlock, ChainCursor, Movement
+from registry.models import Asset, Operator, Rail, Wallet
+
+from ..breaks import break_close_if_open
+from .node import (
+    ACTOR,
+    DECIMALS_ABI,
+    TRANSFER_TOPIC,
+    PollResult,
+    Restart,
+    address_of_topic,
+    block_at,
+    chunk_blocks,
+    hexstr,
+    logs_get,
+    setting,
+    topic_address,
+    trail_blocks,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Watch:
+    wallets: dict[str, Wallet]
+    tokens: dict[str, tuple[Asset, int]]  # contract -> (asset, on-chain decimals)
+    native: Asset | None
+    home_id: int | None
+
+
+def _watch(*, w3: Web3, rail: Rail, result: PollResult) -> _Watch:
+    wallets = {w.address.lower(): w for w in Wallet.objects.filter(rail=rail).select_related("operator")}
+    tokens = {}
+    natives = []
+    for asset in Asset.objects.filter(rail=rail).order_by("code"):
+        if not asset.contract:
+            natives.append(asset)
+            continue
+        address = Web3.to_checksum_address(asset.contract)
+        try:
+            decimals = w3.eth.contract(address=address, abi=DECIMALS_ABI).functions.decimals().call()
+        except Exception:  # a token without decimals(): trust the asset's scale
+            decimals = asset.scale
+        tokens[asset.contract.lower()] = (asset, int(decimals))
+    native = natives[0] if len(natives) == 1 else None
+    if len(natives) > 1:
+        result.notes.append(
+            f"rail {rail.code} has {len(natives)} assets without a contract ({', '.join(a.code for a in natives)}): "
+            "native transfers are not watched until only one is the native coin"
+        )
+    home = Operator.objects.filter(role=Operator.Role.HOME).values_list("id", flat=True).first()
+    return _Watch(wallets=wallets, tokens=tokens, native=native, home_id=home)
+
+
+def blocks_scan(*, w3: Web3, rail: Rail, cursor: ChainCursor, head: int, now: datetime, result: PollResult) -> None:
+    start = cursor.block_number + 1
+    if start > head:
+        return
+    watch = _watch(w3=w3, rail=rail, result=result)
+    result.scanned_from = start
+    size = chunk_blocks()
+    while start <= head:
+        end = min(start + size - 1, head)
+        result.new += _scan_chunk(w3=w3, rail=rail, watch=watch, start=start, end=end, head=head, now=now)
+        result.scanned_to = end
+        start = end + 1
+
+
+def _scan_chunk(*, w3: Web3, rail: Rail, watch: _Watch, start: int, end: int, head: int, now: datetime) -> int:
+    found: dict[tuple[str, int], dict] = {}
+    addresses = [topic_address(a) for a in sorted(watch.wallets)]
+    if watch.tokens and addresses:
+        contracts = [Web3.to_checksum_address(c) for c in sorted(watch.tokens)]
+        for topics in ([TRANSFER_TOPIC, addresses], [TRANSFER_TOPIC, None, addresses]):
+            for log in logs_get(w3, {"fromBlock": start, "toBlock": end, "address": contracts, "topics": topics}):
+                if len(log["topics"]) != 3:
+                    continue  # an ERC-721 Transfer has the token id as a third indexed topic
+                tx_hash, index = hexstr(log["transactionHash"]), int(log["logIndex"])
+                found[(tx_hash, index)] = {
+                    "tx_hash": tx_hash,
+                    "log_index": index,
+                    "block_number": int(log["blockNumber"]),
+                    "block_hash": hexstr(log["blockHash"]),
+                    "token": hexstr(log["address"]) if not isinstance(log["address"], str) else log["address"].lower(),
+                    "from": address_of_topic(log["topics"][1]),
+                    "to": address_of_topic(log["topics"][2]),
+                    "raw": int.from_bytes(bytes(log["data"])[:32], "big") if log["data"] else 0,
+                }
+    # the blocks to fetch: all of them when native value is watched, else the
+    # ones with logs, the end, and the recent ones a reorg may still replace
+    wanted = set(range(start, end + 1)) if watch.native else {end, *(f["block_number"] for f in found.values())}
+    wanted |= set(range(max(start, head - trail_blocks() + 1), end + 1))
+    blocks: dict[int, Any] = {}
+    home_wallets = {a for a, w in watch.wallets.items() if w.operator_id == watch.home_id}
+    for number in sorted(wanted):
+        block = block_at(w3, number, full=watch.native is not None)
+        if block is None:
+            raise Restart(f"block {number} vanished during the scan: the chain is reorganising")
+        blocks[number] = block
+        parent = blocks.get(number - 1)
+        if parent is not None and hexstr(block["parentHash"]) != hexstr(parent["hash"]):
+            raise Restart(f"block {number} does not follow block {number - 1}: the chain is reorganising")
+        if watch.native is None:
+            continue
+        for tx in block["transactions"]:
+            sender, receiver = (tx["from"] or "").lower(), (tx.get("to") or "").lower()
+            if not (sender in watch.wallets or receiver in watch.wallets):
+                continue
+            tx_hash = hexstr(tx["hash"])
+            if int(tx["value"]) > 0:
+                found[(tx_hash, NATIVE_LOG_INDEX)] = {
+                    "tx_hash": tx_hash,
+                    "log_index": NATIVE_LOG_INDEX,
+                    "block_number": number,
+                    "block_hash": hexstr(block["hash"]),
+                    "token": "",
+                    "from": sender,
+                    "to": receiver,
+                    "raw": int(tx["value"]),
+                }
+            if sender in home_wallets:
+                receipt = w3.eth.get_transaction_receipt(tx["hash"])
+                fee = int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice") or tx.get("gasPrice") or 0)
+                if fee > 0:
+                    found[(tx_hash, FEE_LOG_INDEX)] = {
+                        "tx_hash": tx_hash,
+                        "log_index": FEE_LOG_INDEX,
+                        "block_number": number,
+                        "block_hash": hexstr(block["hash"]),
+                        "token": "",
+                        "from": sender,
+                        "to": "",
+                        "raw": fee,
+                    }
+    for item in found.values():
+        block = blocks[item["block_number"]]
+        if hexstr(block["hash"]) != item["block_hash"]:
+            raise Restart(f"log in block {item['block_number']} has another block hash: the chain is reorganising")
+        item["at"] = datetime.fromtimestamp(int(block["timestamp"]), tz=UTC)
+    return _store_chunk(rail=rail, watch=watch, start=start, end=end, blocks=blocks, found=found, head=head, now=now)
+
+
+def _classify(watch: _Watch, sender: str, receiver: str, log_index: int) -> tuple[str, int | None]:
+    home = watch.home_id
+    source, target = watch.wallets.get(sender), watch.wallets.get(receiver)
+    from_home = source is not None and source.operator_id == home
+    to_home = target is not None and target.operator_id == home
+    if log_index == FEE_LOG_INDEX:
+        return Movement.Direction.FEE, None
+    if from_home and to_home:
+        return Movement.Direction.INTERNAL, None
+    if to_home:
+        return Movement.Direction.INBOUND, source.operator_id if source else None
+    if from_home:
+        return Movement.Direction.OUTBOUND, target.operator_id if target else None
+    other = source or target
+    return Movement.Direction.EXTERNAL, other.operator_id if other else None
+
+
+def _store_chunk(
+    *, rail: Rail, watch: _Watch, start: int, end: int, blocks: dict, found: dict, head: int, now: datetime
+) -> int:
+    with transaction.atomic():
+        cursor = ChainCursor.objects.select_for_update().get(rail=rail)
+        if cursor.block_number != start - 1:
+            raise Restart(f"another watcher moved the cursor of {rail.code} to {cursor.block_number}")
+        first = blocks.get(start)
+        if first is not None and cursor.block_hash and hexstr(first["parentHash"]) != cursor.block_hash:
+            raise Restart(f"block {start} does not follow the cursor: the chain is reorganising")
+        new_ids, revived = [], []
+        for (tx_hash, log_index), item in sorted(found.items(), key=lambda kv: (kv[1]["block_number"], kv[0])):
+            if item["log_index"] == FEE_LOG_INDEX or not item["token"]:
+                asset, decimals = watch.native, 18
+            else:
+                asset, decimals = watch.tokens[item["token"]]
+            if asset is None or item["raw"] <= 0:
+                continue
+            amount = Decimal(item["raw"]).scaleb(-decimals)
+            if not fits_storage(amount):
+                logger.warning(
+                    "chain watcher %s: %s:%s amount %s too large to store", rail.code, tx_hash, log_index, amount
+                )
+                continue
+            direction, counterparty = _classify(watch, item["from"], item["to"], log_index)
+            existing = (
+                Movement.objects.select_for_update()
+                .filter(source=Movement.Source.CHAIN, chain_id=rail.chain_id, tx_hash=tx_hash, log_index=log_index)
+                .first()
+            )
+            if existing is not None:
+                if existing.status == Movement.Status.REORGED:
+                    existing.status, existing.reorged_at = Movement.Status.SEEN, None
+                    existing.block_number, existing.block_hash = item["block_number"], item["block_hash"]
+                    existing.occurred_at, existing.seen_at = item["at"], now
+                    existing.save(
+                        update_fields=["status", "reorged_at", "block_number", "block_hash", "occurred_at", "seen_at"]
+                    )
+                    break_close_if_open(
+                        key=f"{Break.Kind.REORGED}:movement:{existing.id}",
+                        note=f"the transfer was included again, in block {item['block_number']}",
+                        actor=ACTOR,
+                        at=now,
+                    )
+                    revived.append(existing.id)
+                continue
+            movement = Movement.objects.create(
+                source=Movement.Source.CHAIN,
+                rail=rail,
+                asset=asset,
+                amount=amount,
+                direction=direction,
+                counterparty_id=counterparty,
+                status=Movement.Status.SEEN,
+                occurred_at=item["at"],
+                seen_at=now,
+                chain_id=rail.chain_id,
+                tx_hash=tx_hash,
+                log_index=log_index,
+                block_number=item["block_number"],
+                block_hash=item["block_hash"],
+                token=item["token"],
+                from_address=item["from"],
+                to_address=item["to"],
+                from_wallet=watch.wallets.get(item["from"]),
+                to_wallet=watch.wallets.get(item["to"]),
+            )
+            new_ids.append(movement.id)
+        ChainBlock.objects.bulk_create(
+            [
+                ChainBlock(
+                    rail=rail,
+                    number=number,
+                    hash=hexstr(block["hash"]),
+                    parent_hash=hexstr(block["parentHash"]),
+                    timestamp=datetime.fromtimestamp(int(block["timestamp"]), tz=UTC),
+                )
+                for number, block in sorted(blocks.items())
+            ],
+            update_conflicts=True,
+            unique_fields=["rail", "number"],
+            update_fields=["hash", "parent_hash", "timestamp"],
+        )
+        ChainBlock.objects.filter(rail=rail, number__lte=head - trail_blocks()).delete()
+        before = {"block_number": cursor.block_number, "block_hash": cursor.block_hash}
+        cursor.block_number, cursor.block_hash = end, hexstr(blocks[end]["hash"])
+        cursor.save(update_fields=["block_number", "block_hash"])
+        if new_ids or revived:
+            audit_record(
+                actor=ACTOR,
+                action="movements.seen",
+                object_type="Rail",
+                object_id=rail.code,
+                before=before,
+                after={"blocks": [start, end], "new": new_ids, "included_again": revived},
+                at=now,
+            )
+        return len(new_ids)
+
+
+def movements_finalise(*, rail: Rail, head: int, now: datetime) -> int:
+    """Seen movements at the confirmation depth become final."""
+    depth = rail.confirmations or setting("CUSTODY_DEFAULT_CONFIRMATIONS", 12)
+    with transaction.atomic():
+        cursor = ChainCursor.objects.select_for_update().get(rail=rail)
+        limit = min(head - depth + 1, cursor.block_number)
+        ready = Movement.objects.filter(
+            rail=rail, source=Movement.Source.CHAIN, status=Movement.Status.SEEN, block_number__lte=limit
+        )
+        ids = list(ready.order_by("id").values_list("id", flat=True))
+        if not ids:
+            return 0
+        Movement.objects.filter(pk__in=ids).update(status=Movement.Status.FINAL, final_at=now)
+        audit_record(
+            actor=ACTOR,
+            action="movements.final",
+            object_type="Rail",
+            object_id=rail.code,
+            after={"movements": ids, "head": head, "confirmations": depth},
+            at=now,
+        )
+        return len(ids)
+
+
+# --- health --------------------------------------------------------------------------------------------

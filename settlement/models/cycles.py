@@ -1,0 +1,153 @@
+"""Netting cycles and delivery versus payment: one batch per counterparty,
+netted into one leg per asset."""
+
+from django.db import models
+from django.db.models import Q
+
+from controls.money import MONEY
+from registry.models import Asset, Operator
+
+from .trades import Obligation
+
+
+class CycleLock(models.Model):
+    """One row. A cycle holds it (SELECT ... FOR UPDATE) for its whole
+    transaction, so at most one cycle runs at a time across all workers."""
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)
+
+    def __str__(self) -> str:
+        return "cycle lock"
+
+
+class Cycle(models.Model):
+    class Kind(models.TextChoices):
+        INTRADAY = "intraday"
+        EOD = "eod"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    as_of = models.DateTimeField(help_text="cut-off watermark: trades executed at or before it")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    requested_by = models.CharField(max_length=150)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    obligations_taken = models.PositiveIntegerField(default=0)
+    obligations_deferred = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-as_of", "-id"]
+        constraints = [models.UniqueConstraint(fields=["kind", "as_of"], name="cycle_unique_kind_as_of")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} cycle {self.as_of:%Y-%m-%d %H:%M}"
+
+
+class Batch(models.Model):
+    """The DVP unit: everything one cycle took with one counterparty."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        SETTLED = "settled"
+        FAILED = "failed"
+
+    cycle = models.ForeignKey(Cycle, on_delete=models.PROTECT, related_name="batches")
+    counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="batches")
+    dvp_policy = models.CharField(max_length=16, choices=Operator.DvpPolicy.choices)
+    escrow_custodian = models.ForeignKey("registry.Custodian", on_delete=models.PROTECT, null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    settled_by_netting = models.BooleanField(default=False)
+    waiting_reason = models.CharField(max_length=300, blank=True)
+    fail_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "batches"
+        constraints = [models.UniqueConstraint(fields=["cycle", "counterparty"], name="batch_unique_counterparty")]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"batch {self.id} {self.counterparty_id} ({self.status})"
+
+
+class BatchItem(models.Model):
+    """Every obligation a batch took, kept after a fail sends it back to open."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="items")
+    obligation = models.ForeignKey(Obligation, on_delete=models.PROTECT, related_name="batch_items")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "obligation"], name="batch_item_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id}:{self.obligation_id}"
+
+
+class Leg(models.Model):
+    """One net transfer of one asset in a batch."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "inbound (to home)"
+        OUTBOUND = "outbound", "outbound (from home)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        INSTRUCTED = "instructed"
+        CONFIRMING = "confirming"
+        CONFIRMED = "confirmed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    OPEN_STATUSES = (Status.PENDING, Status.INSTRUCTED, Status.CONFIRMING)
+
+    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="legs")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    amount = models.DecimalField(**MONEY)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    value_date = models.DateField()
+    deadline = models.DateTimeField()
+    lead_time_minutes = models.PositiveIntegerField(default=0, help_text="cold-to-hot time added to the deadline")
+    instructed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.CharField(max_length=150, blank=True)
+    evidence = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch_id", "direction", "asset_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "asset"], name="leg_unique_asset"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="leg_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["status", "deadline"])]
+
+    def __str__(self) -> str:
+        return f"leg {self.id} {self.direction} {self.amount} {self.asset_id} ({self.status})"
+
+
+class Delivery(models.Model):
+    """A counterparty's word on how it delivered a leg. A hint for matching;
+    confirmation still comes from the chain or the bank statement."""
+
+    leg = models.ForeignKey(Leg, on_delete=models.PROTECT, related_name="deliveries")
+    tx_hash = models.CharField(max_length=80, blank=True)
+    bank_reference = models.CharField(max_length=80, blank=True)
+    reported_by = models.CharField(max_length=150)
+    reported_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["leg", "tx_hash", "bank_reference"], name="delivery_unique_reference"),
+            models.CheckConstraint(condition=~Q(tx_hash="") | ~Q(bank_reference=""), name="delivery_has_reference"),
+        ]
+
+    def __str__(self) -> str:
+        return f"leg {self.leg_id}: {self.tx_hash or self.bank_reference}"

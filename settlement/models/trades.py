@@ -1,0 +1,163 @@
+"""Trades from the matching engine, the obligations they create, and the
+queues of what the intake refused or flagged."""
+
+from django.db import models
+from django.db.models import Q
+
+from controls.money import MONEY
+from registry.models import Asset, Operator
+
+
+class TradeIngest(models.Model):
+    """One POST /trades request: who sent it, when, and what came of it."""
+
+    received_at = models.DateTimeField()
+    actor = models.CharField(max_length=150)
+    items = models.PositiveIntegerField()
+    accepted = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"ingest {self.id}: {self.accepted}/{self.items} accepted"
+
+
+class Trade(models.Model):
+    trade_id = models.CharField(max_length=64, unique=True)
+    # References into the small registry tables carry no database FK
+    # constraint: at 10,000 trades a request the deferred per-row checks
+    # cost more than the inserts (bench/README.md). Registry rows can never be
+    # deleted instead (a PostgreSQL trigger, migration 0009), and the ids come
+    # from the registry itself.
+    base_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    quote_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    price = models.DecimalField(**MONEY)
+    quantity = models.DecimalField(**MONEY)
+    quote_amount = models.DecimalField(**MONEY)
+    buy_operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    buy_account = models.CharField(max_length=64)
+    sell_operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    sell_account = models.CharField(max_length=64)
+    executed_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    is_cross = models.BooleanField()
+    # blake2b of the normalised content: the same id with other content is a conflict
+    content_hash = models.CharField(max_length=32)
+    ingest = models.ForeignKey(TradeIngest, on_delete=models.PROTECT, related_name="trades")
+
+    class Meta:
+        ordering = ["-executed_at", "-id"]
+        indexes = [models.Index(fields=["executed_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gt=0), name="trade_price_positive"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="trade_quantity_positive"),
+            models.CheckConstraint(condition=Q(quote_amount__gt=0), name="trade_quote_positive"),
+            models.CheckConstraint(condition=~Q(base_asset=models.F("quote_asset")), name="trade_distinct_assets"),
+        ]
+
+    def __str__(self) -> str:
+        return self.trade_id
+
+
+class Obligation(models.Model):
+    """One delivery of one asset between home and a counterparty, from one trade."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "inbound (owed to home)"
+        OUTBOUND = "outbound", "outbound (owed by home)"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        IN_BATCH = "in_batch"
+        SETTLED = "settled"
+        CLOSED_OUT = "closed_out"
+
+    UNSETTLED = (Status.OPEN, Status.IN_BATCH)
+
+    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="obligations")
+    # registry references without a database constraint: see Trade.base_asset
+    debtor = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    creditor = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    counterparty = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="obligations", db_constraint=False
+    )
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    amount = models.DecimalField(**MONEY)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    fail_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+    # the batch that holds it now (status in_batch / settled); the history of
+    # every batch it was in is BatchItem
+    batch = models.ForeignKey("Batch", on_delete=models.PROTECT, null=True, blank=True, related_name="obligations")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["counterparty", "status", "asset"])]
+        constraints = [
+            models.UniqueConstraint(fields=["trade", "asset"], name="obligation_unique_trade_asset"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="obligation_amount_positive"),
+            models.CheckConstraint(condition=~Q(debtor=models.F("creditor")), name="obligation_two_parties"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trade_id} {self.asset_id} {self.direction} {self.amount}"
+
+
+class TradeException(models.Model):
+    """A trade item the intake refused. Executed trades are never just dropped:
+    operations see every one here with its raw payload and reason."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    ingest = models.ForeignKey(TradeIngest, on_delete=models.PROTECT, related_name="exceptions")
+    index = models.PositiveIntegerField()
+    trade_id = models.CharField(max_length=200, blank=True)
+    code = models.CharField(max_length=40)
+    message = models.TextField()
+    field = models.CharField(max_length=100, blank=True)
+    payload = models.JSONField(null=True)
+    received_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolution = models.TextField(blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "code"]), models.Index(fields=["trade_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.trade_id or '(no id)'}"
+
+
+class ComplianceException(models.Model):
+    """An accepted trade that breaks a client rule (para 25: retail opt-in)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="compliance_exceptions")
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    account_ref = models.CharField(max_length=64)
+    code = models.CharField(max_length=40)
+    message = models.TextField()
+    created_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolution = models.TextField(blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["trade", "account_ref", "code"], name="compliance_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.account_ref}"

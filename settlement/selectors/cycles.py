@@ -1,0 +1,66 @@
+"""Cycles, batches and legs as the API shows them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from registry.models import Operator
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def leg_as_json(leg) -> dict:
+    return {
+        "id": leg.id,
+        "asset": leg.asset.code,
+        "direction": leg.direction,
+        "amount": format(leg.amount.quantize(leg.asset.quantum), "f"),
+        "status": leg.status,
+        "deadline": _iso(leg.deadline),
+        "value_date": leg.value_date.isoformat(),
+        "lead_time_minutes": leg.lead_time_minutes,
+        "instructed_at": _iso(leg.instructed_at),
+        "confirmed_at": _iso(leg.confirmed_at),
+        "evidence": leg.evidence,
+    }
+
+
+def batch_as_json(batch, *, legs: bool = True) -> dict:
+    body = {
+        "id": batch.id,
+        "counterparty": batch.counterparty.code,
+        "dvp_policy": batch.dvp_policy,
+        "escrow_custodian": batch.escrow_custodian.name if batch.escrow_custodian else None,
+        "status": batch.status,
+        "settled_by_netting": batch.settled_by_netting,
+        "waiting_reason": batch.waiting_reason or None,
+        "fail_reason": batch.fail_reason or None,
+        "obligations": batch.items.count(),
+        "settled_at": _iso(batch.settled_at),
+        "failed_at": _iso(batch.failed_at),
+    }
+    if legs:
+        body["legs"] = [
+            leg_as_json(leg) for leg in batch.legs.select_related("asset").order_by("direction", "asset__code")
+        ]
+    return body
+
+
+def cycle_as_json(cycle, *, detail: bool = False, counterparty: Operator | None = None) -> dict:
+    body = {
+        "id": cycle.id,
+        "kind": cycle.kind,
+        "as_of": _iso(cycle.as_of),
+        "status": cycle.status,
+        "requested_by": cycle.requested_by,
+        "obligations_taken": cycle.obligations_taken,
+        "obligations_deferred": cycle.obligations_deferred,
+        "finished_at": _iso(cycle.finished_at),
+    }
+    batches = cycle.batches.select_related("counterparty", "escrow_custodian").order_by("counterparty__code")
+    if counterparty is not None:
+        batches = batches.filter(counterparty=counterparty)
+    body["batches"] = [batch_as_json(b, legs=detail) for b in batches]
+    return body

@@ -1,0 +1,392 @@
+"""Exposure reads: the running positions valued at the marks, the same from
+a full recompute, and the pre-trade check."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+
+from django.conf import settings
+from django.db import connection
+
+from controls.exceptions import InvalidInput
+from controls.money import as_str, hkd, parse_decimal
+from registry.models import Account, Jurisdiction, Operator
+from registry.selectors import HKD, operator_eligibility
+from settlement.aggregates import sums_by_direction
+from settlement.models import CapConfig, Obligation
+
+
+@dataclass(slots=True)
+class CounterpartyExposure:
+    operator: str
+    exposure_hkd: Decimal
+    net_hkd: Decimal
+    limit_hkd: Decimal | None
+    open_obligations: int
+    eligible: bool
+
+
+@dataclass(slots=True)
+class Exposure:
+    as_of: datetime
+    method: str
+    state: str
+    reasons: list[str]
+    total_hkd: Decimal
+    cap_hkd: Decimal | None
+    effective_cap_hkd: Decimal
+    reserve_available_hkd: Decimal
+    utilisation: Decimal | None
+    thresholds: dict[str, Decimal]
+    by_counterparty: list[CounterpartyExposure] = field(default_factory=list)
+    missing_marks: list[str] = field(default_factory=list)
+
+    def counterparty(self, code: str) -> CounterpartyExposure | None:
+        return next((c for c in self.by_counterparty if c.operator == code), None)
+
+    def as_json(self) -> dict:
+        return {
+            "as_of": self.as_of.isoformat().replace("+00:00", "Z"),
+            "method": self.method,
+            "state": self.state,
+            "reasons": self.reasons,
+            "total_hkd": as_str(
+                sum((c.net_hkd for c in self.by_counterparty), Decimal("0.00"))
+                if self.method == "net"
+                else self.total_hkd
+            ),
+            "cap_hkd": as_str(self.cap_hkd),
+            "effective_cap_hkd": as_str(self.effective_cap_hkd),
+            "reserve_available_hkd": as_str(self.reserve_available_hkd),
+            "utilisation": as_str(self.utilisation),
+            "thresholds": {k: as_str(v) for k, v in self.thresholds.items()},
+            "by_counterparty": [
+                {
+                    "operator": c.operator,
+                    "exposure_hkd": as_str(c.net_hkd if self.method == "net" else c.exposure_hkd),
+                    "limit_hkd": as_str(c.limit_hkd),
+                    "open_obligations": c.open_obligations,
+                    "eligible": c.eligible,
+                }
+                for c in self.by_counterparty
+            ],
+        }
+
+
+class ExposureState:
+    NORMAL = "normal"
+    WARNING = "warning"
+    SETTLING = "settling"
+    HALTED = "halted"
+
+
+@dataclass(frozen=True, slots=True)
+class ValuedAsset:
+    id: int
+    code: str
+    scale: int
+    mark: Decimal | None  # HKD is always 1
+    mark_as_of: datetime | None
+
+
+@dataclass(slots=True)
+class ExposureInputs:
+    """Everything a valuation reads, loaded together."""
+
+    positions: list[tuple]
+    assets: dict[int, ValuedAsset]
+    operators: list[Operator]  # every operator, with its jurisdiction, by code
+    cap: CapConfig | None
+    reserve_available: Decimal
+
+    def asset(self, code: str) -> ValuedAsset | None:
+        return next((a for a in self.assets.values() if a.code == code), None)
+
+    def operator(self, code: str) -> Operator | None:
+        return next((o for o in self.operators if o.code == code), None)
+
+
+_INPUTS_SQL = """
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(counterparty_id, asset_id, receivable::text, payable::text,
+                                             receivable_count, payable_count)), '[]')
+     FROM settlement_exposureposition)::text,
+  (SELECT coalesce(json_agg(json_build_array(id, code, scale, mark_hkd::text, mark_as_of)), '[]')
+     FROM registry_asset)::text,
+  (SELECT coalesce(json_agg(json_build_array(o.id, o.code, o.name, o.role, o.status, o.sfc_approval, o.approved_on,
+                                             o.limit_hkd::text, o.jurisdiction_id, j.code, j.fatf_member, j.fatf_suspended,
+                                             j.fsrb_bodies, j.iosco_aligned, j.call_for_action, j.increased_monitoring)
+                            ORDER BY o.code), '[]')
+     FROM registry_operator o JOIN registry_jurisdiction j ON j.id = o.jurisdiction_id)::text,
+  (SELECT json_build_array(id, total_hkd::text, warn_at::text, settle_at::text, halt_at::text, updated_at)
+     FROM settlement_capconfig LIMIT 1)::text,
+  (SELECT coalesce((SELECT available_hkd FROM settlement_reservecover LIMIT 1), 0)::text)
+"""
+
+
+def _dec(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _when(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def exposure_inputs() -> ExposureInputs:
+    """Everything a valuation needs in one statement: the pre-trade check's hot path."""
+    with connection.cursor() as cursor:
+        cursor.execute(_INPUTS_SQL)
+        positions_json, assets_json, operators_json, cap_json, reserve_available = cursor.fetchone()
+    positions = [(cp, asset, Decimal(r), Decimal(p), rc, pc) for cp, asset, r, p, rc, pc in json.loads(positions_json)]
+    assets = {}
+    for asset_id, code, scale, mark, mark_as_of in json.loads(assets_json):
+        assets[asset_id] = ValuedAsset(
+            asset_id, code, scale, Decimal(1) if code == HKD else _dec(mark), _when(mark_as_of)
+        )
+    operators = []
+    for row in json.loads(operators_json):
+        (
+            op_id,
+            code,
+            name,
+            role,
+            status,
+            sfc_approval,
+            approved_on,
+            limit,
+            j_id,
+            j_code,
+            fatf,
+            suspended,
+            fsrb,
+            iosco,
+            black,
+            grey,
+        ) = row
+        jurisdiction = Jurisdiction(
+            id=j_id,
+            code=j_code,
+            fatf_member=fatf,
+            fatf_suspended=suspended,
+            fsrb_bodies=fsrb,
+            iosco_aligned=iosco,
+            call_for_action=black,
+            increased_monitoring=grey,
+        )
+        operators.append(
+            Operator(
+                id=op_id,
+                code=code,
+                name=name,
+                role=role,
+                status=status,
+                sfc_approval=sfc_approval,
+                approved_on=date.fromisoformat(approved_on) if approved_on else None,
+                limit_hkd=_dec(limit),
+                jurisdiction=jurisdiction,
+            )
+        )
+    cap = None
+    if cap_json is not None:
+        cap_id, total, warn, settle, halt, updated = json.loads(cap_json)
+        cap = CapConfig(
+            id=cap_id,
+            total_hkd=Decimal(total),
+            warn_at=Decimal(warn),
+            settle_at=Decimal(settle),
+            halt_at=Decimal(halt),
+            updated_at=datetime.fromisoformat(updated),
+        )
+    return ExposureInputs(positions, assets, operators, cap, Decimal(reserve_available))
+
+
+def exposure_get(*, as_of: datetime, method: str = "gross") -> Exposure:
+    """Value the running positions at the current marks: the figure the cap checks."""
+    inputs = exposure_inputs()
+    return _value(inputs, inputs.positions, as_of=as_of, method=method)
+
+
+def exposure_recompute_positions() -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
+    """The same positions derived from the unsettled obligations, in one aggregate."""
+    unsettled = Obligation.objects.filter(status__in=Obligation.UNSETTLED)
+    return sums_by_direction(unsettled, ("counterparty_id", "asset_id"))
+
+
+def exposure_recompute(*, as_of: datetime, method: str = "gross") -> Exposure:
+    positions = [(cp, asset, *values) for (cp, asset), values in exposure_recompute_positions().items()]
+    return _value(exposure_inputs(), positions, as_of=as_of, method=method)
+
+
+def _value(inputs: ExposureInputs, positions: list[tuple], *, as_of: datetime, method: str) -> Exposure:
+    counterparties = [o for o in inputs.operators if o.role == Operator.Role.OVERSEAS]
+    cap = inputs.cap
+    thresholds = (
+        {"warn_at": cap.warn_at, "settle_at": cap.settle_at, "halt_at": cap.halt_at}
+        if cap
+        else dict(settings.DEFAULT_THRESHOLDS)
+    )
+    reserve = inputs.reserve_available
+    cap_hkd = cap.total_hkd if cap else None
+    effective_cap = max(min(cap_hkd, reserve), Decimal(0)) if cap_hkd is not None else Decimal(0)
+
+    gross: dict[int, Decimal] = {}
+    owed_by_home: dict[int, Decimal] = {}
+    counts: dict[int, int] = {}
+    missing: set[str] = set()
+    stale: set[str] = set()
+    stale_before = as_of - timedelta(seconds=settings.MARK_STALE_AFTER_SECONDS)
+    for cp_id, asset_id, receivable, payable, receivable_count, payable_count in positions:
+        counts[cp_id] = counts.get(cp_id, 0) + receivable_count + payable_count
+        valued = inputs.assets[asset_id]
+        code, mark, mark_as_of = valued.code, valued.mark, valued.mark_as_of
+        if receivable > 0 or payable > 0:
+            if mark is None:
+                if receivable > 0:
+                    missing.add(code)
+                continue
+            if code != HKD and mark_as_of is not None and mark_as_of < stale_before and receivable > 0:
+                stale.add(code)
+        if mark is not None:
+            gross[cp_id] = gross.get(cp_id, Decimal(0)) + receivable * mark
+            owed_by_home[cp_id] = owed_by_home.get(cp_id, Decimal(0)) + payable * mark
+
+    reasons: list[str] = []
+    by_cp = []
+    total = Decimal("0.00")
+    for op in counterparties:
+        exposure = hkd(gross.get(op.id, Decimal(0)))
+        net = max(hkd(exposure - owed_by_home.get(op.id, Decimal(0))), Decimal("0.00"))
+        total += exposure
+        problems = operator_eligibility(op)
+        by_cp.append(CounterpartyExposure(op.code, exposure, net, op.limit_hkd, counts.get(op.id, 0), not problems))
+        if op.limit_hkd is not None and exposure > 0 and exposure >= op.limit_hkd:
+            reasons.append(
+                f"{op.code} exposure {as_str(exposure)} HKD is at or above its limit {as_str(op.limit_hkd)} HKD"
+            )
+
+    # States compare the exact ratio; the figure shown is rounded down, so a
+    # display of 0.8000 never sits next to a "warning" state.
+    exact = total / effective_cap if effective_cap > 0 else None
+    utilisation = exact.quantize(Decimal("0.0001"), rounding=ROUND_FLOOR) if exact is not None else None
+    state = ExposureState.NORMAL
+    if cap is None:
+        state = ExposureState.HALTED
+        reasons.insert(0, "no cap configured")
+    elif exact is None:
+        state = ExposureState.HALTED
+        reasons.insert(0, "effective cap is zero: no reserve fund balance or a zero cap")
+    else:
+        if exact >= thresholds["halt_at"]:
+            state = ExposureState.HALTED
+            reasons.insert(0, f"utilisation {utilisation} at or above halt threshold {thresholds['halt_at']}")
+        elif exact >= thresholds["settle_at"]:
+            state = ExposureState.SETTLING
+            reasons.insert(0, f"utilisation {utilisation} at or above settle threshold {thresholds['settle_at']}")
+        elif exact >= thresholds["warn_at"]:
+            state = ExposureState.WARNING
+            reasons.insert(0, f"utilisation {utilisation} at or above warning threshold {thresholds['warn_at']}")
+    if missing:
+        state = ExposureState.HALTED
+        reasons.insert(0, "no mark for " + ", ".join(sorted(missing)) + ": unsettled receivables cannot be valued")
+    for code in sorted(stale):
+        reasons.append(f"mark for {code} is stale (older than {settings.MARK_STALE_AFTER_SECONDS} s)")
+
+    return Exposure(
+        as_of=as_of,
+        method=method,
+        state=state,
+        reasons=reasons,
+        total_hkd=total,
+        cap_hkd=cap_hkd,
+        effective_cap_hkd=hkd(effective_cap),
+        reserve_available_hkd=hkd(reserve),
+        utilisation=utilisation,
+        thresholds=thresholds,
+        by_counterparty=by_cp,
+        missing_marks=sorted(missing),
+    )
+
+
+# --- pre-trade check -------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CheckResult:
+    allowed: bool
+    reason: str | None
+    exposure_hkd: Decimal
+    added_hkd: Decimal | None
+    headroom_hkd: Decimal
+    state: str
+
+    def as_json(self) -> dict:
+        return {
+            "allowed": self.allowed,
+            "reason": self.reason,
+            "exposure_hkd": as_str(self.exposure_hkd),
+            "added_hkd": as_str(self.added_hkd),
+            "headroom_hkd": as_str(self.headroom_hkd),
+            "state": self.state,
+        }
+
+
+def exposure_check(*, counterparty: str, asset: str, amount: object, account: object, as_of: datetime) -> CheckResult:
+    """May the engine match an order that makes home receive ``amount`` of
+    ``asset`` from ``counterparty``? Advisory pre-trade check: the denial
+    reasons are, in order, eligibility, client opt-in, the halt state, a
+    missing mark, the cap and the counterparty's limit. Everything but the
+    client's opt-in comes from one read."""
+    inputs = exposure_inputs()
+    operator = inputs.operator(counterparty) if isinstance(counterparty, str) else None
+    if operator is None:
+        raise InvalidInput(
+            "unknown_operator", f"counterparty {counterparty!r} is not a registered operator", field="counterparty"
+        )
+    valued = inputs.asset(asset) if isinstance(asset, str) else None
+    if valued is None:
+        raise InvalidInput("unknown_asset", f"asset {asset!r} is not a registered asset", field="asset")
+    quantity = parse_decimal(amount, field="amount", scale=valued.scale)
+    if account is not None and (not isinstance(account, str) or not account.strip()):
+        raise InvalidInput("invalid_field", "account must be a non-empty string", field="account")
+
+    exposure = _value(inputs, inputs.positions, as_of=as_of, method="gross")
+    halt_at = exposure.thresholds["halt_at"]
+    cap_room = exposure.effective_cap_hkd * halt_at - exposure.total_hkd
+    mine = exposure.counterparty(operator.code)
+    cp_exposure = mine.exposure_hkd if mine else Decimal("0.00")
+    limit_room = operator.limit_hkd - cp_exposure if operator.limit_hkd is not None else None
+    headroom = hkd(max(min(cap_room, limit_room) if limit_room is not None else cap_room, Decimal(0)))
+    added = hkd(quantity * valued.mark) if valued.mark is not None else None
+
+    def result(reason: str | None) -> CheckResult:
+        return CheckResult(reason is None, reason, exposure.total_hkd, added, headroom, exposure.state)
+
+    problems = operator_eligibility(operator)
+    if operator.is_home:
+        return result("counterparty_is_home: the counterparty must be an overseas operator")
+    if problems:
+        return result("counterparty_ineligible: " + "; ".join(problems))
+    if account is not None:
+        home = next(o for o in inputs.operators if o.is_home)
+        client = Account.objects.filter(operator_id=home.id, ref=account).first()
+        if client is None:
+            return result(f"account_unregistered: home account {account} is not registered")
+        if client.client_class == Account.ClientClass.RETAIL and not client.shared_book_opt_in:
+            return result(f"retail_without_opt_in: retail account {account} has not opted in to the shared order book")
+    if exposure.state == ExposureState.HALTED:
+        return result("halted: " + "; ".join(exposure.reasons))
+    if added is None:
+        return result(f"no_mark: {valued.code} has no mark, so the exposure it adds cannot be valued")
+    if added > cap_room:
+        return result(
+            f"cap_exceeded: adds {as_str(added)} HKD with {as_str(hkd(max(cap_room, Decimal(0))))} HKD left under the cap"
+        )
+    if limit_room is not None and added > limit_room:
+        return result(
+            f"limit_exceeded: adds {as_str(added)} HKD with {as_str(hkd(max(limit_room, Decimal(0))))} HKD left "
+            f"under {operator.code}'s limit"
+        )
+    return result(None)

@@ -1,0 +1,220 @@
+"""Judging one trade item from the matching engine: every field checked,
+the quote amount computed (half-even to the quote asset's scale), and a hash
+of the normalised content for idempotency. Pure: reads only the registry
+snapshot it is given."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+
+from controls.exceptions import InvalidInput
+from controls.money import MAX_SCALE, fits_storage, parse_decimal, quote_amount
+from registry.selectors import AssetInfo, OperatorInfo, Registry
+
+
+@dataclass(slots=True)
+class Rejection:
+    index: int
+    trade_id: str
+    code: str
+    message: str
+    field: str | None
+    payload: object
+
+    def as_json(self) -> dict:
+        body = {"index": self.index, "trade_id": self.trade_id, "code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+@dataclass(slots=True)
+class ParsedTrade:
+    index: int
+    trade_id: str
+    base: AssetInfo
+    quote: AssetInfo
+    price: Decimal
+    quantity: Decimal
+    quote_amount: Decimal
+    buy: OperatorInfo
+    buy_account: str
+    sell: OperatorInfo
+    sell_account: str
+    executed_at: datetime
+    content_hash: str
+    payload: object
+
+    @property
+    def is_cross(self) -> bool:
+        return self.buy.id != self.sell.id
+
+    @property
+    def counterparty(self) -> OperatorInfo:
+        """The overseas side (asked of cross trades only)."""
+        return self.sell if self.buy.is_home else self.buy
+
+
+# --- parsing one item ----------------------------------------------------------
+
+
+def _text(item: dict, key: str, *, prefix: str = "", max_length: int = 64) -> str:
+    name = prefix + key
+    if key not in item or item[key] is None:
+        raise InvalidInput("missing_field", f"{name} is required", field=name)
+    value = item[key]
+    if not isinstance(value, str):
+        raise InvalidInput("invalid_field", f"{name} must be a string", field=name)
+    value = value.strip()
+    if not value:
+        raise InvalidInput("invalid_field", f"{name} must not be empty", field=name)
+    if len(value) > max_length:
+        raise InvalidInput("invalid_field", f"{name} is longer than {max_length} characters", field=name)
+    if not value.isprintable():
+        raise InvalidInput("invalid_field", f"{name} contains control characters", field=name)
+    return value
+
+
+def _side(item: dict, key: str, registry: Registry) -> tuple[OperatorInfo, str]:
+    side = item.get(key)
+    if side is None:
+        raise InvalidInput("missing_field", f"{key} is required", field=key)
+    if not isinstance(side, dict):
+        raise InvalidInput("invalid_field", f"{key} must be an object with operator and account", field=key)
+    code = _text(side, "operator", prefix=f"{key}.", max_length=16)
+    account = _text(side, "account", prefix=f"{key}.")
+    operator = registry.operators.get(code)
+    if operator is None:
+        raise InvalidInput(
+            "unknown_operator", f"{key}.operator {code!r} is not a registered operator", field=f"{key}.operator"
+        )
+    return operator, account
+
+
+def _asset(item: dict, key: str, registry: Registry) -> AssetInfo:
+    code = _text(item, key, max_length=16)
+    asset = registry.assets.get(code)
+    if asset is None:
+        raise InvalidInput("unknown_asset", f"{key} {code!r} is not a registered asset", field=key)
+    return asset
+
+
+def _timestamp(item: dict, now: datetime) -> datetime:
+    raw = item.get("executed_at")
+    if raw is None:
+        raise InvalidInput("missing_field", "executed_at is required", field="executed_at")
+    if not isinstance(raw, str) or len(raw) > 40:
+        raise InvalidInput("invalid_timestamp", "executed_at must be an ISO 8601 string", field="executed_at")
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(
+            "invalid_timestamp", f"executed_at {raw!r} is not an ISO 8601 timestamp", field="executed_at"
+        ) from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(
+            "invalid_timestamp", f"executed_at {raw!r} has no time zone; send UTC (Z) or an offset", field="executed_at"
+        )
+    value = value.astimezone(UTC)
+    tolerance = timedelta(seconds=settings.TRADE_FUTURE_TOLERANCE_SECONDS)
+    if value > now + tolerance:
+        raise InvalidInput(
+            "future_executed_at",
+            f"executed_at {raw} is more than {settings.TRADE_FUTURE_TOLERANCE_SECONDS} s in the future",
+            field="executed_at",
+        )
+    return value
+
+
+def _counterparty_check(buy: OperatorInfo, sell: OperatorInfo, registry: Registry) -> None:
+    if not buy.is_home and not sell.is_home:
+        home = registry.home.code if registry.home else "the home operator"
+        raise InvalidInput(
+            "not_home_trade",
+            f"neither side is {home}: only trades of the home operator are settled here",
+            field="buy.operator",
+        )
+    if buy.id == sell.id:
+        return
+    counterparty, key = (sell, "sell") if buy.is_home else (buy, "buy")
+    if counterparty.status != "active":
+        raise InvalidInput(
+            f"counterparty_{counterparty.status}",
+            f"counterparty {counterparty.code} is {counterparty.status}",
+            field=f"{key}.operator",
+        )
+    if counterparty.problems:
+        raise InvalidInput(
+            "counterparty_ineligible",
+            f"counterparty {counterparty.code} is not eligible: " + "; ".join(counterparty.problems),
+            field=f"{key}.operator",
+        )
+
+
+def trade_parse(item: object, *, index: int, registry: Registry, now: datetime) -> ParsedTrade:
+    if not isinstance(item, dict):
+        raise InvalidInput("invalid_item", "each trade must be a JSON object")
+    trade_id = _text(item, "trade_id")
+    base = _asset(item, "base_asset", registry)
+    quote = _asset(item, "quote_asset", registry)
+    if base.id == quote.id:
+        raise InvalidInput("same_asset", "base_asset and quote_asset must differ", field="quote_asset")
+    price = parse_decimal(item.get("price"), field="price", scale=MAX_SCALE)
+    quantity = parse_decimal(item.get("quantity"), field="quantity", scale=base.scale)
+    buy, buy_account = _side(item, "buy", registry)
+    sell, sell_account = _side(item, "sell", registry)
+    _counterparty_check(buy, sell, registry)
+    executed_at = _timestamp(item, now)
+    amount = quote_amount(price, quantity, quote.scale)
+    if amount <= 0:
+        raise InvalidInput(
+            "quote_amount_zero",
+            f"price x quantity rounds to zero at {quote.code}'s {quote.scale} decimal places",
+            field="quantity",
+        )
+    if not fits_storage(amount):
+        raise InvalidInput("out_of_range", "price x quantity has more than 20 integer digits", field="price")
+    digest = hashlib.blake2b(
+        "\x1f".join(
+            (
+                trade_id,
+                base.code,
+                quote.code,
+                format(price.normalize(), "f"),
+                format(quantity.normalize(), "f"),
+                buy.code,
+                buy_account,
+                sell.code,
+                sell_account,
+                executed_at.isoformat(),
+            )
+        ).encode(),
+        digest_size=16,
+    ).hexdigest()
+    return ParsedTrade(
+        index,
+        trade_id,
+        base,
+        quote,
+        price,
+        quantity,
+        amount,
+        buy,
+        buy_account,
+        sell,
+        sell_account,
+        executed_at,
+        digest,
+        item,
+    )
+
+
+def trade_id_of(item: object) -> str:
+    if isinstance(item, dict) and isinstance(item.get("trade_id"), str):
+        return item["trade_id"][:200]
+    return ""
