@@ -6,7 +6,7 @@ from django.db import DatabaseError, transaction
 from controls.models import AuditEvent
 from controls.services.audit import audit_record
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.para(23)]
 
 
 def test_audit_events_refuse_update_and_delete_in_code():

@@ -38,6 +38,7 @@ def raise_break(network, key="k", kind="unmatched_receipt", hours_old=0):
     return brk
 
 
+@pytest.mark.para(12)
 def test_the_breaks_queue_filters_by_kind_and_age_and_resolves_with_a_note(admin_client, network):
     old = raise_break(network, key="old", kind="short_delivery", hours_old=30)
     raise_break(network, key="new")

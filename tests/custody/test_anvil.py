@@ -52,6 +52,7 @@ def test_a_real_node_numbers_logs_per_block_and_the_key_still_holds(chain):
     assert poll(chain).new == 0
 
 
+@pytest.mark.para(13)
 def test_anvil_mine_brings_transfers_to_the_confirmation_depth(chain):
     tx = chain.transfer(chain.sg1, chain.home, 5 * TUSD)
     poll(chain)
@@ -63,6 +64,7 @@ def test_anvil_mine_brings_transfers_to_the_confirmation_depth(chain):
     assert Movement.objects.get(tx_hash=tx).status == "final"
 
 
+@pytest.mark.para(13)
 def test_a_snapshot_revert_un_sees_a_transfer(chain):
     snapshot = chain.w3.provider.make_request("evm_snapshot", [])["result"]
     tx = chain.transfer(chain.sg1, chain.home, 9 * TUSD)
@@ -75,6 +77,7 @@ def test_a_snapshot_revert_un_sees_a_transfer(chain):
     assert (Movement.objects.get(tx_hash=tx).status, result.reorged) == ("reorged", 1)
 
 
+@pytest.mark.para(13)
 def test_after_anvil_reorg_the_watcher_holds_only_canonical_blocks(chain):
     chain.transfer(chain.sg1, chain.home, 3 * TUSD)
     chain.transfer(chain.jp1, chain.home, 4 * TUSD)

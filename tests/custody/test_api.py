@@ -66,6 +66,7 @@ def test_list_breaks_with_filters_and_age(network, viewer):
     assert bad.status_code == 400 and bad.json()["field"] == "kind"
 
 
+@pytest.mark.para(12)
 def test_take_and_resolve_a_break_keeps_its_history(network, maker, viewer):
     brk = a_break(network)
 

@@ -42,6 +42,7 @@ def tusd_line(chain, amount: str) -> dict:
     return {"rail": "tchain", "wallet": chain.home, "asset": "TUSD", "amount": amount}
 
 
+@pytest.mark.para(12)
 def test_the_first_report_is_the_opening_and_later_ones_are_compared_with_the_books(chain):
     chain.poll()
     at = chain_time(chain)
@@ -122,6 +123,7 @@ def test_a_counterparty_wallet_is_not_ours_to_report(chain):
         report("R", [{"rail": "tchain", "wallet": chain.sg1, "asset": "TUSD", "amount": "1"}])
 
 
+@pytest.mark.para(12)
 def test_a_bank_account_balance_is_compared_with_the_statement_entries(network):
     rail = Rail.objects.get(code="hkd-chats")
     BankAccount.objects.create(operator=network.home, rail=rail, number=HOME_HKD, bank="HSBC")

@@ -21,6 +21,7 @@ def chain(network):
     return setup_chain(in_process_web3(), network)
 
 
+@pytest.mark.para(13)
 def test_token_and_native_transfers_are_stored_once_and_become_final_at_the_confirmation_depth(chain):
     chain.mint(chain.sg1, 1000 * TUSD)
     tx_in = chain.transfer(chain.sg1, chain.home, 250 * TUSD)
@@ -86,6 +87,7 @@ def test_the_natural_key_holds_when_eth_tester_numbers_logs_per_transaction(chai
     ]
 
 
+@pytest.mark.para(13)
 def test_a_reorg_before_finality_un_sees_the_transfer_and_raises_a_break(chain):
     chain.mint(chain.sg1, 100 * TUSD)
     snapshot = chain.w3.testing.snapshot()
@@ -138,6 +140,7 @@ def test_a_long_range_is_scanned_in_chunks(chain, settings):
     assert ChainCursor.objects.get(rail=chain.rail).block_number == chain.head
 
 
+@pytest.mark.para(13)
 def test_no_new_block_for_the_configured_time_degrades_the_rail_and_it_recovers_by_itself(chain, settings):
     settings.CUSTODY_WATCHER_STALE_SECONDS = 120
     t0 = timezone.now()
@@ -157,6 +160,7 @@ def test_no_new_block_for_the_configured_time_degrades_the_rail_and_it_recovers_
     assert Rail.objects.get(pk=chain.rail.pk).status == "up"
 
 
+@pytest.mark.para(13)
 def test_persistent_rpc_errors_degrade_the_rail_and_a_good_poll_recovers_it(chain, settings):
     settings.CUSTODY_WATCHER_ERROR_LIMIT = 3
     Rail.objects.filter(pk=chain.rail.pk).update(rpc_url="http://127.0.0.1:9")  # nothing listens there
@@ -175,6 +179,7 @@ def test_persistent_rpc_errors_degrade_the_rail_and_a_good_poll_recovers_it(chai
     assert ChainCursor.objects.get(rail=chain.rail).error_count == 0
 
 
+@pytest.mark.para(13)
 def test_a_status_set_by_operations_is_left_alone(chain, settings):
     settings.CUSTODY_WATCHER_STALE_SECONDS = 60
     Rail.objects.filter(pk=chain.rail.pk).update(status="halted", status_reason="ops: custodian incident")

@@ -38,6 +38,7 @@ def settle_confirmations(chain):
     return chain.poll()
 
 
+@pytest.mark.para(13)
 def test_an_inbound_leg_confirms_from_the_transfer_at_depth_and_the_batch_proceeds_receive_first(chain):
     batch, tusd, teth = legs(sell_teth_for_tusd(at=timezone.now() - timedelta(minutes=2)))
     assert (tusd.status, teth.status) == ("instructed", "pending")
@@ -72,6 +73,7 @@ def test_an_inbound_leg_confirms_from_the_transfer_at_depth_and_the_batch_procee
     assert not Break.objects.exists()
 
 
+@pytest.mark.para(13)
 def test_a_short_delivery_is_a_break_the_leg_stays_unconfirmed_and_the_rest_closes_it(chain):
     _, tusd, _ = legs(sell_teth_for_tusd(at=timezone.now() - timedelta(minutes=2)))
 
@@ -94,6 +96,7 @@ def test_a_short_delivery_is_a_break_the_leg_stays_unconfirmed_and_the_rest_clos
     assert list(brk.events.values_list("action", flat=True)) == ["opened", "resolved"]  # history kept
 
 
+@pytest.mark.para(13)
 def test_an_over_delivery_is_a_break_and_does_not_confirm(chain):
     _, tusd, _ = legs(sell_teth_for_tusd(at=timezone.now() - timedelta(minutes=2)))
 
@@ -104,6 +107,7 @@ def test_an_over_delivery_is_a_break_and_does_not_confirm(chain):
     assert Break.objects.get(kind="over_delivery").amount == Decimal(500)
 
 
+@pytest.mark.para(13)
 def test_a_reorg_of_a_seen_matching_transfer_un_sees_the_leg(chain):
     _, tusd, _ = legs(sell_teth_for_tusd(at=timezone.now() - timedelta(minutes=2)))
     snapshot = chain.w3.testing.snapshot()
@@ -121,6 +125,7 @@ def test_a_reorg_of_a_seen_matching_transfer_un_sees_the_leg(chain):
     assert Break.objects.get(kind="reorged").leg_id == tusd.id
 
 
+@pytest.mark.para(13)
 def test_a_hint_picks_the_transfer_the_counterparty_named(chain):
     _, tusd, _ = legs(sell_teth_for_tusd(at=timezone.now() - timedelta(minutes=2)))
     chain.transfer(chain.sg1, chain.home, 2500 * TUSD)
@@ -137,6 +142,7 @@ def test_a_hint_picks_the_transfer_the_counterparty_named(chain):
     assert Break.objects.get(kind="unmatched_receipt").amount == Decimal(2500)
 
 
+@pytest.mark.para(13)
 def test_a_hint_alone_never_confirms(chain):
     _, tusd, _ = legs(sell_teth_for_tusd(at=timezone.now() - timedelta(minutes=2)))
     delivery_report(
@@ -148,6 +154,7 @@ def test_a_hint_alone_never_confirms(chain):
     assert Leg.objects.get(pk=tusd.pk).status == "instructed"
 
 
+@pytest.mark.para(12)
 def test_receipts_no_leg_can_take_are_unmatched_receipts_and_stray_payments_are_breaks_too(chain):
     early = chain.transfer(chain.sg1, chain.home, 2500 * TUSD)  # before any leg was instructed
     chain.mint(chain.stranger, 10 * TUSD)
@@ -166,6 +173,7 @@ def test_receipts_no_leg_can_take_are_unmatched_receipts_and_stray_payments_are_
     assert Break.objects.count() == 3  # one break per cause, however often it runs
 
 
+@pytest.mark.para(13)
 def test_a_missing_delivery_past_the_deadline_is_a_break(chain):
     _, tusd, _ = legs(sell_teth_for_tusd(at=timezone.now() - timedelta(minutes=2)))
 

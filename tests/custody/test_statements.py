@@ -383,6 +383,7 @@ def test_xml_that_is_not_well_formed_is_refused_with_its_line():
         )
 
 
+@pytest.mark.para(13)
 def test_an_inbound_hkd_leg_confirms_from_the_bank_statement(accounts, network):
     from settlement.services.cycles import cycle_run
     from settlement.services.trades import trades_ingest

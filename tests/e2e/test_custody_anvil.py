@@ -15,7 +15,7 @@ from settlement.models import Batch, Leg, Obligation
 from settlement.services.exposure import exposure_verify
 from tests.custody.chain import TETH, TUSD, Anvil, requires_anvil, sell_teth_for_tusd, setup_chain
 
-pytestmark = [pytest.mark.django_db, requires_anvil]
+pytestmark = [pytest.mark.django_db, requires_anvil, pytest.mark.para(13)]
 
 
 @pytest.fixture(scope="module")

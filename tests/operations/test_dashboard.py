@@ -18,6 +18,7 @@ def test_dashboard_needs_a_staff_login(client, network):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
+@pytest.mark.para(15)
 def test_dashboard_shows_state_counterparties_and_queues(client, network):
     trades_ingest(items=[trade(quantity="170"), trade(base="DOGE")], actor="test")  # settling, one rejection
     client.force_login(User.objects.create_user("ops", is_staff=True))
@@ -47,6 +48,7 @@ def test_dashboard_shows_batches_and_the_reserve(client, network):
     assert "fund 120,000,000.00 HKD against a cap of 100,000,000.00 HKD" in page
 
 
+@pytest.mark.para(15)
 def test_dashboard_draws_exposure_through_the_day(client, network):
     from django.utils import timezone
 

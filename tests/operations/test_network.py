@@ -83,6 +83,7 @@ def replace_once(text: str, old: str, new: str) -> str:
 # --- jurisdictions ---------------------------------------------------------------------------
 
 
+@pytest.mark.para(7)
 def test_migration_seeded_the_jurisdictions():
     sg, kp, ru, vg, hk = (Jurisdiction.objects.get(code=c) for c in ("SG", "KP", "RU", "VG", "HK"))
     assert sg.fatf_member and sg.iosco_aligned and not sg.call_for_action and not sg.increased_monitoring
@@ -93,6 +94,7 @@ def test_migration_seeded_the_jurisdictions():
     assert sg.lists_as_of == date(2026, 2, 13)
 
 
+@pytest.mark.para(7)
 def test_data_file_lists_every_code_from_facts():
     data = tomllib.loads(DATA_FILE.read_text(encoding="utf-8"))
     rows = {row["code"]: row for row in data["jurisdiction"]}
@@ -104,6 +106,7 @@ def test_data_file_lists_every_code_from_facts():
     assert {c for c, r in rows.items() if r["iosco_aligned"]} == set(FATF_MEMBERS) - {"RU"}
 
 
+@pytest.mark.para(7, 23)
 def test_jurisdictions_sync_is_idempotent_and_audits_changes():
     data = tomllib.loads(DATA_FILE.read_text(encoding="utf-8"))
     audit_before = AuditEvent.objects.count()
@@ -148,6 +151,7 @@ def test_load_jurisdictions_command(tmp_path):
 # --- the demo network -------------------------------------------------------------------------
 
 
+@pytest.mark.para(9)
 def test_demo_file_loads(demo):
     result = load(demo)
 
@@ -399,6 +403,7 @@ def test_a_broken_file_changes_nothing_on_a_loaded_network(demo):
 # --- updates --------------------------------------------------------------------------------------
 
 
+@pytest.mark.para(23)
 def test_a_changed_field_updates_and_is_audited(demo):
     load(demo)
     text = replace_once(demo, 'limit_hkd = "40000000"', 'limit_hkd = "30000000.50"')
@@ -414,6 +419,7 @@ def test_a_changed_field_updates_and_is_audited(demo):
     assert result.summary() == "network loaded: 0 created, 1 updated, 33 unchanged (operator: 1 updated)"
 
 
+@pytest.mark.para(23)
 def test_cap_update_stamps_updated_at(demo):
     load(demo)
     stamped = CapConfig.objects.get().updated_at
@@ -424,6 +430,7 @@ def test_cap_update_stamps_updated_at(demo):
     assert event.before == {"total_hkd": "100000000.00"} and event.after == {"total_hkd": "90000000"}
 
 
+@pytest.mark.para(17)
 def test_the_reserve_opening_cannot_change(demo):
     load(demo)
     text = replace_once(demo, 'opening_hkd = "120000000"', 'opening_hkd = "150000000"')
@@ -471,6 +478,7 @@ def test_an_older_mark_is_history_only(demo):
     assert Mark.objects.filter(asset=eth).count() == 2
 
 
+@pytest.mark.para(25)
 def test_accounts_opt_in_is_stamped_once(demo):
     load(demo)
     retail_out = replace_once(
@@ -484,6 +492,7 @@ def test_accounts_opt_in_is_stamped_once(demo):
     assert Account.objects.get(ref="retail-out").opted_in_at == stamped
 
 
+@pytest.mark.para(24)
 def test_an_opt_in_needs_a_disclosure_version(demo):
     text = replace_once(demo, "shared_book_opt_in = false", "shared_book_opt_in = true")
     error = load_error(text)
@@ -497,6 +506,7 @@ def test_a_partial_file_updates_a_loaded_network(demo):
     assert Asset.objects.get(code="ETH").mark_source == "ops desk"
 
 
+@pytest.mark.para(7)
 def test_jurisdiction_overrides_and_eligibility_warnings(demo):
     text = demo.replace('jurisdiction = "JP"', 'jurisdiction = "XK"') + (
         '\n[[jurisdiction]]\ncode = "XK"\nname = "Kosovo"\nfsrb_bodies = ["MONEYVAL"]\n'
@@ -597,6 +607,7 @@ def test_a_nul_character_in_a_name_is_refused_with_its_line(db, demo):
     assert error.message.startswith("line ")
 
 
+@pytest.mark.para(9, 13)
 def test_an_escrow_counterparty_names_its_custodian_and_cycles_use_it(db, demo):
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db
 HKT = ZoneInfo("Asia/Hong_Kong")
 
 
+@pytest.mark.para(22)
 def test_export_records_for_a_date_range(network, tmp_path):
     monday = datetime(2026, 11, 23, 10, 0, tzinfo=HKT)
     for day, trade_id in ((0, "IN-RANGE"), (-3, "BEFORE")):

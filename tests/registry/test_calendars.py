@@ -93,6 +93,7 @@ def usd() -> Rail:
 # --- calendars ----------------------------------------------------------------------------------
 
 
+@pytest.mark.para(13)
 def test_hk_2026_general_holidays_match_facts_exactly():
     assert sorted(calendar_for(("HK",), (2026,))) == HK_2026
 
@@ -105,6 +106,7 @@ def test_hk_calendar_has_stable_english_names():
     assert calendar_for(("FIN:XHKG",), (2026,))[date(2026, 12, 25)] == "Christmas Day"
 
 
+@pytest.mark.para(13)
 def test_fed_calendar_2026_and_unmoved_saturday_holiday():
     fed = calendar_for(("FIN:XFED",), (2026,))
     assert date(2026, 11, 26) in fed  # Thanksgiving
@@ -137,6 +139,7 @@ def test_known_codes_build(code):
     assert len(calendar_for((code,), (2026,))) > 0
 
 
+@pytest.mark.para(13)
 def test_other_calendars_follow_facts():
     gb = calendar_for(("GB",), (2026,))
     assert date(2026, 8, 31) in gb  # England's Summer bank holiday (Scotland's is 3 Aug)
@@ -169,6 +172,7 @@ def test_unknown_code_on_a_rail_raises_naming_it():
 # --- the BTC/HKD trade over Christmas 2025 ------------------------------------------------------
 
 
+@pytest.mark.para(13)
 def test_btc_hkd_trade_after_christmas_eve_cutoff_waits_for_monday(hkd, eth):
     after_cutoff = hkt(2025, 12, 24, 17, 45)  # Wednesday
     assert not trade_takeable([eth, hkd], after_cutoff)
@@ -183,6 +187,7 @@ def test_btc_hkd_trade_after_christmas_eve_cutoff_waits_for_monday(hkd, eth):
     assert closures(hkd, date(2025, 12, 24), date(2025, 12, 29)) == [(date(2025, 12, 25), date(2025, 12, 28))]
 
 
+@pytest.mark.para(13)
 def test_hkd_cutoff_is_strict(hkd):
     assert rail_open_at(hkd, hkt(2026, 3, 4, 17, 29))
     assert rail_open_at(hkd, hkt(2026, 3, 4, 17, 29, 59, 999999))
@@ -190,6 +195,7 @@ def test_hkd_cutoff_is_strict(hkd):
     assert rail_open_at(hkd, hkt(2026, 3, 4, 0, 0))
 
 
+@pytest.mark.para(13)
 def test_open_is_judged_in_the_rails_time_zone(hkd):
     # 09:29Z is 17:29 HKT, 09:30Z is 17:30 HKT; 16:00Z on 3 Mar is 00:00 HKT on 4 Mar.
     assert rail_open_at(hkd, datetime(2026, 3, 4, 9, 29, tzinfo=UTC))
@@ -198,12 +204,14 @@ def test_open_is_judged_in_the_rails_time_zone(hkd):
     assert value_date(hkd, datetime(2026, 3, 3, 16, 0, tzinfo=UTC)) == date(2026, 3, 4)
 
 
+@pytest.mark.para(13)
 def test_next_open_returns_after_when_already_open(hkd, eth):
     at = hkt(2026, 3, 4, 10, 0)
     assert next_open(hkd, at) == at
     assert next_open(eth, hkt(2025, 12, 25, 3, 0)) == hkt(2025, 12, 25, 3, 0)
 
 
+@pytest.mark.para(13)
 def test_next_open_from_a_holiday_morning(hkd):
     # Lunar New Year: Tue 17 - Thu 19 Feb 2026; Fri 20 is a business day.
     assert next_open(hkd, hkt(2026, 2, 17, 9, 0)) == hkt(2026, 2, 20, 0, 0)
@@ -220,6 +228,7 @@ def test_next_open_is_bounded():
 # --- USD / Federal Reserve ----------------------------------------------------------------------
 
 
+@pytest.mark.para(13)
 def test_usd_leg_waits_over_thanksgiving(usd, eth):
     assert rail_open_at(usd, nyc(2026, 11, 25, 17, 0))  # Wednesday before the cut-off
     assert not trade_takeable([eth, usd], nyc(2026, 11, 25, 17, 30))
@@ -229,12 +238,14 @@ def test_usd_leg_waits_over_thanksgiving(usd, eth):
     assert leg_deadline(usd, nyc(2026, 11, 27, 9, 0)) == datetime(2026, 11, 27, 22, 30, tzinfo=UTC)
 
 
+@pytest.mark.para(13)
 def test_usd_leg_waits_over_juneteenth(usd):
     assert not rail_open_at(usd, nyc(2026, 6, 19, 10, 0))  # Friday
     assert next_open(usd, nyc(2026, 6, 19, 10, 0)) == nyc(2026, 6, 22, 0, 0)  # Monday, EDT
     assert rail_open_at(usd, nyc(2026, 7, 3, 10, 0))  # Friday before the Saturday 4 July: the Fed is open
 
 
+@pytest.mark.para(13)
 def test_rail_on_hk_and_fed_calendars_closes_for_both():
     hk_only = date(2026, 7, 1)  # HKSAR Establishment Day, Wednesday; not a Fed holiday
     fed_only = date(2026, 11, 26)  # Thanksgiving, Thursday; not an HK holiday
@@ -251,6 +262,7 @@ def test_rail_on_hk_and_fed_calendars_closes_for_both():
 # --- crypto, weekends, manual rails -------------------------------------------------------------
 
 
+@pytest.mark.para(13)
 def test_crypto_only_trade_is_taken_on_sunday_and_christmas(eth):
     sunday = hkt(2026, 3, 8, 3, 0)
     assert sunday.isoweekday() == 7
@@ -264,6 +276,7 @@ def test_trade_with_no_rails_is_takeable():
     assert trade_takeable([], hkt(2026, 3, 8, 3, 0))
 
 
+@pytest.mark.para(13)
 def test_saturday_closed_by_default_and_open_with_sunday_only_weekend():
     saturday = date(2026, 1, 3)
     assert saturday.isoweekday() == 6
@@ -283,6 +296,7 @@ def test_bad_weekend_raises():
         is_business_day(bank(weekend=[0]), date(2026, 3, 4))
 
 
+@pytest.mark.para(13)
 def test_manual_rail_every_day_unless_it_has_calendars():
     plain = Rail(code="wire", kind=Rail.Kind.MANUAL, window_minutes=240)
     assert is_business_day(plain, date(2025, 12, 25))
@@ -316,41 +330,48 @@ def test_any_object_with_rail_attributes_works():
 # --- deadlines, value dates, closures -----------------------------------------------------------
 
 
+@pytest.mark.para(13)
 def test_leg_deadline_bank_is_that_days_cutoff_in_utc(hkd):
     deadline = leg_deadline(hkd, hkt(2026, 3, 4, 10, 0))
     assert deadline == datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
     assert deadline.tzinfo is UTC
 
 
+@pytest.mark.para(13)
 def test_leg_deadline_past_cutoff_uses_next_business_day(hkd):
     assert leg_deadline(hkd, hkt(2025, 12, 24, 17, 45)) == datetime(2025, 12, 29, 9, 30, tzinfo=UTC)
     assert leg_deadline(hkd, hkt(2026, 3, 4, 17, 30)) == datetime(2026, 3, 5, 9, 30, tzinfo=UTC)
 
 
+@pytest.mark.para(13)
 def test_leg_deadline_evm_adds_the_window(eth):
     at = hkt(2026, 3, 4, 10, 0)
     assert leg_deadline(eth, at) == at + timedelta(minutes=60)
     assert leg_deadline(eth, at).tzinfo is UTC
 
 
+@pytest.mark.para(13)
 def test_leg_deadline_window_is_elapsed_time_across_dst(eth):
     # New York springs forward at 02:00 on 8 Mar 2026: 01:30 EST + 60 min is 03:30 EDT (07:30Z),
     # not the wall-clock 02:30 that aware-datetime arithmetic in that zone would give.
     assert leg_deadline(eth, nyc(2026, 3, 8, 1, 30)) == datetime(2026, 3, 8, 7, 30, tzinfo=UTC)
 
 
+@pytest.mark.para(13)
 def test_bank_rail_without_cutoff_uses_window():
     rail = bank(cutoff=None, window_minutes=120)
     assert rail_open_at(rail, hkt(2026, 3, 4, 23, 59))
     assert leg_deadline(rail, hkt(2026, 3, 4, 23, 0)) == hkt(2026, 3, 5, 1, 0)
 
 
+@pytest.mark.para(13)
 def test_value_date_is_local(hkd, usd):
     at = datetime(2026, 3, 4, 20, 0, tzinfo=UTC)
     assert value_date(hkd, at) == date(2026, 3, 5)
     assert value_date(usd, at) == date(2026, 3, 4)
 
 
+@pytest.mark.para(13)
 def test_closures_over_lunar_new_year_2026(hkd):
     # Mon 16 Feb is not a General Holiday and Fri 20 Feb is a business day, so the holidays
     # (Tue 17 - Thu 19) and the weekends around them are separate stretches.
@@ -364,6 +385,7 @@ def test_closures_over_lunar_new_year_2026(hkd):
     ]
 
 
+@pytest.mark.para(13)
 def test_closures_across_new_year(hkd):
     assert closures(hkd, date(2026, 12, 21), date(2027, 1, 4)) == [
         (date(2026, 12, 25), date(2026, 12, 27)),

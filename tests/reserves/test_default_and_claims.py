@@ -72,6 +72,7 @@ def declare(maker, checker, operator="SG1"):
     return approve(asked, checker)
 
 
+@pytest.mark.para(16)
 def test_a_default_closes_out_and_assesses_one_claim_per_client_with_the_working(defaulted_setup, maker, checker):
     result = declare(maker, checker)
 
@@ -96,6 +97,7 @@ def test_a_default_closes_out_and_assesses_one_claim_per_client_with_the_working
     assert exposure_get(as_of=MONDAY).counterparty("SG1").exposure_hkd == Decimal("0.00")
 
 
+@pytest.mark.para(16)
 def test_a_defaulted_counterparty_is_refused_new_trades_and_pre_trade_checks(
     defaulted_setup, maker, checker, engine_client
 ):
@@ -110,6 +112,7 @@ def test_a_defaulted_counterparty_is_refused_new_trades_and_pre_trade_checks(
     assert check["allowed"] is False and "defaulted" in check["reason"]
 
 
+@pytest.mark.para(16)
 def test_claims_are_paid_in_full_by_a_second_person(defaulted_setup, maker, checker):
     declare(maker, checker)
     claim = Claim.objects.get(account_ref="pro-1")
@@ -124,6 +127,7 @@ def test_claims_are_paid_in_full_by_a_second_person(defaulted_setup, maker, chec
     assert ReserveEntry.objects.get(kind="payout").claim == claim
 
 
+@pytest.mark.para(16)
 def test_when_the_fund_is_short_claims_are_paid_pro_rata_and_the_shortfall_reported(db, maker, checker):
     from tests.factories import build_network
 
@@ -155,6 +159,7 @@ def test_when_the_fund_is_short_claims_are_paid_pro_rata_and_the_shortfall_repor
     assert Default.objects.get().payout_ratio == Decimal("0.5")
 
 
+@pytest.mark.para(16)
 def test_a_claim_is_paid_once(defaulted_setup, maker, checker):
     declare(maker, checker)
     claim = Claim.objects.get(account_ref="pro-1")
@@ -169,6 +174,7 @@ def test_a_claim_is_paid_once(defaulted_setup, maker, checker):
     assert ReserveEntry.objects.filter(kind="payout").count() == 1
 
 
+@pytest.mark.para(16)
 def test_a_claim_can_be_rejected_with_a_reason(defaulted_setup, maker, checker):
     declare(maker, checker)
     claim = Claim.objects.get(account_ref="pro-1")
@@ -182,6 +188,7 @@ def test_a_claim_can_be_rejected_with_a_reason(defaulted_setup, maker, checker):
     assert body["status"] == "rejected"
 
 
+@pytest.mark.para(16)
 def test_claims_list_detail_and_statement(defaulted_setup, maker, checker):
     declare(maker, checker)
     claim = Claim.objects.get(account_ref="retail-in")
@@ -202,6 +209,7 @@ def test_claims_list_detail_and_statement(defaulted_setup, maker, checker):
     assert "B1,HKD,1200000,1200000.00,BTC,2,1120000.00,80000.00" in csv_text
 
 
+@pytest.mark.para(16)
 def test_a_default_without_a_close_out_mark_is_refused_and_changes_nothing(network, maker, checker):
     network.btc.mark_hkd = None
     network.btc.mark_as_of = None
@@ -219,6 +227,7 @@ def test_a_default_without_a_close_out_mark_is_refused_and_changes_nothing(netwo
     assert Default.objects.count() == 0
 
 
+@pytest.mark.para(16)
 def test_a_claim_filed_by_hand_needs_evidence(network, maker, checker):
     no_evidence = maker.post(
         "/api/v1/ops/claims", {"counterparty": "SG1", "account": "pro-1", "loss_hkd": "100"}, format="json"
@@ -235,6 +244,7 @@ def test_a_claim_filed_by_hand_needs_evidence(network, maker, checker):
     assert Claim.objects.get().paid_hkd == Decimal("1000.50")
 
 
+@pytest.mark.para(17)
 def test_a_payout_lowers_the_effective_cap_at_once(db, maker, checker):
     from tests.factories import build_network
 

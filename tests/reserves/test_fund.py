@@ -29,6 +29,7 @@ pytestmark = pytest.mark.django_db
 HKT = ZoneInfo("Asia/Hong_Kong")
 
 
+@pytest.mark.para(17)
 def test_a_contribution_is_posted_at_once_and_a_replay_is_the_same_entry(network, maker):
     body = {"kind": "contribution", "amount_hkd": "5000000", "reference": "top-up-2026-11"}
     first = maker.post("/api/v1/ops/reserve/entries", body, format="json")
@@ -40,6 +41,7 @@ def test_a_contribution_is_posted_at_once_and_a_replay_is_the_same_entry(network
     assert reserve_balance_hkd() == Decimal("125000000.00")
 
 
+@pytest.mark.para(17)
 @pytest.mark.parametrize(("amount", "status"), [("30000000", 409), ("20000000.01", 409), ("20000000", 202)])
 def test_a_withdrawal_below_the_cap_is_refused(network, maker, checker, amount, status):
     # fund 120,000,000, cap 100,000,000: at most 20,000,000 can leave
@@ -55,6 +57,7 @@ def test_a_withdrawal_below_the_cap_is_refused(network, maker, checker, amount, 
         assert response.json()["code"] == "below_cap"
 
 
+@pytest.mark.para(17)
 def test_a_withdrawal_is_checked_again_when_approved(network, maker, checker):
     asked = maker.post(
         "/api/v1/ops/reserve/entries",
@@ -74,6 +77,7 @@ def test_a_withdrawal_is_checked_again_when_approved(network, maker, checker):
     assert reserve_balance_hkd() == Decimal("105000000.00")
 
 
+@pytest.mark.para(17)
 def test_a_reversal_offsets_an_entry_and_nothing_is_edited(network, maker, checker):
     maker.post(
         "/api/v1/ops/reserve/entries",
@@ -98,6 +102,7 @@ def test_a_reversal_offsets_an_entry_and_nothing_is_edited(network, maker, check
     assert twice.status_code == 409
 
 
+@pytest.mark.para(23)
 @pytest.mark.parametrize("ask", ["withdrawal", "cap", "default", "payout"])
 def test_four_eyes_the_requester_cannot_approve(network, ask):
     approver = staff("solo", "ops_approver")
@@ -127,6 +132,7 @@ def test_four_eyes_the_requester_cannot_approve(network, ask):
     assert not ReserveEntry.objects.filter(kind__in=["withdrawal", "payout"]).exists()
 
 
+@pytest.mark.para(17, 23)
 def test_a_cap_change_needs_a_second_person_and_may_not_exceed_the_fund(network, maker, checker):
     too_big = maker.post("/api/v1/ops/cap", {"total_hkd": "150000000"}, format="json")
     bad_order = maker.post("/api/v1/ops/cap", {"total_hkd": "1", "warn_at": "0.9", "settle_at": "0.8"}, format="json")
@@ -155,6 +161,7 @@ def test_get_reserve_shows_the_contract_figures(network, checker):
     assert body["method"]
 
 
+@pytest.mark.para(17)
 def test_the_sizing_report_explains_its_recommendation(network):
     now = datetime(2026, 11, 23, 12, 0, tzinfo=HKT)
     for day, peak in enumerate([10, 40, 90, 30, 120, 60]):  # millions
@@ -193,6 +200,7 @@ def test_snapshots_are_one_per_minute(network):
     assert ExposureSnapshot.objects.count() == 1
 
 
+@pytest.mark.para(18)
 def test_insurance_shortfall_and_expiry_alert_once_a_day(network):
     hot = Wallet.objects.create(
         operator=network.home, rail_id=network.btc.rail_id, address="0x" + "a" * 40, temperature="hot"
@@ -225,6 +233,7 @@ def test_insurance_shortfall_and_expiry_alert_once_a_day(network):
     assert Alert.objects.filter(kind__in=kinds).count() == 2
 
 
+@pytest.mark.para(17)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     steps=st.lists(
@@ -250,6 +259,7 @@ def test_the_balance_is_the_sum_of_the_entries_and_never_below_zero(network, ste
         assert reserve_balance_hkd() == total >= 0
 
 
+@pytest.mark.para(16, 17)
 @pytest.mark.django_db(transaction=True)
 def test_two_approvers_paying_the_same_claim_and_a_withdrawal_racing_payouts():
     import threading

@@ -52,6 +52,7 @@ def test_an_ops_viewer_can_read_but_not_change(client, populated):
     assert client.get(reverse("admin:registry_operator_add")).status_code == 403
 
 
+@pytest.mark.para(13, 23)
 def test_admin_four_eyes_for_a_manual_leg_confirmation(client, populated):
     maker, checker = ops_user("maker", "ops_operator"), ops_user("checker", "ops_approver")
     leg = Leg.objects.get(asset__code="BTC")

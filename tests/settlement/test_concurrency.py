@@ -21,6 +21,7 @@ SHARED = 30  # trade ids every thread sends, same content (30% of each thread's 
 CONTESTED = 3  # ids every thread sends with its own content: one wins, the rest conflict
 
 
+@pytest.mark.para(12)
 def test_eight_threads_with_overlapping_batches_store_each_trade_once():
     network = factories.build_network(cap="10000000000", reserve="10000000000")
     when = timezone.now().isoformat()
@@ -68,6 +69,7 @@ def test_eight_threads_with_overlapping_batches_store_each_trade_once():
     assert exposure_verify(as_of=timezone.now()).ok
 
 
+@pytest.mark.para(13)
 def test_cycles_racing_each_other_and_an_intake_take_each_obligation_once():
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
@@ -125,6 +127,7 @@ def test_cycles_racing_each_other_and_an_intake_take_each_obligation_once():
     assert exposure_verify(as_of=timezone.now()).ok
 
 
+@pytest.mark.para(12, 15)
 def test_verification_in_its_own_transaction_agrees_while_intake_runs():
     """The Celery task's path: a REPEATABLE READ snapshot, no lock on intake."""
     factories.build_network(cap="10000000000", reserve="10000000000")

@@ -53,6 +53,7 @@ def test_run_cycle_bad_input_is_a_one_line_error(network, args, message):
         call_command("run_cycle", *args)
 
 
+@pytest.mark.para(13)
 def test_check_deadlines_fails_overdue_batches(network):
     ingest(trade(), MONDAY - timedelta(hours=1))
     run("run_cycle", "--kind", "intraday", "--as-of", MONDAY.isoformat())
@@ -62,6 +63,7 @@ def test_check_deadlines_fails_overdue_batches(network):
     assert len(body["failed"]) == 1
 
 
+@pytest.mark.para(14)
 def test_settlement_report_separates_breaches_from_rail_deferrals(network):
     # Friday 20 Nov: a crypto trade (settleable at once) and an HKD trade after the cut-off.
     ingest(trade(trade_id="CRYPTO", base="BTC", quote="USDC", price="64000"), datetime(2026, 11, 20, 9, 0, tzinfo=HKT))
@@ -77,6 +79,7 @@ def test_settlement_report_separates_breaches_from_rail_deferrals(network):
     assert "FRESH" not in {line["trade_id"] for line in tuesday["breaches"] + tuesday["deferred"]}
 
 
+@pytest.mark.para(14)
 def test_a_degraded_rail_defers_and_the_report_raises_one_alert_per_day(network):
     ingest(trade(trade_id="C1", base="BTC", quote="USDC", price="64000"), datetime(2026, 11, 20, 9, 0, tzinfo=HKT))
     report = settlement_report(day=datetime(2026, 11, 21).date())

@@ -23,7 +23,7 @@ from settlement.services.legs import leg_confirm
 from settlement.services.trades import trades_ingest
 from tests.factories import trade
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.para(13)]
 HKT = ZoneInfo("Asia/Hong_Kong")
 
 

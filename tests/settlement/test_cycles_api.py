@@ -69,6 +69,7 @@ def test_post_cycles_needs_an_operations_key(engine_client, ops_client, network)
     assert (again.status_code, again.json()["field"]) == (400, "kind")
 
 
+@pytest.mark.para(13)
 def test_a_counterparty_reports_a_delivery_as_a_hint(network, cycle):
     sg1_client = api_client_for(network.sg1, scope="operator")
     btc = Leg.objects.get(batch__counterparty=network.sg1, asset__code="BTC")
@@ -90,6 +91,7 @@ def test_a_counterparty_reports_a_delivery_as_a_hint(network, cycle):
     assert btc.status == "instructed"  # a hint never confirms
 
 
+@pytest.mark.para(13, 23)
 def test_manual_confirmation_needs_a_second_person(network, cycle):
     maker, checker, viewer = (
         staff("maker", "ops_operator"),
@@ -127,6 +129,7 @@ def test_manual_confirmation_needs_a_second_person(network, cycle):
     assert checker.post(f"/api/v1/ops/approvals/{approval_id}/approve").status_code == 409  # decided already
 
 
+@pytest.mark.para(23)
 def test_an_approver_cannot_approve_their_own_request(network, cycle):
     checker = staff("checker", "ops_approver")
     btc = Leg.objects.get(batch__counterparty=network.sg1, asset__code="BTC")
@@ -139,6 +142,7 @@ def test_an_approver_cannot_approve_their_own_request(network, cycle):
     assert (response.status_code, response.json()["code"]) == (403, "four_eyes")
 
 
+@pytest.mark.para(23)
 def test_reject_needs_a_reason_and_changes_nothing(network, cycle):
     maker, checker = staff("maker", "ops_operator"), staff("checker", "ops_approver")
     btc = Leg.objects.get(batch__counterparty=network.sg1, asset__code="BTC")
@@ -158,6 +162,7 @@ def test_reject_needs_a_reason_and_changes_nothing(network, cycle):
     assert AuditEvent.objects.filter(action="approval.rejected").count() == 1
 
 
+@pytest.mark.para(13)
 def test_a_pending_leg_cannot_even_be_asked_for(network, cycle):
     maker = staff("maker", "ops_operator")
     hkd = Leg.objects.get(batch__counterparty=network.sg1, asset__code="HKD")
@@ -168,6 +173,7 @@ def test_a_pending_leg_cannot_even_be_asked_for(network, cycle):
     assert ApprovalRequest.objects.count() == 0
 
 
+@pytest.mark.para(14)
 def test_ops_run_a_missed_cycle_for_the_time_it_should_have_run(network):
     trades_ingest(
         items=[{**trade(), "executed_at": (MONDAY - timedelta(hours=1)).isoformat()}], actor="engine", now=MONDAY
@@ -182,6 +188,7 @@ def test_ops_run_a_missed_cycle_for_the_time_it_should_have_run(network):
     assert future.status_code == 400
 
 
+@pytest.mark.para(13)
 def test_ops_set_a_rail_status(network):
     maker, viewer = staff("maker", "ops_operator"), staff("viewer", "ops_viewer")
 

@@ -44,6 +44,7 @@ def exact_trades(engine_client, network):
     return executed
 
 
+@pytest.mark.para(12)
 def test_eighteen_decimals_come_back_unchanged_from_obligations_legs_and_exposure(
     engine_client, ops_client, exact_trades
 ):
@@ -82,6 +83,7 @@ def test_the_admin_shows_amounts_at_the_asset_scale(client, exact_trades):
     assert "000000000000000000<" not in page
 
 
+@pytest.mark.para(22)
 def test_the_regulators_export_keeps_every_decimal(exact_trades, tmp_path):
     """Circular para 22: records for the SFC are exact."""
     today = timezone.now().astimezone(HKT).date().isoformat()  # obligations are dated when they arrived

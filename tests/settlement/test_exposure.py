@@ -27,6 +27,7 @@ def btc_bought_from(cp: str, quantity: str) -> dict:
     return trade(sell=(cp, "c"), quantity=quantity, price="500000")
 
 
+@pytest.mark.para(15)
 def test_gross_exposure_counts_what_home_receives_valued_at_marks(network):
     ingest(btc_bought_from("SG1", "2"), trade(buy=("JP1", "j"), sell=("HK1", "pro-1"), quantity="1", price="500000"))
 
@@ -43,6 +44,7 @@ def test_gross_exposure_counts_what_home_receives_valued_at_marks(network):
     assert exposure.state == "normal"
 
 
+@pytest.mark.para(15)
 def test_net_method_offsets_what_home_owes(network):
     ingest(
         btc_bought_from("SG1", "2"),
@@ -58,6 +60,7 @@ def test_net_method_offsets_what_home_owes(network):
     assert net.as_json()["by_counterparty"][1]["exposure_hkd"] == "0.00"
 
 
+@pytest.mark.para(15)
 def test_a_new_mark_revalues_at_once(network):
     ingest(btc_bought_from("SG1", "2"))
 
@@ -66,6 +69,7 @@ def test_a_new_mark_revalues_at_once(network):
     assert exposure_get(as_of=timezone.now()).total_hkd == Decimal("1200000.00")
 
 
+@pytest.mark.para(17)
 def test_effective_cap_is_the_smaller_of_cap_and_reserve(db):
     factories.build_network(cap="100000000", reserve="60000000")
 
@@ -75,6 +79,7 @@ def test_effective_cap_is_the_smaller_of_cap_and_reserve(db):
     assert exposure.reserve_available_hkd == Decimal("60000000.00")
 
 
+@pytest.mark.para(15)
 @pytest.mark.parametrize(
     ("btc", "state"),
     [
@@ -94,6 +99,7 @@ def test_states_follow_utilisation_thresholds(db, btc, state):
     assert exposure_get(as_of=timezone.now()).state == state
 
 
+@pytest.mark.para(15)
 def test_missing_mark_halts_with_the_reason_and_is_never_valued_at_zero(network):
     network.eth.mark_hkd = None
     network.eth.save()
@@ -105,6 +111,7 @@ def test_missing_mark_halts_with_the_reason_and_is_never_valued_at_zero(network)
     assert exposure.reasons[0].startswith("no mark for ETH")
 
 
+@pytest.mark.para(15)
 def test_stale_mark_is_flagged_but_does_not_halt(network):
     factories.set_mark(network.btc, "500000", as_of=timezone.now() - timezone.timedelta(hours=2))
     ingest(btc_bought_from("SG1", "1"))
@@ -115,6 +122,7 @@ def test_stale_mark_is_flagged_but_does_not_halt(network):
     assert any("mark for BTC is stale" in r for r in exposure.reasons)
 
 
+@pytest.mark.para(15, 17)
 def test_no_reserve_means_halted(db):
     factories.build_network(reserve=None)
 
@@ -123,6 +131,7 @@ def test_no_reserve_means_halted(db):
     assert "effective cap is zero" in exposure.reasons[0]
 
 
+@pytest.mark.para(15)
 def test_counterparty_limit_is_reported(network):
     network.sg1.limit_hkd = Decimal("1000000")
     network.sg1.save()
@@ -133,6 +142,7 @@ def test_counterparty_limit_is_reported(network):
     assert any("SG1 exposure 1000000.00 HKD is at or above its limit" in r for r in exposure.reasons)
 
 
+@pytest.mark.para(15)
 def test_crossing_settle_at_requests_one_intraday_cycle_and_runs_it(network, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as queued:
         ingest(btc_bought_from("SG1", "170"))  # utilisation 0.85
@@ -148,6 +158,7 @@ def test_crossing_settle_at_requests_one_intraday_cycle_and_runs_it(network, dja
     assert request.status == "done"
 
 
+@pytest.mark.para(12, 15)
 def test_recompute_agrees_with_running_positions(network):
     ingest(*[btc_bought_from(cp, "0.1") for cp in ("SG1", "JP1") for _ in range(5)])
 
@@ -156,6 +167,7 @@ def test_recompute_agrees_with_running_positions(network):
     assert exposure_verify(as_of=now).ok
 
 
+@pytest.mark.para(15)
 def test_verify_raises_an_alert_on_any_difference(network):
     ingest(btc_bought_from("SG1", "1"))
     ExposurePosition.objects.filter(asset=network.btc).update(receivable=Decimal("0.9"))  # corrupt the running figure
@@ -186,6 +198,7 @@ def test_verify_task_runs_the_service(network):
     assert exposure_verify_task.delay().get() == {"ok": True, "differences": 0, "alert_id": None}
 
 
+@pytest.mark.para(15)
 def test_exposure_verification_is_scheduled_in_the_database(db):
     from django_celery_beat.models import PeriodicTask
 

@@ -61,6 +61,7 @@ def test_get_exposure_rejects_an_unknown_method(engine_client, network):
     assert (response.status_code, response.json()["field"]) == (400, "method")
 
 
+@pytest.mark.para(15)
 def test_check_allows_within_headroom(engine_client, network):
     body = check(engine_client, counterparty="SG1", asset="BTC", amount="1").json()
 
@@ -74,6 +75,7 @@ def test_check_allows_within_headroom(engine_client, network):
     }
 
 
+@pytest.mark.para(15)
 def test_check_denies_beyond_the_cap(engine_client, network):
     trades_ingest(items=[trade(quantity="150")], actor="test")  # 75,000,000 HKD
 
@@ -84,6 +86,7 @@ def test_check_denies_beyond_the_cap(engine_client, network):
     assert body["headroom_hkd"] == "25000000.00"
 
 
+@pytest.mark.para(15)
 def test_check_denies_beyond_the_counterparty_limit(engine_client, network):
     network.sg1.limit_hkd = Decimal("1000000")
     network.sg1.save()
@@ -97,6 +100,7 @@ def test_check_denies_beyond_the_counterparty_limit(engine_client, network):
     )
 
 
+@pytest.mark.para(15)
 def test_check_denies_when_halted(engine_client, network):
     trades_ingest(items=[trade(quantity="200")], actor="test")
 
@@ -106,6 +110,7 @@ def test_check_denies_when_halted(engine_client, network):
     assert body["reason"].startswith("halted: utilisation 1.0000")
 
 
+@pytest.mark.para(7)
 def test_check_denies_an_ineligible_counterparty(engine_client, network):
     network.sg1.status = "suspended"
     network.sg1.save()
@@ -116,6 +121,7 @@ def test_check_denies_an_ineligible_counterparty(engine_client, network):
     assert body["reason"] == "counterparty_ineligible: operator SG1 is suspended"
 
 
+@pytest.mark.para(25)
 @pytest.mark.parametrize(
     ("account", "allowed", "reason"),
     [
@@ -132,6 +138,7 @@ def test_check_with_a_home_account_checks_opt_in(engine_client, network, account
     assert (body["reason"] or "").split(":")[0] == (reason or "")
 
 
+@pytest.mark.para(15)
 def test_check_denies_an_asset_without_a_mark(engine_client, network):
     network.eth.mark_hkd = None
     network.eth.save()

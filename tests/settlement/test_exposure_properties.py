@@ -47,6 +47,7 @@ def trade_items(draw):
     )
 
 
+@pytest.mark.para(12, 15)
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )

@@ -44,6 +44,7 @@ def trade_items(draw):
     )
 
 
+@pytest.mark.para(13)
 @settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )

@@ -23,6 +23,7 @@ def post(client, *items, raw=None):
     return client.post(URL, {"trades": list(items)}, format="json")
 
 
+@pytest.mark.para(12)
 def test_cross_trade_creates_two_obligations_and_exposure(engine_client, network):
     response = post(engine_client, trade(trade_id="T1", price="500000", quantity="2"))
 
@@ -53,6 +54,7 @@ def test_cross_trade_creates_two_obligations_and_exposure(engine_client, network
     assert body["exposure"]["total_hkd"] == "1000000.00"
 
 
+@pytest.mark.para(12)
 def test_home_selling_makes_the_quote_owed_to_home(engine_client, network):
     post(
         engine_client,
@@ -74,6 +76,7 @@ def test_quote_amount_is_rounded_half_even_to_the_quote_scale(engine_client, net
     assert amounts == {"A": Decimal("0.12"), "B": Decimal("0.14")}
 
 
+@pytest.mark.para(12, 22)
 def test_home_internal_trade_is_recorded_without_obligations(engine_client, network):
     response = post(engine_client, trade(trade_id="T1", buy=("HK1", "pro-1"), sell=("HK1", "retail-in")))
 
@@ -82,6 +85,7 @@ def test_home_internal_trade_is_recorded_without_obligations(engine_client, netw
     assert Obligation.objects.count() == 0
 
 
+@pytest.mark.para(12)
 def test_same_content_again_is_a_duplicate_and_other_content_a_conflict(engine_client, network):
     original = trade(trade_id="T1", quantity="1")
     post(engine_client, original)
@@ -97,6 +101,7 @@ def test_same_content_again_is_a_duplicate_and_other_content_a_conflict(engine_c
     assert TradeException.objects.get().code == "conflict"
 
 
+@pytest.mark.para(12)
 def test_equal_decimals_written_differently_are_the_same_content(engine_client, network):
     post(engine_client, trade(trade_id="T1", quantity="1.5", executed_at="2026-11-20T01:00:00Z"))
 
@@ -105,6 +110,7 @@ def test_equal_decimals_written_differently_are_the_same_content(engine_client, 
     assert again["duplicates"] == 1
 
 
+@pytest.mark.para(12)
 def test_repeated_id_inside_one_request(engine_client, network):
     item = trade(trade_id="T1")
     body = post(engine_client, item, item, {**item, "price": "1"}).json()
@@ -113,6 +119,7 @@ def test_repeated_id_inside_one_request(engine_client, network):
     assert [(r["index"], r["code"]) for r in body["rejected"]] == [(2, "conflict")]
 
 
+@pytest.mark.para(12, 22)
 def test_valid_items_are_stored_when_others_fail_and_rejections_are_queued(engine_client, network):
     bad = trade(trade_id="BAD", base="DOGE")
     body = post(engine_client, trade(trade_id="OK1"), bad, trade(trade_id="OK2")).json()
@@ -190,6 +197,7 @@ def test_a_bare_nan_literal_rejects_only_its_item(engine_client, network):
     assert body["rejected"][0]["code"] == "number_not_string"
 
 
+@pytest.mark.para(7, 16)
 @pytest.mark.parametrize("status", ["suspended", "defaulted"])
 def test_suspended_or_defaulted_counterparty_is_rejected(engine_client, network, status):
     network.sg1.status = status
@@ -200,6 +208,7 @@ def test_suspended_or_defaulted_counterparty_is_rejected(engine_client, network,
     assert body["rejected"][0]["code"] == f"counterparty_{status}"
 
 
+@pytest.mark.para(7)
 def test_ineligible_counterparty_is_rejected_with_the_reasons(engine_client, network):
     network.jp1.jurisdiction = factories.jurisdiction("KP", fatf_member=False, call_for_action=True)
     network.jp1.save()
@@ -213,6 +222,7 @@ def test_ineligible_counterparty_is_rejected_with_the_reasons(engine_client, net
     assert "no SFC approval" in body["rejected"][1]["message"]
 
 
+@pytest.mark.para(25)
 def test_retail_home_client_without_opt_in_is_accepted_and_flagged(engine_client, network):
     body = post(
         engine_client,
@@ -240,6 +250,7 @@ def test_every_item_that_is_not_an_object_is_rejected(engine_client, network):
     assert [r["code"] for r in body["rejected"]] == ["invalid_item"] * 4
 
 
+@pytest.mark.para(22)
 def test_ingest_writes_one_audit_event_listing_the_trades(engine_client, network):
     post(engine_client, trade(trade_id="A"), trade(trade_id="B"))
 
@@ -264,6 +275,7 @@ def test_auth_and_scope(network, ops_client):
     assert ops_client.post(URL, {"trades": [trade()]}, format="json").status_code == 403
 
 
+@pytest.mark.para(12)
 def test_positions_track_obligations(engine_client, network):
     post(engine_client, trade(quantity="1"), trade(quantity="0.5"), trade(sell=("JP1", "j"), quantity="0.25"))
 
