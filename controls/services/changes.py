@@ -198,15 +198,9 @@ def _model_of(label: str) -> type[models.Model] | None:
 # --- proposing ---------------------------------------------------------------------------
 
 
-def change_propose(*, proposed: models.Model, operation: str, user: User, now: datetime) -> ApprovalRequest:
-    """Ask for a record to be created, changed or deleted.
-
-    ``proposed`` is the record as it should be (for a deletion: the record).
-    Nothing is written to the record itself: the approval request and its
-    change (before and after) are, with an audit event. Raises
-    ``InvalidInput`` (``no_change``, ``invalid_change``), ``Forbidden`` (not
-    an operations user) or ``Conflict``.
-    """
+def change_describe(*, proposed: models.Model, operation: str) -> dict:
+    """The change that would make the record ``proposed`` (for a deletion:
+    remove it), as stored in a proposal: target, natural key, before and after."""
     target = _targets.get(type(proposed)._meta.label)
     if target is None:
         raise InvalidInput("invalid_change", f"{type(proposed)._meta.label} records are not changed by proposal")
@@ -230,7 +224,7 @@ def change_propose(*, proposed: models.Model, operation: str, user: User, now: d
             if not changed:
                 raise InvalidInput("no_change", f"nothing to propose: {key} already holds these values")
             before, after = record_values(current, changed), record_values(proposed, changed)
-    payload = {
+    return {
         "target": target.label,
         "object_id": object_id,
         "natural_key": key,
@@ -238,9 +232,30 @@ def change_propose(*, proposed: models.Model, operation: str, user: User, now: d
         "before": before,
         "after": after,
     }
+
+
+def change_propose(*, proposed: models.Model, operation: str, user: User, now: datetime) -> ApprovalRequest:
+    """Ask for a record to be created, changed or deleted.
+
+    ``proposed`` is the record as it should be (for a deletion: the record).
+    Nothing is written to the record itself: the approval request and its
+    change (before and after) are, with an audit event. Raises
+    ``InvalidInput`` (``no_change``, ``invalid_change``), ``Forbidden`` (not
+    an operations user) or ``Conflict``.
+    """
+    return changes_propose(changes=[change_describe(proposed=proposed, operation=operation)], user=user, now=now)
+
+
+def changes_propose(*, changes: list[dict], user: User, now: datetime) -> ApprovalRequest:
+    """Ask for several record changes (``change_describe``) as one approval:
+    approved, they are applied together in one transaction, in this order."""
+    if not changes:
+        raise InvalidInput("no_change", "nothing to propose")
     with transaction.atomic():
-        approval = approval_request(kind=ApprovalRequest.Kind.RECORD_CHANGE, payload=payload, user=user, now=now)
-        proposals_record(approval=approval, changes=[payload], actor=actor_of(user), now=now)
+        approval = approval_request(
+            kind=ApprovalRequest.Kind.RECORD_CHANGE, payload={"changes": changes}, user=user, now=now
+        )
+        proposals_record(approval=approval, changes=changes, actor=actor_of(user), now=now)
     return approval
 
 
@@ -328,15 +343,27 @@ def _validation_message(error: ValidationError) -> str:
     return " ".join(error.messages)
 
 
+def _changes_of(payload: dict) -> list[dict]:
+    changes = payload.get("changes")
+    if not isinstance(changes, list) or not changes or not all(isinstance(c, dict) for c in changes):
+        raise InvalidInput("invalid_change", "a record change names at least one change")
+    return changes
+
+
 def _record_check(*, payload: dict) -> None:
-    _prepare(payload, lock=False)
+    for change in _changes_of(payload):
+        _prepare(change, lock=False)
 
 
 @approval_kind(ApprovalRequest.Kind.RECORD_CHANGE, check=_record_check)
 def _record_approved(*, payload: dict, request: ApprovalRequest, approver: User, now: datetime) -> dict:
     changes_serialise()
-    target, current, proposed = _prepare(payload, lock=True)
-    operation = payload["operation"]
+    return {"applied": [_apply(change, actor=actor_of(approver), now=now) for change in _changes_of(payload)]}
+
+
+def _apply(change: dict, *, actor: str, now: datetime) -> dict:
+    target, current, proposed = _prepare(change, lock=True)
+    operation = change["operation"]
     if operation == Operation.DELETE:
         assert current is not None
         record, after = current, None
@@ -344,13 +371,13 @@ def _record_approved(*, payload: dict, request: ApprovalRequest, approver: User,
         try:
             current.delete()
         except (ProtectedError, RestrictedError) as error:
-            users = sorted({type(obj)._meta.verbose_name_plural for obj in error.args[1]})
+            users = sorted({str(type(obj)._meta.verbose_name_plural) for obj in error.args[1]})
             raise Conflict(
-                "in_use", f"{payload['natural_key']} cannot be deleted: {', '.join(map(str, users))} refer to it"
+                "in_use", f"{change['natural_key']} cannot be deleted: {', '.join(users)} refer to it"
             ) from None
     else:
         assert proposed is not None
-        names = list(payload.get("after") or {})
+        names = list(change.get("after") or {})
         if operation == Operation.UPDATE:
             proposed.save(update_fields=[_field(target.model, name).attname for name in names])
         else:
@@ -359,11 +386,11 @@ def _record_approved(*, payload: dict, request: ApprovalRequest, approver: User,
         after = record_values(proposed, [_field(target.model, name) for name in names])
     key = target.natural_key(record)
     audit_record(
-        actor=actor_of(approver),
+        actor=actor,
         action=f"change.applied.{operation}",
         object_type=target.model.__name__,
         object_id=key[:100],
-        before=payload.get("before"),
+        before=change.get("before"),
         after=after,
         at=now,
     )
@@ -374,12 +401,14 @@ __all__ = [
     "DomainError",
     "Operation",
     "Target",
+    "change_describe",
     "change_lines",
     "change_propose",
     "change_summary",
     "change_target",
     "change_target_of",
     "change_targets",
+    "changes_propose",
     "changes_serialise",
     "proposals_pending",
     "proposals_record",

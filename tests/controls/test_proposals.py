@@ -173,9 +173,9 @@ def test_every_proposal_decision_and_applied_change_is_audited_with_before_and_a
     assert (proposed.actor, proposed.object_type, proposed.object_id) == ("user:maker", "Wallet", f"eth:{OLD}")
     assert proposed.before == {"address": OLD}
     assert proposed.after == {"approval": approval.id, "operation": "update", "values": {"address": DEAD.lower()}}
-    assert events["approval.requested"].after["payload"]["before"] == {"address": OLD}
+    assert events["approval.requested"].after["payload"]["changes"][0]["before"] == {"address": OLD}
     assert events["approval.approved"].before == {"status": "pending"}
-    assert events["approval.approved"].after["result"]["natural_key"] == f"eth:{DEAD.lower()}"
+    assert events["approval.approved"].after["result"]["applied"][0]["natural_key"] == f"eth:{DEAD.lower()}"
     assert (applied.actor, applied.before, applied.after) == ("user:checker", {"address": OLD}, {"address": DEAD.lower()})
 
 
