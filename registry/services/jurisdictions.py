@@ -1,6 +1,6 @@
 """The FATF list facts per jurisdiction (circular para 7), kept as data.
 
-``settlement/data/jurisdictions.toml`` ships the lists with the date they
+``registry/data/jurisdictions.toml`` ships the lists with the date they
 were taken; ``jurisdictions_sync`` upserts them (``load_jurisdictions``
 when FATF changes its lists, three times a year). The network file may
 override single facts with its own ``[[jurisdiction]]`` tables, read by

@@ -30,7 +30,7 @@ Table reference (keys beyond DESIGN's example are optional):
   receive_first); escrow_custodian (a custodian's name, for escrow DVP);
   limit_hkd; status (active | suspended; left as it is when
   omitted, since it is operational state).
-- ``[[jurisdiction]]``: overrides, the keys of settlement/data/jurisdictions.toml;
+- ``[[jurisdiction]]``: overrides, the keys of registry/data/jurisdictions.toml;
   only the keys given change.
 - ``[[rail]]``: code, kind. evm: chain_id, confirmations, rpc_url (optional),
   window_minutes (default 1440). bank: currency, calendars (holidays-library
