@@ -118,6 +118,9 @@ class ProposedChangeAdmin(ActionPermissions, admin.ModelAdmin):
 
     # Django's admin history would say "changed" or "deleted": the audit trail
     # records the proposal instead, and the change when it is applied.
+    def construct_change_message(self, request, form, formsets, add=False):
+        return []  # nothing was saved (inline formsets included)
+
     def log_addition(self, request, obj, message):
         return None
 
@@ -247,7 +250,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     list_display = ["id", "kind", "status", "summary", "requested_by", "requested_at", "decided_by", "decided_at"]
     list_filter = ["status", "kind"]
     list_select_related = ["requested_by", "decided_by"]
-    fields = [
+    fields = readonly_fields = (
         "kind",
         "status",
         "summary",
@@ -258,8 +261,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
         "reason",
         "payload",
         "result",
-    ]
-    readonly_fields = fields
+    )
     inlines = [ChangeInline]
     actions = ["approve", "reject"]
 

@@ -27,8 +27,8 @@ from settlement.services import review
 
 @admin.register(CapConfig)
 class CapConfigAdmin(admin.ModelAdmin):
-    # Cap changes will need four eyes (approval requests arrive with cycles);
-    # until then they are set by the network file and shown here.
+    # Shown only: the cap changes with four eyes through POST /api/v1/ops/cap
+    # (cap_change) or the network file (network_change on a running network).
     list_display = ["total_hkd", "warn_at", "settle_at", "halt_at", "updated_at"]
 
     def has_change_permission(self, request, obj=None):

@@ -107,12 +107,15 @@ def changes_serialise() -> None:
 # --- values: stored as JSON, compared as Python values ----------------------------------
 
 
-def _dump(value: Any) -> Any:
+def _dump(model_field: models.Field, obj: models.Model) -> Any:
+    value = model_field.value_from_object(obj)
     if isinstance(value, Decimal):
         return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
-    return value
+    if value is None or isinstance(value, (str, int, float, bool, list, dict)):
+        return value
+    return model_field.value_to_string(obj)  # e.g. a time zone, by its name
 
 
 def _load(model_field: models.Field, raw: Any) -> Any:
@@ -124,7 +127,7 @@ def _load(model_field: models.Field, raw: Any) -> Any:
 
 def record_values(obj: models.Model, fields: Iterable[models.Field]) -> dict[str, Any]:
     """The values of ``fields`` as stored in a proposal (a relation as its id)."""
-    return {f.name: _dump(f.value_from_object(obj)) for f in fields}
+    return {f.name: _dump(f, obj) for f in fields}
 
 
 def _field(model: type[models.Model], name: str) -> models.Field:

@@ -36,7 +36,7 @@ def _permissions(actions: tuple[str, ...], models: set[tuple[str, str]]) -> set[
 
 def groups_sync() -> dict[str, int]:
     view = set(Permission.objects.filter(content_type__app_label__in=APPS, codename__startswith="view_"))
-    proposed = {(t.model._meta.app_label, t.model._meta.model_name) for t in change_targets()}
+    proposed = {(t.model._meta.app_label, str(t.model._meta.model_name)) for t in change_targets()}
     work = _permissions(("add", "change", "delete"), proposed) | _permissions(("add", "change"), DIRECT)
     wanted = {"ops_viewer": view, "ops_operator": view | work, "ops_approver": view | work}
     counts = {}

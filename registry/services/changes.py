@@ -32,10 +32,10 @@ def _used_outside_registry(obj: models.Model) -> list[str]:
     users = []
     for relation in obj._meta.related_objects:
         related = relation.related_model
-        if related._meta.app_label == "registry" or not relation.field.concrete:  # type: ignore[union-attr]
+        if related._meta.app_label == "registry" or not relation.field.concrete:
             continue
-        if related._default_manager.filter(**{relation.field.name: obj}).exists():  # type: ignore[union-attr]
-            users.append(str(related._meta.verbose_name_plural))  # type: ignore[union-attr]
+        if related._default_manager.filter(**{relation.field.name: obj}).exists():
+            users.append(str(related._meta.verbose_name_plural))
     return users
 
 

@@ -63,11 +63,12 @@ def api_key_update(
         key = OperatorAPIKey.objects.select_for_update().filter(pk=key_id).first()
         if key is None:
             raise NotFound("not_found", "no such API key")
+        now_revoked = key.revoked or revoked  # a revocation is final
         before = {"revoked": key.revoked, "expiry_date": key.expiry_date.isoformat() if key.expiry_date else None}
-        after = {"revoked": key.revoked or revoked, "expiry_date": expiry_date.isoformat() if expiry_date else None}
+        after = {"revoked": now_revoked, "expiry_date": expiry_date.isoformat() if expiry_date else None}
         if before == after:
             return key
-        key.revoked, key.expiry_date = after["revoked"], expiry_date
+        key.revoked, key.expiry_date = now_revoked, expiry_date
         key.save(update_fields=["revoked", "expiry_date"])
         audit_record(
             actor=actor,

@@ -59,6 +59,9 @@ def form_data(obj, user, **changes) -> dict:
         if value is None or value is False:
             continue
         data[name] = value
+    for formset, _ in model_admin.get_formsets_with_inlines(request, obj):
+        prefix = formset(instance=obj).prefix  # read-only inlines: an empty management form
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
     data.update(changes)
     return data
 
@@ -144,7 +147,11 @@ def test_the_person_who_proposes_cannot_approve(network, wallets):
 
 @pytest.mark.para(23, 13)
 def test_a_proposal_made_stale_by_another_approved_change_is_refused(network, wallets):
-    alice, bob, checker = ops_user("alice", "ops_operator"), ops_user("bob", "ops_operator"), ops_user("c", "ops_approver")
+    alice, bob, checker = (
+        ops_user("alice", "ops_operator"),
+        ops_user("bob", "ops_operator"),
+        ops_user("c", "ops_approver"),
+    )
     first, second = Wallet.objects.get(pk=wallets.pk), Wallet.objects.get(pk=wallets.pk)
     first.address, second.address = "0x" + "1" * 40, DEAD
     one = change_propose(proposed=first, operation=Operation.UPDATE, user=alice, now=MONDAY)
@@ -176,7 +183,11 @@ def test_every_proposal_decision_and_applied_change_is_audited_with_before_and_a
     assert events["approval.requested"].after["payload"]["changes"][0]["before"] == {"address": OLD}
     assert events["approval.approved"].before == {"status": "pending"}
     assert events["approval.approved"].after["result"]["applied"][0]["natural_key"] == f"eth:{DEAD.lower()}"
-    assert (applied.actor, applied.before, applied.after) == ("user:checker", {"address": OLD}, {"address": DEAD.lower()})
+    assert (applied.actor, applied.before, applied.after) == (
+        "user:checker",
+        {"address": OLD},
+        {"address": DEAD.lower()},
+    )
 
 
 @pytest.mark.para(23, 7)
@@ -260,7 +271,8 @@ def test_schedules_change_only_by_proposal(client, network):
     )
     for action in ("disable_tasks", "toggle_tasks"):  # the library's direct actions are gone
         client.post(
-            reverse("admin:django_celery_beat_periodictask_changelist"), {"action": action, "_selected_action": [task.id]}
+            reverse("admin:django_celery_beat_periodictask_changelist"),
+            {"action": action, "_selected_action": [task.id]},
         )
 
     assert PeriodicTask.objects.get(pk=task.pk).enabled is True
@@ -334,3 +346,36 @@ def test_api_keys_made_in_the_admin_are_checked_like_create_api_key(client, netw
     assert any("is not shown again" in m for m in messages_of(made))
     assert AuditEvent.objects.filter(action="api_key.created", object_id=key.prefix).exists()
     assert not Leg.objects.exists()
+
+
+@pytest.mark.para(23, 14)
+def test_a_cycle_time_changed_in_the_admin_is_proposed_then_applied(client, network):
+    from django_celery_beat.models import CrontabSchedule
+
+    maker, checker = ops_user("maker", "ops_operator"), ops_user("checker", "ops_approver")
+    eod = PeriodicTask.objects.get(name="cycles: end of day 22:00 HKT").crontab
+
+    change_in_admin(client, eod, maker, hour="21")
+
+    assert CrontabSchedule.objects.get(pk=eod.pk).hour == "22"
+    change = ApprovalRequest.objects.get().changes.get()
+    assert (change.before, change.after) == ({"hour": "22"}, {"hour": "21"})
+    approval_decide(approval_id=change.approval_id, user=checker, approve=True, reason="", now=MONDAY)
+    assert CrontabSchedule.objects.get(pk=eod.pk).hour == "21"
+    assert str(CrontabSchedule.objects.get(pk=eod.pk).timezone) == "Asia/Hong_Kong"
+
+
+@pytest.mark.para(23, 14)
+def test_a_new_periodic_task_is_created_only_on_approval(network):
+    from django_celery_beat.models import IntervalSchedule
+
+    maker, checker = ops_user("maker", "ops_operator"), ops_user("checker", "ops_approver")
+    every = IntervalSchedule.objects.order_by("id").first()
+    task = PeriodicTask(name="extra reconcile", task="custody.reconcile", interval=every, kwargs="{}")
+
+    approval = change_propose(proposed=task, operation=Operation.CREATE, user=maker, now=MONDAY)
+    assert not PeriodicTask.objects.filter(name="extra reconcile").exists()
+    approval_decide(approval_id=approval.id, user=checker, approve=True, reason="", now=MONDAY)
+
+    created = PeriodicTask.objects.get(name="extra reconcile")
+    assert (created.task, created.interval, created.enabled) == ("custody.reconcile", every, True)

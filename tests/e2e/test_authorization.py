@@ -146,11 +146,7 @@ def abilities(model_admin, user: User) -> str:
     if not model_admin.has_view_or_change_permission(request):
         return "none"
     parts = ["view"]
-    writes = [
-        name
-        for name in ("add", "change", "delete")
-        if getattr(model_admin, f"has_{name}_permission")(request)
-    ]
+    writes = [name for name in ("add", "change", "delete") if getattr(model_admin, f"has_{name}_permission")(request)]
     if isinstance(model_admin, ProposedChangeAdmin):
         if writes:
             assert writes == ["add", "change", "delete"], (model_admin, writes)

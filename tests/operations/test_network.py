@@ -9,8 +9,8 @@ from io import StringIO
 import pytest
 from django.apps import apps
 from django.conf import settings
-from django.core.management import call_command
 from django.contrib.auth.models import Group, User
+from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 

@@ -25,7 +25,9 @@ from settlement.models import CapConfig
 
 pytestmark = pytest.mark.django_db
 DEMO = (settings.BASE_DIR / "demo" / "network.toml").read_text(encoding="utf-8")
-NEW_ACCOUNT = '\n[[bank_account]]\noperator = "SG1"\nrail = "hkd-chats"\nnumber = "999-000000-001"\nbank = "Elsewhere Bank"\n'
+NEW_ACCOUNT = (
+    '\n[[bank_account]]\noperator = "SG1"\nrail = "hkd-chats"\nnumber = "999-000000-001"\nbank = "Elsewhere Bank"\n'
+)
 
 
 def ops_user(name: str, group: str) -> User:
@@ -160,7 +162,11 @@ def test_an_omitted_optional_key_leaves_a_live_value_alone_and_an_empty_one_clea
 
     assert not result.changed and result.approval_id is None
     sg1 = Operator.objects.get(code="SG1")
-    assert (sg1.limit_hkd, sg1.sfc_approval, sg1.approved_on) == (Decimal("40000000"), "SFC/SOB/2026/001", date(2026, 1, 15))
+    assert (sg1.limit_hkd, sg1.sfc_approval, sg1.approved_on) == (
+        Decimal("40000000"),
+        "SFC/SOB/2026/001",
+        date(2026, 1, 15),
+    )
     assert operator_eligibility(sg1) == []
     assert Wallet.objects.get(operator=sg1).custodian.name == "Lion City Custody Pte Ltd"
     assert CapConfig.objects.get().warn_at == Decimal("0.70")
@@ -181,7 +187,9 @@ def test_an_omitted_threshold_keeps_its_current_value_when_checking_the_order(ru
 
     result = load(text, user=ops_user("maker", "ops_operator"))
 
-    assert result.changes[0]["before"] == {"settle_at": "0.6000"} and result.changes[0]["after"] == {"settle_at": "0.65"}
+    assert result.changes[0]["before"] == {"settle_at": "0.6000"} and result.changes[0]["after"] == {
+        "settle_at": "0.65"
+    }
 
 
 @pytest.mark.para(17)
