@@ -26,8 +26,9 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import connection, models, transaction
 from django.db.models.deletion import ProtectedError, RestrictedError
 
@@ -166,7 +167,7 @@ def change_lines(change: ChangeProposal) -> list[tuple[str, str, str]]:
         if model is not None:
             try:
                 model_field = _field(model, name)
-            except Exception:  # a value named by the network file rather than by a model field
+            except FieldDoesNotExist:  # a value named by the network file rather than by a model field
                 model_field = None
         label = str(model_field.verbose_name) if model_field is not None else name.replace("_", " ")
         shown_before = _shown(model_field, before[name]) if name in before else "(new)"
@@ -190,8 +191,6 @@ def _model_of(label: str) -> type[models.Model] | None:
     target = _targets.get(label)
     if target is not None:
         return target.model
-    from django.apps import apps
-
     try:
         return apps.get_model(label)
     except (LookupError, ValueError):
@@ -309,6 +308,8 @@ def _prepare(payload: dict, *, lock: bool) -> tuple[Target, models.Model | None,
     model = target.model
     current = proposed = None
     if operation in (Operation.UPDATE, Operation.DELETE):
+        if not payload.get("object_id"):
+            raise InvalidInput("invalid_change", f"{key}: the change names no record")
         queryset = model._default_manager.filter(pk=payload.get("object_id"))
         current = (queryset.select_for_update() if lock else queryset).first()
         if current is None:
