@@ -7,3 +7,8 @@ class ControlsConfig(AppConfig):
 
     name = "controls"
     verbose_name = "Controls: audit, approvals, alerts"
+
+    def ready(self) -> None:
+        # registers the four-eyes handler for proposed record changes, and the
+        # Celery beat schedules as records that change only by proposal
+        from .services import changes, schedules  # noqa: F401

@@ -42,6 +42,8 @@ class ApprovalRequest(models.Model):
         RESERVE_WITHDRAWAL = "reserve_withdrawal"
         RESERVE_REVERSAL = "reserve_reversal"
         CAP_CHANGE = "cap_change"
+        RECORD_CHANGE = "record_change"
+        NETWORK_CHANGE = "network_change"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -69,6 +71,34 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} approval {self.id} ({self.status})"
+
+
+class ChangeProposal(models.Model):
+    """One change to a record that an approval request asks for (DESIGN
+    section 12): which record, by model and natural key, and the values of
+    the changed fields before and after. A record change from the admin asks
+    for one; a network file loaded on a running network asks for all of its
+    changes in one approval. Written with the request, never changed."""
+
+    class Operation(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        DELETE = "delete"
+
+    approval = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="changes")
+    target = models.CharField(max_length=100, help_text='the model, e.g. "registry.Wallet"')
+    object_id = models.CharField(max_length=100, blank=True, help_text="the row's id; blank for a creation")
+    natural_key = models.CharField(max_length=300, help_text="the record as people name it")
+    operation = models.CharField(max_length=6, choices=Operation.choices)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["approval_id", "id"]
+        indexes = [models.Index(fields=["target", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.target} {self.natural_key} (approval {self.approval_id})"
 
 
 class Alert(models.Model):

@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.utils import timezone
 
-from controls.admin import ReadOnlyAdmin
+from controls.admin import ActionPermissions, ReadOnlyAdmin
 from controls.exceptions import DomainError
 from custody.models import (
     BalanceReport,
@@ -124,7 +124,7 @@ class BreakEventInline(admin.TabularInline):
 
 
 @admin.register(Break)
-class BreakAdmin(admin.ModelAdmin):
+class BreakAdmin(ActionPermissions, admin.ModelAdmin):
     """The breaks queue. Take a break (action) to own it; write a resolution
     note and save to resolve it (through the service, with its history)."""
 
@@ -188,7 +188,7 @@ class BreakAdmin(admin.ModelAdmin):
             except DomainError as error:
                 messages.error(request, error.message)
 
-    @admin.action(description="Take the selected breaks (you own them; investigating)")
+    @admin.action(description="Take the selected breaks (you own them; investigating)", permissions=["act"])
     def take(self, request, queryset):
         done = 0
         for brk in queryset.exclude(status=Break.Status.RESOLVED):
@@ -238,7 +238,7 @@ class InstructionAdmin(ReadOnlyAdmin):
         response["Content-Disposition"] = 'attachment; filename="instructions.json"'
         return response
 
-    @admin.action(description="Mark the selected instructions as taken (sent to the custodian)")
+    @admin.action(description="Mark the selected instructions as taken (sent to the custodian)", permissions=["act"])
     def mark_taken(self, request, queryset):
         try:
             taken = instructions_take(

@@ -18,3 +18,5 @@ class OperationsConfig(AppConfig):
     def ready(self) -> None:
         # last in INSTALLED_APPS: every app's permissions exist when this runs
         post_migrate.connect(_groups_sync, sender=self, dispatch_uid="operations.groups_sync")
+        # registers the four-eyes handler for network changes (load_network on a running network)
+        from .services import network  # noqa: F401

@@ -1,11 +1,17 @@
 """Admin for the registry: operators, jurisdictions, assets and marks,
-client accounts, rails, custodians, wallets and bank accounts, API keys."""
+client accounts, rails, custodians, wallets and bank accounts, API keys.
 
-from django.contrib import admin
+Registry records change only with four eyes: saving a form proposes the
+change (controls.admin.ProposedChangeAdmin, rules in services/changes.py)."""
+
+from django import forms
+from django.contrib import admin, messages
 from django.utils import timezone
 from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
 
-from controls.admin import ReadOnlyAdmin
+from controls.admin import ProposedChangeAdmin, ReadOnlyAdmin
+from controls.exceptions import DomainError
 from registry.models import (
     Account,
     Asset,
@@ -20,11 +26,16 @@ from registry.models import (
     WalletBalance,
 )
 from registry.selectors import jurisdiction_problems, operator_eligibility
+from registry.services.keys import api_key_create, api_key_scope_check, api_key_update
 from registry.services.rails import wallet_balance_set
+
+# the library's own key model authenticates nothing here: keys are OperatorAPIKey
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)
 
 
 @admin.register(Jurisdiction)
-class JurisdictionAdmin(admin.ModelAdmin):
+class JurisdictionAdmin(ProposedChangeAdmin):
     list_display = [
         "code",
         "name",
@@ -45,7 +56,7 @@ class JurisdictionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Operator)
-class OperatorAdmin(admin.ModelAdmin):
+class OperatorAdmin(ProposedChangeAdmin):
     list_display = [
         "code",
         "name",
@@ -62,6 +73,10 @@ class OperatorAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
     readonly_fields = ["eligibility"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # a role never changes; a default is declared through the defaults process
+        return [*self.readonly_fields, "role"] if obj is not None else self.readonly_fields
+
     @admin.display(boolean=True)
     def eligible(self, obj):
         return not operator_eligibility(obj)
@@ -72,7 +87,7 @@ class OperatorAdmin(admin.ModelAdmin):
 
 
 @admin.register(Asset)
-class AssetAdmin(admin.ModelAdmin):
+class AssetAdmin(ProposedChangeAdmin):
     list_display = ["code", "kind", "scale", "rail", "contract", "mark_hkd", "mark_as_of", "mark_source"]
     readonly_fields = ["mark_hkd", "mark_as_of", "mark_source"]
 
@@ -84,23 +99,87 @@ class MarkAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ProposedChangeAdmin):
     list_display = ["operator", "ref", "client_class", "shared_book_opt_in", "disclosure_version", "opted_in_at"]
     list_filter = ["operator", "client_class", "shared_book_opt_in"]
     search_fields = ["ref"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # claims and exceptions name a client by operator and reference: they never change
+        return ["operator", "ref"] if obj is not None else []
+
+
+class OperatorAPIKeyForm(forms.ModelForm):
+    class Meta:
+        model = OperatorAPIKey
+        fields = ["operator", "scope", "name", "expiry_date"]
+
+    def clean(self):
+        data = super().clean()
+        operator, scope = data.get("operator"), data.get("scope")
+        if operator is not None and scope and not self.instance.pk:
+            try:
+                api_key_scope_check(operator=operator, scope=scope)
+            except DomainError as error:
+                raise forms.ValidationError({"scope": error.message}) from None
+        return data
+
 
 @admin.register(OperatorAPIKey)
 class OperatorAPIKeyAdmin(APIKeyModelAdmin):
+    """Keys are made as ``create_api_key`` makes them (operator and scope
+    checked, audited, the key shown once); afterwards only revocation and
+    the expiry date change, audited. Superusers only: no group may add or
+    change keys."""
+
     list_display = (*APIKeyModelAdmin.list_display, "operator", "scope")  # type: ignore[assignment]
     list_filter = (*APIKeyModelAdmin.list_filter, "scope", "operator")  # type: ignore[assignment]
+    form = OperatorAPIKeyForm
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["operator", "scope", "name", "expiry_date"]
+        return ["prefix", "operator", "scope", "name", "expiry_date", "revoked"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        fixed = ("prefix", "operator", "scope", "name")
+        return (*fixed, "expiry_date", "revoked") if obj.revoked else fixed
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is not None:
+            kwargs["form"] = forms.ModelForm  # the add form's scope check is for new keys
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        actor = f"user:{request.user.username}"
+        if change:
+            api_key_update(
+                key_id=obj.pk, revoked=obj.revoked, expiry_date=obj.expiry_date, actor=actor, now=timezone.now()
+            )
+            return
+        key, secret = api_key_create(
+            operator_code=obj.operator.code, name=obj.name, scope=obj.scope, actor=actor, expiry_date=obj.expiry_date
+        )
+        obj.pk, obj.id, obj.prefix = key.pk, key.pk, key.prefix
+        obj._state.adding = False
+        self.message_user(
+            request,
+            f"The {key.scope} API key {key.name!r} for {key.operator.code} is: {secret} "
+            "Store it now: it is not shown again.",
+            messages.WARNING,
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the key's record stays for the audit trail
 
 
 # --- cycles and four eyes --------------------------------------------------------------
 
 
 @admin.register(Rail)
-class RailAdmin(admin.ModelAdmin):
+class RailAdmin(ProposedChangeAdmin):
     list_display = [
         "code",
         "kind",
@@ -121,18 +200,18 @@ class RailAdmin(admin.ModelAdmin):
 
 
 @admin.register(Custodian)
-class CustodianAdmin(admin.ModelAdmin):
+class CustodianAdmin(ProposedChangeAdmin):
     list_display = ["name"]
 
 
 @admin.register(Wallet)
-class WalletAdmin(admin.ModelAdmin):
+class WalletAdmin(ProposedChangeAdmin):
     list_display = ["operator", "rail", "address", "temperature", "custodian", "lead_time_minutes"]
     list_filter = ["operator", "rail", "temperature"]
 
 
 @admin.register(BankAccount)
-class BankAccountAdmin(admin.ModelAdmin):
+class BankAccountAdmin(ProposedChangeAdmin):
     list_display = ["operator", "rail", "number", "bank"]
     list_filter = ["operator", "rail"]
 

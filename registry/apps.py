@@ -8,3 +8,7 @@ class RegistryConfig(AppConfig):
 
     name = "registry"
     verbose_name = "Registry"
+
+    def ready(self) -> None:
+        # the registry's records change only by proposal: register them and their rules
+        from .services import changes  # noqa: F401

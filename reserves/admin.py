@@ -110,7 +110,7 @@ class ClaimAdmin(ReadOnlyAdmin):
     inlines = [ClaimLineInline]
     actions = ["ask_for_payout"]
 
-    @admin.action(description="Ask for payout (a second person approves; the fund pays)")
+    @admin.action(description="Ask for payout (a second person approves; the fund pays)", permissions=["act"])
     def ask_for_payout(self, request, queryset):
         for claim in queryset.order_by("id"):
             try:

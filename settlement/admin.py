@@ -27,8 +27,8 @@ from settlement.services import review
 
 @admin.register(CapConfig)
 class CapConfigAdmin(admin.ModelAdmin):
-    # Cap changes will need four eyes (approval requests arrive with cycles);
-    # until then they are set by the network file and shown here.
+    # Shown only: the cap changes with four eyes through POST /api/v1/ops/cap
+    # (cap_change) or the network file (network_change on a running network).
     list_display = ["total_hkd", "warn_at", "settle_at", "halt_at", "updated_at"]
 
     def has_change_permission(self, request, obj=None):
@@ -103,7 +103,9 @@ class TradeExceptionAdmin(ReadOnlyAdmin):
     search_fields = ["trade_id", "message"]
     actions = ["mark_resolved"]
 
-    @admin.action(description="Mark resolved (reviewed; the trade was re-sent or handled off-line)")
+    @admin.action(
+        description="Mark resolved (reviewed; the trade was re-sent or handled off-line)", permissions=["act"]
+    )
     def mark_resolved(self, request, queryset):
         count = review.trade_exceptions_resolve(
             ids=list(queryset.values_list("id", flat=True)),
@@ -121,7 +123,7 @@ class ComplianceExceptionAdmin(ReadOnlyAdmin):
     search_fields = ["account_ref", "trade__trade_id"]
     actions = ["mark_resolved"]
 
-    @admin.action(description="Mark resolved (compliance reviewed)")
+    @admin.action(description="Mark resolved (compliance reviewed)", permissions=["act"])
     def mark_resolved(self, request, queryset):
         count = review.compliance_exceptions_resolve(
             ids=list(queryset.values_list("id", flat=True)),
@@ -218,7 +220,7 @@ class LegAdmin(ReadOnlyAdmin):
     amount_shown = scaled_amount("amount")
     actions = ["request_manual_confirmation"]
 
-    @admin.action(description="Ask for manual confirmation (a second person approves)")
+    @admin.action(description="Ask for manual confirmation (a second person approves)", permissions=["act"])
     def request_manual_confirmation(self, request, queryset):
         for leg in queryset.order_by("id"):
             try:

@@ -47,7 +47,7 @@ class ApprovalPage(pagination.CursorPagination):
 class OpsApprovalsView(OpsView):
     @extend_schema(summary="Approval requests (filter by status)", responses={200: s.ApprovalSerializer(many=True)})
     def get(self, request):
-        queryset = ApprovalRequest.objects.select_related("requested_by", "decided_by")
+        queryset = ApprovalRequest.objects.select_related("requested_by", "decided_by").prefetch_related("changes")
         status = request.query_params.get("status")
         if status:
             if status not in ApprovalRequest.Status.values:

@@ -14,3 +14,7 @@ class ApprovalSerializer(serializers.Serializer):
     decided_at = serializers.DateTimeField(allow_null=True)
     reason = serializers.CharField()
     result = serializers.JSONField(allow_null=True)
+    changes = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="record changes asked for: target, natural_key, operation, before, after",
+    )

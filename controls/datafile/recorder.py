@@ -61,8 +61,9 @@ class Recorder:
         stamp: Mapping[str, Any] | None = None,
     ) -> models.Model:
         """Create the row found by ``lookup`` or update the ``values`` that
-        differ. ``stamp`` (e.g. ``updated_at``) is written only with a change."""
-        obj = model._default_manager.filter(**lookup).first()
+        differ, under its row lock (inside the caller's transaction).
+        ``stamp`` (e.g. ``updated_at``) is written only with a change."""
+        obj = model._default_manager.select_for_update().filter(**lookup).first()
         if obj is None:
             obj = model._default_manager.create(**lookup, **values, **(stamp or {}))
             self.created(kind, obj, object_id=object_id, after={**lookup, **values})

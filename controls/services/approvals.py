@@ -47,10 +47,23 @@ def in_groups(user: User, groups: tuple[str, ...]) -> bool:
     return user.is_active and user.groups.filter(name__in=groups).exists()
 
 
+def can_request(user: User) -> bool:
+    """Who may ask for a four-eyes change (and work the queues): ops_operator,
+    ops_approver, and superusers, who propose like everyone else and approve
+    only when they are in ops_approver too."""
+    return bool(getattr(user, "is_active", False)) and (
+        bool(getattr(user, "is_superuser", False)) or in_groups(user, OPERATOR_GROUPS)
+    )
+
+
+def can_decide(user: User) -> bool:
+    return bool(getattr(user, "is_active", False)) and in_groups(user, (APPROVER_GROUP,))
+
+
 def approval_request(*, kind: str, payload: dict, user: User, now: datetime) -> ApprovalRequest:
     if kind not in _handlers:
         raise InvalidInput("invalid_field", f"no approval kind {kind!r}", field="kind")
-    if not in_groups(user, OPERATOR_GROUPS):
+    if not can_request(user):
         raise Forbidden("forbidden", "only ops_operator or ops_approver users can ask for an approval")
     _checks[kind](payload=payload)
     with transaction.atomic():
@@ -67,7 +80,7 @@ def approval_request(*, kind: str, payload: dict, user: User, now: datetime) -> 
 
 
 def approval_decide(*, approval_id: int, user: User, approve: bool, reason: str, now: datetime) -> ApprovalRequest:
-    if not in_groups(user, (APPROVER_GROUP,)):
+    if not can_decide(user):
         raise Forbidden("forbidden", "only an ops_approver can approve or reject")
     with transaction.atomic():
         request = ApprovalRequest.objects.select_for_update().filter(pk=approval_id).first()
@@ -114,4 +127,14 @@ def approval_as_json(request: ApprovalRequest) -> dict:
         "decided_at": request.decided_at,
         "reason": request.reason,
         "result": request.result,
+        "changes": [
+            {
+                "target": change.target,
+                "natural_key": change.natural_key,
+                "operation": change.operation,
+                "before": change.before,
+                "after": change.after,
+            }
+            for change in request.changes.all()
+        ],
     }

@@ -190,14 +190,24 @@ def _cap_payload(payload: dict) -> dict:
     return {"total_hkd": total, **thresholds}
 
 
+def reserve_fund_balance() -> Decimal:
+    """The fund's balance now (0 when no fund is set up)."""
+    fund = ReserveFund.objects.order_by("id").first()
+    return fund_balance(fund) if fund else Decimal(0)
+
+
+def cap_within_fund(*, total_hkd: Decimal, balance: Decimal, where: str = "") -> None:
+    """The cap may not exceed the reserve fund (para 17): the rule of every
+    door that sets a cap (the cap change approval, the network file)."""
+    if total_hkd > balance:
+        raise Conflict(
+            "cap_above_fund", f"{where}a cap of {total_hkd} HKD exceeds the reserve fund's {balance} HKD (para 17)"
+        )
+
+
 def _cap_check(*, payload: dict) -> None:
     values = _cap_payload(payload)
-    fund = ReserveFund.objects.order_by("id").first()
-    balance = fund_balance(fund) if fund else Decimal(0)
-    if values["total_hkd"] > balance:
-        raise Conflict(
-            "cap_above_fund", f"a cap of {values['total_hkd']} HKD exceeds the reserve fund's {balance} HKD (para 17)"
-        )
+    cap_within_fund(total_hkd=values["total_hkd"], balance=reserve_fund_balance())
 
 
 @approval_kind(ApprovalRequest.Kind.CAP_CHANGE, check=_cap_check)

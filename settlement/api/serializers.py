@@ -165,9 +165,9 @@ class CycleSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(["intraday", "eod"])
     as_of = serializers.DateTimeField()
     status = serializers.ChoiceField(["running", "done"])
-    requested_by = serializers.CharField()
-    obligations_taken = serializers.IntegerField()
-    obligations_deferred = serializers.IntegerField()
+    requested_by = serializers.CharField(allow_null=True, help_text="null for an overseas operator's key")
+    obligations_taken = serializers.IntegerField(help_text="an overseas operator's key: its own obligations only")
+    obligations_deferred = serializers.IntegerField(allow_null=True, help_text="null for an overseas operator's key")
     finished_at = serializers.DateTimeField(allow_null=True)
     batches = BatchSerializer(many=True)
 

@@ -49,18 +49,23 @@ def batch_as_json(batch, *, legs: bool = True) -> dict:
 
 
 def cycle_as_json(cycle, *, detail: bool = False, counterparty: Operator | None = None) -> dict:
-    body = {
+    """A cycle with its batches. For a ``counterparty`` (an overseas
+    operator's key) only its own batches, its own obligations in
+    ``obligations_taken``, and nothing of the others or of home's staff:
+    ``requested_by`` and ``obligations_deferred`` are null."""
+    batches = cycle.batches.select_related("counterparty", "escrow_custodian").order_by("counterparty__code")
+    if counterparty is not None:
+        batches = batches.filter(counterparty=counterparty)
+    shown = [batch_as_json(b, legs=detail) for b in batches]
+    own = counterparty is not None
+    return {
         "id": cycle.id,
         "kind": cycle.kind,
         "as_of": _iso(cycle.as_of),
         "status": cycle.status,
-        "requested_by": cycle.requested_by,
-        "obligations_taken": cycle.obligations_taken,
-        "obligations_deferred": cycle.obligations_deferred,
+        "requested_by": None if own else cycle.requested_by,
+        "obligations_taken": sum(b["obligations"] for b in shown) if own else cycle.obligations_taken,
+        "obligations_deferred": None if own else cycle.obligations_deferred,
         "finished_at": _iso(cycle.finished_at),
+        "batches": shown,
     }
-    batches = cycle.batches.select_related("counterparty", "escrow_custodian").order_by("counterparty__code")
-    if counterparty is not None:
-        batches = batches.filter(counterparty=counterparty)
-    body["batches"] = [batch_as_json(b, legs=detail) for b in batches]
-    return body

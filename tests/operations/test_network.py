@@ -9,12 +9,15 @@ from io import StringIO
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from controls.datafile import LineLocator
 from controls.exceptions import InvalidInput
 from controls.models import AuditEvent
+from controls.services.approvals import approval_decide
 from operations.services.network import NetworkLoadResult, network_load
 from registry.models import Account, Asset, BankAccount, Custodian, Jurisdiction, Mark, Operator, Rail, Wallet
 from registry.services.jurisdictions import DATA_FILE, jurisdictions_sync
@@ -47,6 +50,28 @@ def demo() -> str:
 
 def load(text: str, **kwargs) -> NetworkLoadResult:
     return network_load(text=text, actor="test", **kwargs)
+
+
+def ops_user(name: str, group: str) -> User:
+    user, created = User.objects.get_or_create(username=name, defaults={"is_staff": True})
+    if created:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def approved(text: str) -> NetworkLoadResult:
+    """On a loaded network: the file's changes proposed by one person and
+    approved by another (DESIGN section 12)."""
+    result = load(text, user=ops_user("maker", "ops_operator"))
+    if result.approval_id is not None:
+        approval_decide(
+            approval_id=result.approval_id,
+            user=ops_user("checker", "ops_approver"),
+            approve=True,
+            reason="",
+            now=timezone.now(),
+        )
+    return result
 
 
 def load_error(text: str) -> InvalidInput:
@@ -407,23 +432,26 @@ def test_a_broken_file_changes_nothing_on_a_loaded_network(demo):
 def test_a_changed_field_updates_and_is_audited(demo):
     load(demo)
     text = replace_once(demo, 'limit_hkd = "40000000"', 'limit_hkd = "30000000.50"')
-    result = load(text)
+    result = approved(text)
 
     assert (result.created, result.updated) == (0, 1)
     assert result.counts["operator"] == {"created": 0, "updated": 1, "unchanged": 2}
     assert Operator.objects.get(code="SG1").limit_hkd == Decimal("30000000.50")
     event = AuditEvent.objects.get(action="network.updated", object_type="Operator")
-    assert (event.object_id, event.actor) == ("SG1", "test")
+    assert (event.object_id, event.actor) == ("SG1", "user:checker")
     assert event.before == {"limit_hkd": "40000000.00"}
     assert event.after == {"limit_hkd": "30000000.50"}
-    assert result.summary() == "network loaded: 0 created, 1 updated, 33 unchanged (operator: 1 updated)"
+    assert result.summary() == (
+        f"network change proposed as approval {result.approval_id}; a different ops_approver must approve it: "
+        "0 created, 1 updated, 33 unchanged (operator: 1 updated)"
+    )
 
 
 @pytest.mark.para(23)
 def test_cap_update_stamps_updated_at(demo):
     load(demo)
     stamped = CapConfig.objects.get().updated_at
-    load(replace_once(demo, 'total_hkd = "100000000"', 'total_hkd = "90000000"'))
+    approved(replace_once(demo, 'total_hkd = "100000000"', 'total_hkd = "90000000"'))
     cap = CapConfig.objects.get()
     assert cap.total_hkd == Decimal("90000000") and cap.updated_at > stamped
     event = AuditEvent.objects.get(action="network.updated", object_type="CapConfig")
@@ -455,26 +483,26 @@ def test_marks_are_idempotent_and_a_new_price_is_recorded(demo):
     assert Mark.objects.count() == 4
 
     text = replace_once(demo, 'price_hkd = "520000"', 'price_hkd = "530000"')
-    result = load(text)
+    result = approved(text)
     assert result.counts["mark"] == {"created": 1, "updated": 0, "unchanged": 3}
     btc = Asset.objects.get(code="BTC")
     assert btc.mark_hkd == Decimal("530000") and Mark.objects.filter(asset=btc).count() == 2
     event = AuditEvent.objects.filter(action="network.updated", object_type="Asset", object_id="BTC").first()
     assert Decimal(event.before["mark_hkd"]) == 520000 and event.after["mark_hkd"] == "530000"
     assert event.after["mark_source"] == "network file"
-    load(text)
+    approved(text)
     assert Mark.objects.filter(asset=btc).count() == 2
 
 
 def test_an_older_mark_is_history_only(demo):
     load(demo)
     text = replace_once(demo, 'price_hkd = "21000"', 'price_hkd = "19000"\nas_of = 2026-01-02T10:00:00+08:00')
-    load(text)
+    approved(text)
     eth = Asset.objects.get(code="ETH")
     assert eth.mark_hkd == Decimal("21000")  # the newer mark stays current
     older = Mark.objects.get(asset=eth, price_hkd=Decimal("19000"))
     assert older.as_of == datetime(2026, 1, 2, 2, 0, tzinfo=UTC)
-    load(text)
+    approved(text)
     assert Mark.objects.filter(asset=eth).count() == 2
 
 
@@ -484,11 +512,11 @@ def test_accounts_opt_in_is_stamped_once(demo):
     retail_out = replace_once(
         demo, "shared_book_opt_in = false", 'shared_book_opt_in = true\ndisclosure_version = "SOB-2026-01"'
     )
-    load(retail_out)
+    approved(retail_out)
     account = Account.objects.get(ref="retail-out")
     assert account.shared_book_opt_in and account.opted_in_at is not None
     stamped = account.opted_in_at
-    load(retail_out)
+    approved(retail_out)
     assert Account.objects.get(ref="retail-out").opted_in_at == stamped
 
 
@@ -501,7 +529,7 @@ def test_an_opt_in_needs_a_disclosure_version(demo):
 
 def test_a_partial_file_updates_a_loaded_network(demo):
     load(demo)
-    result = load('[[mark]]\nasset = "ETH"\nprice_hkd = "22000"\nsource = "ops desk"\n')
+    result = approved('[[mark]]\nasset = "ETH"\nprice_hkd = "22000"\nsource = "ops desk"\n')
     assert result.counts == {"mark": {"created": 1, "updated": 0, "unchanged": 0}}
     assert Asset.objects.get(code="ETH").mark_source == "ops desk"
 

@@ -1,6 +1,10 @@
 """Applying a checked plan: upserts by natural key in dependency order, one
 audit event per created or changed object. Runs inside the caller's
-transaction; a plan reaches here only when the whole file is valid."""
+transaction; a plan reaches here only when the whole file is valid.
+
+A new object takes every value of its row (defaults for what the file
+omits); an object that exists changes only the keys the file gives, so an
+omitted optional key never resets a live value (``Row.given``)."""
 
 from __future__ import annotations
 
@@ -51,6 +55,23 @@ class _ByCode:
         self.objects[code] = obj
 
 
+def _upsert(
+    recorder: Recorder,
+    kind: str,
+    model: type[models.Model],
+    row: Row,
+    *,
+    lookup: dict[str, Any],
+    values: dict[str, Any],
+    object_id: str,
+    stamp: dict[str, Any] | None = None,
+) -> Any:
+    """Create with every value, or update only the values the file gives."""
+    if model._default_manager.filter(**lookup).exists():
+        values = {key: value for key, value in values.items() if row.applies(key)}
+    return recorder.upsert(kind, model, lookup=lookup, values=values, object_id=object_id, stamp=stamp)
+
+
 def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operator]:
     """Write the plan; returns the overseas operators the file declares."""
     jurisdictions = _ByCode(Jurisdiction)
@@ -75,18 +96,20 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
         if role == Operator.Role.OVERSEAS:
             escrow = values.get("escrow_custodian")
             values["escrow_custodian"] = custodians[escrow] if escrow else None
-        operators[code] = recorder.upsert("operator", Operator, lookup={"code": code}, values=values, object_id=code)
+        operators[code] = _upsert(
+            recorder, "operator", Operator, row, lookup={"code": code}, values=values, object_id=code
+        )
 
     rails = _ByCode(Rail)
     for row in plan.rails:
         code, values = _split(row, "code")
-        rails[code] = recorder.upsert("rail", Rail, lookup={"code": code}, values=values, object_id=code)
+        rails[code] = _upsert(recorder, "rail", Rail, row, lookup={"code": code}, values=values, object_id=code)
 
     assets = _ByCode(Asset)
     for row in plan.assets:
         code, values = _split(row, "code")
         values["rail"] = rails[values["rail"]]
-        assets[code] = recorder.upsert("asset", Asset, lookup={"code": code}, values=values, object_id=code)
+        assets[code] = _upsert(recorder, "asset", Asset, row, lookup={"code": code}, values=values, object_id=code)
 
     for row in plan.wallets:
         rail, address = rails[row["rail"]], row["address"]
@@ -96,9 +119,11 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
             "custodian": custodians[row["custodian"]] if row["custodian"] else None,
             "lead_time_minutes": row["lead_time_minutes"],
         }
-        recorder.upsert(
+        _upsert(
+            recorder,
             "wallet",
             Wallet,
+            row,
             lookup={"rail": rail, "address": address},
             values=values,
             object_id=f"{rail.code}:{address}",
@@ -107,9 +132,11 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
     for row in plan.bank_accounts:
         rail, number = rails[row["rail"]], row["number"]
         values = {"operator": operators[row["operator"]], "bank": row["bank"]}
-        recorder.upsert(
+        _upsert(
+            recorder,
             "bank_account",
             BankAccount,
+            row,
             lookup={"rail": rail, "number": number},
             values=values,
             object_id=f"{rail.code}:{number}",
@@ -118,9 +145,11 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
     for row in plan.accounts:
         _account(recorder, row, operators[row["operator"]], now=now)
     if plan.cap:
-        recorder.upsert(
+        _upsert(
+            recorder,
             "cap",
             CapConfig,
+            plan.cap,
             lookup={"singleton": True},
             values=plan.cap.values,
             object_id="cap",
@@ -140,12 +169,17 @@ def _split(row: Row, key: str) -> tuple[str, dict[str, Any]]:
 
 def _account(recorder: Recorder, row: Row, operator: Operator, *, now: datetime) -> None:
     ref = row["ref"]
-    values = {key: row[key] for key in ("client_class", "shared_book_opt_in", "disclosure_version")}
     current = Account.objects.filter(operator=operator, ref=ref).first()
-    if not values["shared_book_opt_in"]:
-        values["opted_in_at"] = None
-    elif current is None or not current.shared_book_opt_in:
-        values["opted_in_at"] = now  # the opt-in is recorded when it is first loaded
+    values = {
+        key: row[key]
+        for key in ("client_class", "shared_book_opt_in", "disclosure_version")
+        if current is None or row.applies(key)
+    }
+    if "shared_book_opt_in" in values:
+        if not values["shared_book_opt_in"]:
+            values["opted_in_at"] = None
+        elif current is None or not current.shared_book_opt_in:
+            values["opted_in_at"] = now  # the opt-in is recorded when it is first loaded
     recorder.upsert(
         "account", Account, lookup={"operator": operator, "ref": ref}, values=values, object_id=f"{operator.code}:{ref}"
     )
@@ -155,7 +189,8 @@ def _reserve(recorder: Recorder, row: Row, *, now: datetime) -> None:
     deed, opening = row["deed"], row["opening_hkd"]
     values = {key: row[key] for key in ("trustee", "bank_account", "name")}
     fund = cast(
-        ReserveFund, recorder.upsert("reserve_fund", ReserveFund, lookup={"deed": deed}, values=values, object_id=deed)
+        ReserveFund,
+        _upsert(recorder, "reserve_fund", ReserveFund, row, lookup={"deed": deed}, values=values, object_id=deed),
     )
     # The ledger is append-only: the opening contribution is written once.
     # A different amount for it was refused when the file was checked.
@@ -198,7 +233,7 @@ def _mark(recorder: Recorder, row: Row, asset: Asset, *, now: datetime) -> None:
     recorder.created(
         "mark",
         mark,
-        object_id=str(mark.pk),
+        object_id=f"{asset.code}@{as_of.isoformat()}",
         after={"asset": asset.code, "price_hkd": price, "as_of": as_of, "source": source},
     )
     if asset.mark_as_of is None or as_of >= asset.mark_as_of:

@@ -15,9 +15,9 @@ from controls.datafile import Checker, show, valid
 from controls.money import as_str
 from registry.models import Asset, Jurisdiction, Operator, Rail
 from reserves.models import ReserveFund
-from settlement.models import Trade
+from settlement.models import CapConfig, Trade
 
-from .tables import EVM_ADDRESS, HKD, MARK_FUTURE_TOLERANCE, OPENING, Plan, Row
+from .tables import EVM_ADDRESS, HKD, MARK_FUTURE_TOLERANCE, OPENING, Plan, Row, thresholds_check
 
 
 def check_references(check: Checker, plan: Plan, *, now: datetime) -> None:
@@ -63,6 +63,7 @@ def check_references(check: Checker, plan: Plan, *, now: datetime) -> None:
         _exists(check, row, "operator", operators, "operator")
 
     _check_reserve(check, plan.reserve)
+    _check_cap(check, plan.cap)
 
     _unique(check, plan.marks, ("asset",), "mark for")
     for row in plan.marks:
@@ -224,3 +225,14 @@ def _check_reserve(check: Checker, row: Row | None) -> None:
             f"the opening contribution is already recorded as {as_str(recorded)} HKD; "
             "change the fund through ledger entries (the ledger is append-only)",
         )
+
+
+def _check_cap(check: Checker, row: Row | None) -> None:
+    if row is None:
+        return
+    current = CapConfig.objects.first()
+    thresholds = {
+        key: row[key] if current is None or row.applies(key) else getattr(current, key)
+        for key in ("warn_at", "settle_at", "halt_at")
+    }
+    thresholds_check(check, row, thresholds)

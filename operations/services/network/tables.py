@@ -93,13 +93,28 @@ WINDOW = integer(minimum=1, maximum=MAX_MINUTES)
 @dataclass(slots=True)
 class Row:
     """One object the file declares. References to other objects are codes,
-    resolved when the plan is applied; a value with a problem is INVALID."""
+    resolved when the plan is applied; a value with a problem is INVALID.
+
+    ``values`` holds every field, with defaults for the optional keys the
+    file omits; ``given`` names the fields the file sets. A new object takes
+    all of ``values``; an object that exists changes only what is ``given``:
+    an omitted optional key leaves its value as it is, an explicit empty
+    value ("") clears it."""
 
     table: Table
     values: dict[str, Any]
+    given: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.given is None:
+            self.given = frozenset(self.table.data)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
+
+    def applies(self, key: str) -> bool:
+        """Whether the file sets ``key`` (or must: a required key)."""
+        return key in (self.given or ())
 
 
 @dataclass(slots=True)
@@ -122,6 +137,15 @@ class Plan:
 
 def hkd_amount(*, positive: bool) -> Reader:
     return decimal(scale=settings.HKD_SCALE, positive=positive, minimum=None if positive else Decimal(0))
+
+
+def clearable(reader: Reader, empty: Any = None) -> Reader:
+    """An optional value that "" clears (TOML has no null)."""
+
+    def read(value: Any) -> Any:
+        return empty if isinstance(value, str) and not value.strip() else reader(value)
+
+    return read
 
 
 def threshold(value: Any) -> Decimal:
@@ -208,20 +232,25 @@ def _home(check: Checker, table: Table) -> Row:
 def _overseas(check: Checker, table: Table) -> Row:
     check.only(table, OVERSEAS_KEYS)
     values = _operator(check, table)
-    values["sfc_approval"] = check.get(table, "sfc_approval", text(max_length=100), default="")
-    values["approved_on"] = check.get(table, "approved_on", calendar_date)
+    values["sfc_approval"] = check.get(table, "sfc_approval", text(max_length=100, blank=True), default="")
+    values["approved_on"] = check.get(table, "approved_on", clearable(calendar_date))
     values["dvp_policy"] = check.get(
         table, "dvp_policy", choice(*Operator.DvpPolicy.values), default=Operator.DvpPolicy.RECEIVE_FIRST.value
     )
-    values["limit_hkd"] = check.get(table, "limit_hkd", hkd_amount(positive=False))
+    values["limit_hkd"] = check.get(table, "limit_hkd", clearable(hkd_amount(positive=False)))
     # escrow DVP: where both sides' legs are locked and released together
-    values["escrow_custodian"] = check.get(table, "escrow_custodian", text(max_length=200))
+    values["escrow_custodian"] = check.get(table, "escrow_custodian", clearable(text(max_length=200)))
     if "status" in table.data:  # operational state: left alone unless the file sets it
         values["status"] = check.get(table, "status", operator_status)
+    given = set(table.data)
     approval, approved_on = values["sfc_approval"], values["approved_on"]
-    if valid(approval, approved_on) and bool(approval) != (approved_on is not None):
-        check.problem(table, None, "sfc_approval and approved_on go together: give both or neither")
-    return Row(table, values)
+    if "sfc_approval" in given and not approval and "approved_on" not in given:
+        given.add("approved_on")  # sfc_approval = "" withdraws the approval, its date with it
+    elif valid(approval, approved_on) and bool(approval) != (approved_on is not None):
+        check.problem(
+            table, None, 'sfc_approval and approved_on go together: give both, or sfc_approval = "" to clear both'
+        )
+    return Row(table, values, frozenset(given))
 
 
 def _jurisdiction(check: Checker, table: Table) -> Row:
@@ -242,7 +271,7 @@ def _rail(check: Checker, table: Table) -> Row:
     if kind == Rail.Kind.EVM:
         values["chain_id"] = check.get(table, "chain_id", integer(minimum=1, maximum=2**63 - 1), required=True)
         values["rpc_url"] = check.get(
-            table, "rpc_url", url(schemes=("http", "https", "ws", "wss"), max_length=300), default=""
+            table, "rpc_url", clearable(url(schemes=("http", "https", "ws", "wss"), max_length=300), ""), default=""
         )
         values["confirmations"] = check.get(table, "confirmations", integer(minimum=0, maximum=10_000), required=True)
         values["window_minutes"] = window
@@ -262,7 +291,10 @@ def _rail(check: Checker, table: Table) -> Row:
 def _asset(check: Checker, table: Table) -> Row:
     check.only(table, ASSET_KEYS)
     contract = check.get(
-        table, "contract", text(max_length=64, pattern=EVM_ADDRESS, hint="0x and 40 hex digits"), default=""
+        table,
+        "contract",
+        clearable(text(max_length=64, pattern=EVM_ADDRESS, hint="0x and 40 hex digits"), ""),
+        default="",
     )
     return Row(
         table,
@@ -287,16 +319,15 @@ def _wallet(check: Checker, table: Table) -> Row:
         "temperature": check.get(
             table, "temperature", choice(*Wallet.Temperature.values), default=Wallet.Temperature.HOT.value
         ),
-        "custodian": check.get(table, "custodian", text(max_length=200)),
+        "custodian": check.get(table, "custodian", clearable(text(max_length=200))),
         "lead_time_minutes": check.get(table, "lead_time_minutes", MINUTES, default=0),
     }
-    if (
-        values["temperature"] == Wallet.Temperature.HOT
-        and valid(values["lead_time_minutes"])
-        and values["lead_time_minutes"]
-    ):
-        check.problem(table, "lead_time_minutes", "applies to cold wallets; a hot wallet has no lead time")
-    return Row(table, values)
+    given = set(table.data)
+    if values["temperature"] == Wallet.Temperature.HOT:
+        if valid(values["lead_time_minutes"]) and values["lead_time_minutes"]:
+            check.problem(table, "lead_time_minutes", "applies to cold wallets; a hot wallet has no lead time")
+        given.add("lead_time_minutes")  # a wallet made hot has no lead time any more
+    return Row(table, values, frozenset(given))
 
 
 def _bank_account(check: Checker, table: Table) -> Row:
@@ -337,16 +368,21 @@ def _cap(check: Checker, table: Table) -> Row:
         "total_hkd": check.get(table, "total_hkd", hkd_amount(positive=False), required=True),
         **{key: check.get(table, key, threshold, default=defaults[key]) for key in ("warn_at", "settle_at", "halt_at")},
     }
-    warn, settle, halt = values["warn_at"], values["settle_at"], values["halt_at"]
+    # their order is checked with the references: an omitted threshold keeps its current value
+    return Row(table, values)
+
+
+def thresholds_check(check: Checker, row: Row, thresholds: dict[str, Any]) -> None:
+    """0 < warn_at <= settle_at <= halt_at, for the thresholds as they will be."""
+    warn, settle, halt = thresholds["warn_at"], thresholds["settle_at"], thresholds["halt_at"]
     if valid(warn, settle, halt) and not warn <= settle <= halt:
         pair = ("warn_at", "settle_at") if warn > settle else ("settle_at", "halt_at")
         check.problem(
-            table,
-            next((key for key in reversed(pair) if key in table.data), None),
+            row.table,
+            next((key for key in reversed(pair) if key in row.table.data), None),
             f"thresholds must satisfy 0 < warn_at <= settle_at <= halt_at, got warn_at {as_str(warn)}, "
             f"settle_at {as_str(settle)}, halt_at {as_str(halt)}",
         )
-    return Row(table, values)
 
 
 def _reserve(check: Checker, table: Table) -> Row:
@@ -356,7 +392,7 @@ def _reserve(check: Checker, table: Table) -> Row:
         {
             "trustee": check.get(table, "trustee", text(max_length=200), required=True),
             "deed": check.get(table, "deed", text(max_length=100), required=True),
-            "bank_account": check.get(table, "bank_account", text(max_length=100), default=""),
+            "bank_account": check.get(table, "bank_account", clearable(text(max_length=100), ""), default=""),
             "name": check.get(table, "name", text(max_length=200), default=ReserveFund._meta.get_field("name").default),
             "opening_hkd": check.get(table, "opening_hkd", hkd_amount(positive=True), required=True),
         },
