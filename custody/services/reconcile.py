@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
+from controls.exceptions import Conflict
 from controls.money import as_str
 from controls.services.audit import audit_record
 from custody.models import Break, Movement
@@ -343,7 +344,10 @@ def _finalise(*, as_of: datetime, actor: str, result: ReconcileResult) -> None:
     for leg in legs:
         movements = list(leg.movements.select_related("account", "statement", "asset").order_by("occurred_at", "id"))
         how = (leg.evidence or {}).get("matched_by", "one_to_one")
-        leg_confirm(leg_id=leg.id, evidence=_evidence(movements, how), actor=actor, as_of=as_of)
+        try:
+            leg_confirm(leg_id=leg.id, evidence=_evidence(movements, how), actor=actor, as_of=as_of)
+        except Conflict:
+            continue  # read without a lock: its batch failed meanwhile (leg_confirm re-checked under the lock)
         result.confirmed.append(leg.id)
 
 
