@@ -18,6 +18,8 @@ from decimal import Decimal
 from lxml import etree
 from pycamt.parser import Camt053Parser
 
+from controls.timestamps import EARLIEST, LATEST
+
 from .common import ParsedEntry, ParsedStatement, StatementError
 
 AMOUNT = re.compile(r"^\d{1,18}(\.\d{1,18})?$")
@@ -78,14 +80,23 @@ def _date(doc: _Doc, element, path: str, what: str) -> tuple[date | None, dateti
             parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
             if parsed.utcoffset() is None:
                 parsed = parsed.replace(tzinfo=UTC)  # ISO 20022 times without an offset are UTC by convention
-            return parsed.date(), parsed.astimezone(UTC)
+            instant = parsed.astimezone(UTC)
+            _in_range(instant.date(), path, holder)
+            return parsed.date(), instant
         if day:
-            return date.fromisoformat(day), None
-    except ValueError:
+            return _in_range(date.fromisoformat(day), path, holder), None
+    except (ValueError, OverflowError):
         raise StatementError(
             f"<{path}> {(moment or day)[:40]!r} is not an ISO date ({what})", line=holder.sourceline
         ) from None
     raise StatementError(f"<{path}> has neither <Dt> nor <DtTm> ({what})", line=holder.sourceline)
+
+
+def _in_range(day: date, path: str, holder) -> date:
+    """A bank date the settlement arithmetic can use (no year 1 or 9999)."""
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise StatementError(f"<{path}> {day.isoformat()} is out of range", line=holder.sourceline)
+    return day
 
 
 def _account_id(doc: _Doc, account) -> str:

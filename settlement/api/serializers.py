@@ -6,6 +6,7 @@ decimal fields, speed at 10,000 items); these serializers describe it.
 
 from rest_framework import serializers
 
+from controls.money import at_scale
 from settlement.models import Obligation
 
 
@@ -128,7 +129,7 @@ class ObligationSerializer(serializers.ModelSerializer):
 
     def get_amount(self, obligation: Obligation) -> str:
         # Quantised to the asset's scale, so "1.5" BTC reads "1.50000000".
-        return format(obligation.amount.quantize(obligation.asset.quantum), "f")
+        return format(at_scale(obligation.amount, obligation.asset.scale), "f")
 
 
 class LegSerializer(serializers.Serializer):
@@ -170,6 +171,13 @@ class CycleSerializer(serializers.Serializer):
     obligations_deferred = serializers.IntegerField()
     finished_at = serializers.DateTimeField(allow_null=True)
     batches = BatchSerializer(many=True)
+
+
+class CycleRunSerializer(CycleSerializer):
+    """A cycle run on request: ``replayed`` when that (kind, as_of) cycle
+    had run already and nothing new was run (200 instead of 201)."""
+
+    replayed = serializers.BooleanField()
 
 
 class DeliveryOutSerializer(serializers.Serializer):

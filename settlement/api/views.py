@@ -32,7 +32,7 @@ class TradesView(ScopedView):
         responses={200: s.TradesOutSerializer},
     )
     def post(self, request):
-        data = json_object(request, "trades")
+        data = json_object(request, "trades", per_item_text=True)
         items = data.get("trades")
         if not isinstance(items, list):
             raise InvalidInput("invalid_request", "trades must be a list of trade objects", field="trades")
