@@ -64,9 +64,12 @@ class RowLock:
         self._locked, self._release = threading.Event(), threading.Event()
         self._thread = Contender(self._hold)
 
+    def _take(self) -> None:
+        self.model.objects.select_for_update().get(pk=self.pk)
+
     def _hold(self) -> None:
         with transaction.atomic():
-            self.model.objects.select_for_update().get(pk=self.pk)
+            self._take()
             self._locked.set()
             self._release.wait(WAIT_LIMIT_SECONDS)
 
@@ -91,3 +94,16 @@ class RowLock:
         self.release()
         if self._thread.error is not None:
             raise self._thread.error
+
+
+class TableLock(RowLock):
+    """Hold ``LOCK TABLE <model's table> IN <mode> MODE``: SHARE lets readers
+    through and stops every writer at its first insert into the table."""
+
+    def __init__(self, model, mode: str = "SHARE"):
+        super().__init__(model, 0)
+        self.mode = mode
+
+    def _take(self) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {self.model._meta.db_table} IN {self.mode} MODE")
