@@ -150,6 +150,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "CycleKindEnum": ["intraday", "eod"],
+        "CycleStatusEnum": ["running", "done"],
         "ReserveEntryKindEnum": ["contribution", "withdrawal", "reversal"],
     },
 }
