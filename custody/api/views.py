@@ -26,6 +26,7 @@ from custody.services.instructions import instruction_as_json, instructions_take
 from custody.services.statements import statement_import
 
 MAX_UPLOAD = 20 * 1024 * 1024
+MAX_AGE_HOURS = 24 * 366 * 10
 
 
 class BreakPage(pagination.CursorPagination):
@@ -67,8 +68,14 @@ class OpsBreaksView(OpsView):
             queryset = queryset.filter(counterparty__code=counterparty)
         older = request.query_params.get("older_than_hours")
         if older:
-            if not older.isdigit():
-                raise InvalidInput("invalid_field", "older_than_hours must be a whole number", field="older_than_hours")
+            # ASCII digits, at most ten years: "²" is a digit to str.isdigit, and a
+            # billion hours is past what a date can hold
+            if not (older.isascii() and older.isdigit()) or int(older) > MAX_AGE_HOURS:
+                raise InvalidInput(
+                    "invalid_field",
+                    f"older_than_hours must be a whole number from 0 to {MAX_AGE_HOURS}",
+                    field="older_than_hours",
+                )
             queryset = queryset.filter(opened_at__lte=now - timedelta(hours=int(older)))
         paginator = BreakPage()
         page = paginator.paginate_queryset(queryset, request, view=self)

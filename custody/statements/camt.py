@@ -144,8 +144,9 @@ def _entry(doc: _Doc, entry, index: int, currency: str) -> ParsedEntry | None:
     value_date, _ = _date(doc, entry, "ValDt", "value date")
     if booking_date is None and status == "BOOK":
         booking_date = value_date
-    if booking_date is None:
-        raise StatementError("a booked entry has neither <BookgDt> nor <ValDt>", line=entry.sourceline)
+        if booking_date is None:
+            raise StatementError("a booked entry has neither <BookgDt> nor <ValDt>", line=entry.sourceline)
+    # a pending entry (PDNG) is often not booked yet: it may carry a value date only
     credit = side == "CRDT"
     parties, names, refs, texts = set(), set(), [], []
     for detail in entry.iter(doc.q("TxDtls")):
@@ -183,7 +184,19 @@ def _entry(doc: _Doc, entry, index: int, currency: str) -> ParsedEntry | None:
     )
 
 
+DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
 def parse_camt053(data: bytes) -> list[ParsedStatement]:
+    # A camt.053 has no DOCTYPE. One that declares entities would be read
+    # with their text silently dropped (entities are never expanded here),
+    # so the file is refused rather than imported differently from what it says.
+    declaration = DOCTYPE.search(data)
+    if declaration is not None:
+        raise StatementError(
+            "the XML declares a DOCTYPE or entities, which a camt.053 statement never has: refused",
+            line=data.count(b"\n", 0, declaration.start()) + 1,
+        )
     try:
         parser = Camt053Parser(data)
     except etree.XMLSyntaxError as error:
@@ -191,6 +204,8 @@ def parse_camt053(data: bytes) -> list[ParsedStatement]:
     except ValueError as error:
         raise StatementError(f"not readable XML: {error}") from None
     doc = _Doc(parser.tree)
+    if parser.tree.getroottree().docinfo.doctype:  # spelled in an encoding the byte search cannot see
+        raise StatementError("the XML declares a DOCTYPE, which a camt.053 statement never has: refused")
     if "camt.054" in doc.ns:
         raise StatementError(
             "this is a camt.054 debit/credit notification; import the camt.053 statement that books these entries",

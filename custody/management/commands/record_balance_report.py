@@ -31,6 +31,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
         except (ValueError, UnicodeDecodeError) as error:
             raise CommandError(f"{path} is not JSON: {error}") from None
+        except RecursionError:
+            raise CommandError(f"{path} nests too deeply to be a balance report") from None
         if not isinstance(data, dict):
             raise CommandError(f"{path} must hold a JSON object with source, reference, as_of and lines")
         as_of = instant_argument(data.get("as_of"), name="as_of", not_after=timezone.now())
