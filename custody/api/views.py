@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from controls.api.ops import OpsView
 from controls.api.parsing import json_object, parse_as_of
+from controls.api.schema import cursor_page
 from controls.exceptions import InvalidInput, NotFound
 from controls.services.approvals import actor_of
 from custody.models import Break, Instruction
@@ -50,9 +51,8 @@ class OpsBreaksView(OpsView):
             OpenApiParameter("counterparty", str),
             OpenApiParameter("older_than_hours", int),
         ],
-        responses={
-            200: inline_serializer("BreakList", {"results": serializers.ListField(child=serializers.DictField())})
-        },
+        operation_id="ops_breaks_list",
+        responses={200: cursor_page("BreakPage", serializers.DictField())},
     )
     def get(self, request):
         now = timezone.now()
@@ -214,7 +214,8 @@ class OpsInstructionsView(OpsView):
     @extend_schema(
         summary="The outbound instruction outbox (filter by status)",
         parameters=[OpenApiParameter("status", str, enum=Instruction.Status.values)],
-        responses={200: OpenApiTypes.OBJECT},
+        operation_id="ops_instructions_list",
+        responses={200: cursor_page("InstructionPage", serializers.DictField())},
     )
     def get(self, request):
         queryset = Instruction.objects.select_related("asset", "rail", "counterparty")

@@ -175,7 +175,9 @@ TABLES = (
             "resolved_at",
         ),
     ),
-    Table("marks", "registry.Mark", "received_at", ("id", "asset__code", "price_hkd", "as_of", "source", "received_at")),
+    Table(
+        "marks", "registry.Mark", "received_at", ("id", "asset__code", "price_hkd", "as_of", "source", "received_at")
+    ),
     Table("observed_movements", "custody.Movement", "occurred_at", (), (("amount", "asset__scale"),)),
     Table("bank_statements", "custody.BankStatement", "imported_at", ()),
     Table("balance_reports", "custody.BalanceReport", "received_at", ()),

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from controls.api.ops import OpsView
 from controls.api.parsing import json_object, parse_as_of, request_actor
+from controls.api.schema import cursor_page
 from controls.api.serializers import ApprovalSerializer
 from controls.exceptions import InvalidInput, NotFound
 from controls.models import ApprovalRequest
@@ -35,7 +36,11 @@ class CyclesView(ScopedView):
             self.allowed_scopes = (Scope.OPERATIONS,)
         return super().get_permissions()
 
-    @extend_schema(summary="Cycles, newest first (batches without legs)", responses={200: s.CycleSerializer(many=True)})
+    @extend_schema(
+        summary="Cycles, newest first (batches without legs)",
+        operation_id="cycles_list",
+        responses={200: cursor_page("CyclePage", s.CycleSerializer)},
+    )
     def get(self, request):
         paginator = CyclePage()
         page = paginator.paginate_queryset(Cycle.objects.all(), request, view=self)

@@ -4,7 +4,7 @@ a family that cannot be read makes the command fail, naming it."""
 
 import csv
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 from zoneinfo import ZoneInfo
