@@ -102,6 +102,22 @@ class MarkOutSerializer(serializers.Serializer):
     stale = serializers.BooleanField()
 
 
+class MarksOutSerializer(serializers.Serializer):
+    marks = MarkOutSerializer(many=True)
+
+
+class MarkPostedSerializer(serializers.Serializer):
+    asset = serializers.CharField()
+    price_hkd = serializers.CharField()
+    as_of = serializers.DateTimeField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.source
+
+
+class MarksPostedSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    marks = MarkPostedSerializer(many=True)
+
+
 class ObligationSerializer(serializers.ModelSerializer):
     trade_id = serializers.CharField(source="trade.trade_id")
     counterparty = serializers.CharField(source="counterparty.code")
