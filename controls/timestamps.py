@@ -30,16 +30,17 @@ def parse_instant(
         raise InvalidInput(
             "invalid_timestamp", f"{field} {raw!r} has no time zone; send UTC (Z) or an offset", field=field
         )
+    utc: datetime | None
     try:
-        value = value.astimezone(UTC)
+        utc = value.astimezone(UTC)
     except OverflowError:  # year 1 at +14:00 or year 9999 at -14:00: no such UTC instant
-        value = None
-    if value is None or not EARLIEST <= value < LATEST:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
         raise InvalidInput(
             "invalid_timestamp",
             f"{field} {raw!r} is out of range (from {EARLIEST.year} to before {LATEST.year})",
             field=field,
         )
-    if not_after is not None and value > not_after:
+    if not_after is not None and utc > not_after:
         raise InvalidInput("invalid_timestamp", f"{field} {raw} is in the future", field=field)
-    return value
+    return utc

@@ -56,7 +56,7 @@ class LimitedAuthentication:
     def authenticate(self, request):
         auth_failures_check(request)
         try:
-            return super().authenticate(request)  # type: ignore[misc]
+            return super().authenticate(request)
         except exceptions.AuthenticationFailed:
             auth_failure_record(request)
             raise

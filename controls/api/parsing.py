@@ -41,7 +41,9 @@ def load_json(body: bytes) -> object:
     trade's rejection, not the whole request's."""
     try:
         data = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as error:
+        if "depth limit" in str(error):  # never hand that to the recursive standard parser
+            raise InvalidInput("invalid_json", f"request body nests deeper than {MAX_DEPTH} levels") from None
         try:
             data = json.loads(body, parse_constant=NonFiniteConstant)
         except (ValueError, RecursionError) as error:

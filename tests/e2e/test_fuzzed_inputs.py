@@ -157,7 +157,7 @@ def run_command(tmp_path, command: str, name: str, text: str) -> str:
             "range",
         ),
         ("far.json", json.dumps({"source": "HSBC", "reference": "R", "as_of": "9999-12-31T23:59:59-14:00"}), "range"),
-        ("deep.json", '{"source": ' + "[" * 100000 + "]" * 100000 + "}", "deep"),
+        ("deep.json", '{"source": ' + "[" * 100000 + "]" * 100000 + "}", "deeper"),
         (
             "surrogate.json",
             json.dumps({"source": "HSBC\ud800", "reference": "R", "as_of": "2026-01-01T00:00:00+08:00", "lines": []}),

@@ -4,8 +4,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from controls.api.parsing import load_json
 from controls.commands import instant_argument
-from controls.exceptions import DomainError
+from controls.exceptions import DomainError, InvalidInput
 from custody.services.balances import balance_report_as_json, balance_report_record
 
 
@@ -26,13 +27,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         path = Path(options["file"])
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = load_json(path.read_bytes())
         except OSError as error:
             raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
-        except (ValueError, UnicodeDecodeError) as error:
-            raise CommandError(f"{path} is not JSON: {error}") from None
-        except RecursionError:
-            raise CommandError(f"{path} nests too deeply to be a balance report") from None
+        except InvalidInput as error:  # not JSON, or nested deeper than any report (the API's own parser)
+            raise CommandError(f"{path}: {error.message}") from None
         if not isinstance(data, dict):
             raise CommandError(f"{path} must hold a JSON object with source, reference, as_of and lines")
         as_of = instant_argument(data.get("as_of"), name="as_of", not_after=timezone.now())
