@@ -177,3 +177,40 @@ def test_two_approvers_deciding_one_request_at_once_decide_it_once():
     outbound.refresh_from_db()
     assert outbound.status == "confirmed"
     connection.close()
+
+
+@pytest.mark.para(17)
+def test_a_claim_paid_and_rejected_at_once_ends_one_way_only():
+    from django.contrib.auth.models import Group, User
+    from django.utils import timezone
+
+    from reserves.models import Claim
+    from reserves.services.claims import claim_file, claim_pay, claim_reject
+
+    factories.build_network()
+    maker = User.objects.create_user("maker", is_staff=True)
+    maker.groups.add(Group.objects.get_or_create(name="ops_operator")[0])
+    approver = User.objects.create_user("anna", is_staff=True)
+    approver.groups.add(Group.objects.get_or_create(name="ops_approver")[0])
+    claim = claim_file(
+        counterparty="SG1",
+        account="pro-1",
+        loss_hkd="1000.00",
+        evidence="SG1 never delivered",
+        trade_id=None,
+        user=maker,
+        now=timezone.now(),
+    )
+
+    with RowLock(Claim, claim.id) as held:
+        pay = held.start(lambda: claim_pay(claim_id=claim.id, approved_by="user:anna", now=timezone.now()), waiters=1)
+        reject = held.start(
+            lambda: claim_reject(claim_id=claim.id, reason="duplicate", user=approver, now=timezone.now()), waiters=2
+        )
+        held.release()
+
+    assert pay.outcome().status == "paid"
+    refused = reject.outcome()
+    assert isinstance(refused, Conflict) and refused.code == "claim_not_payable"
+    claim.refresh_from_db()
+    assert (claim.status, claim.paid_hkd) == ("paid", claim.loss_hkd)
