@@ -35,7 +35,7 @@ def _depth_within(data: object, limit: int) -> bool:
     return True
 
 
-def load_json(body: bytes) -> object:
+def load_json(body: bytes, *, what: str = "request body") -> object:
     """orjson for speed; the standard parser as a fallback so that a bare
     NaN/Infinity, a huge number or a lone surrogate in one trade is that
     trade's rejection, not the whole request's."""
@@ -43,13 +43,13 @@ def load_json(body: bytes) -> object:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         if "depth limit" in str(error):  # never hand that to the recursive standard parser
-            raise InvalidInput("invalid_json", f"request body nests deeper than {MAX_DEPTH} levels") from None
+            raise InvalidInput("invalid_json", f"{what} nests deeper than {MAX_DEPTH} levels") from None
         try:
             data = json.loads(body, parse_constant=NonFiniteConstant)
         except (ValueError, RecursionError) as error:
-            raise InvalidInput("invalid_json", f"request body is not valid JSON: {error}") from None
+            raise InvalidInput("invalid_json", f"{what} is not JSON: {error}") from None
     if not _depth_within(data, MAX_DEPTH):
-        raise InvalidInput("invalid_json", f"request body nests deeper than {MAX_DEPTH} levels")
+        raise InvalidInput("invalid_json", f"{what} nests deeper than {MAX_DEPTH} levels")
     return data
 
 

@@ -89,21 +89,15 @@ def test_repeated_failed_authentication_from_one_address_is_throttled(network, s
     assert other.get("/api/v1/exposure", REMOTE_ADDR="10.0.0.9").status_code == 200
 
 
-def test_requests_are_limited_per_key_and_per_address(network, settings):
-    from rest_framework.settings import api_settings
+def test_requests_are_limited_per_key_and_per_address(network, monkeypatch):
     from rest_framework.throttling import SimpleRateThrottle
 
-    rates = {"principal": "3/min", "address": "5/min"}
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
-    api_settings.reload()
-    SimpleRateThrottle.THROTTLE_RATES = rates
-    try:
-        engine = api_client_for(network.home, scope="engine")
-        per_key = [engine.get("/api/v1/exposure").status_code for _ in range(4)]
-        ops = api_client_for(network.home, scope="operations")
-        per_address = [ops.get("/api/v1/exposure").status_code for _ in range(2)]
-    finally:
-        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    # the rates DRF read from REST_FRAMEWORK at start, lowered for this test only
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"principal": "3/min", "address": "5/min"})
+    engine = api_client_for(network.home, scope="engine")
+    per_key = [engine.get("/api/v1/exposure").status_code for _ in range(4)]
+    ops = api_client_for(network.home, scope="operations")
+    per_address = [ops.get("/api/v1/exposure").status_code for _ in range(2)]
 
     assert per_key == [200, 200, 200, 429]  # the key's own limit
     assert per_address == [200, 429]  # the address has had 5 requests in this minute

@@ -27,11 +27,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         path = Path(options["file"])
         try:
-            data = load_json(path.read_bytes())
+            data = load_json(path.read_bytes(), what=str(path))
         except OSError as error:
             raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
         except InvalidInput as error:  # not JSON, or nested deeper than any report (the API's own parser)
-            raise CommandError(f"{path}: {error.message}") from None
+            raise CommandError(error.message) from None
         if not isinstance(data, dict):
             raise CommandError(f"{path} must hold a JSON object with source, reference, as_of and lines")
         as_of = instant_argument(data.get("as_of"), name="as_of", not_after=timezone.now())
