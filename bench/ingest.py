@@ -35,6 +35,7 @@ import os
 import platform
 import queue
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -143,6 +144,11 @@ def django_env(url: str) -> dict[str, str]:
         DATABASE_URL=url,
         DJANGO_SETTINGS_MODULE="config.settings",
         DEBUG="0",
+        # production settings, but a bench on loopback: plain HTTP, its own key, no request limits
+        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+        SECURE_SSL_REDIRECT="0",
+        THROTTLE_PER_KEY="100000000/min",
+        THROTTLE_PER_ADDRESS="100000000/min",
         LOG_LEVEL="WARNING",
         CONN_MAX_AGE="600",
         VAR_DIR=str(OUT / "var"),

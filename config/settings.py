@@ -8,6 +8,7 @@ PostgreSQL) and ``CELERY_BROKER_URL`` (Redis or RabbitMQ).
 
 import os
 import sys
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,14 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-# The local default key is only good for a laptop; production sets SECRET_KEY.
-SECRET_KEY = os.environ.get("SECRET_KEY", "local-only-insecure-key-change-me")
+# Production sets SECRET_KEY. Without it only a DEBUG process starts (make run
+# sets DEBUG=1; the test suite sets its own key): never a production one on
+# a key everybody can read in the repository.
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        sys.exit("SECRET_KEY is not set: set it in the environment (DEBUG is off, so no built-in key is used)")
+    SECRET_KEY = "local-only-insecure-key-for-debug"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://localhost:8000,http://127.0.0.1:8000")
 
@@ -45,12 +52,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
     "django_celery_beat",
+    "axes",
     # the layers, bottom to top: each imports only from those above it in this list
     "controls",
     "registry",
@@ -70,7 +78,44 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # admin login lockout after repeated failures (django-axes); last, as it asks
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Admin logins: AXES_FAILURE_LIMIT failures for one username from one address
+# lock that pair out for AXES_COOLOFF_HOURS (or until an admin resets it:
+# manage.py axes_reset).
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "1"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Trusted proxies in front of the web workers that add X-Forwarded-For; 0:
+# the client address is REMOTE_ADDR (a client cannot pick its own address).
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0"))
+if NUM_PROXIES:
+    AXES_IPWARE_PROXY_COUNT = NUM_PROXIES
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
+# --- HTTPS and cookies (manage.py check --deploy is clean with DEBUG off) ----
+# Production defaults: HTTPS only, HSTS for a year, secure cookies. Behind a
+# TLS-terminating proxy set SECURE_PROXY_SSL_HEADER=1 (it sends
+# X-Forwarded-Proto); a plain-HTTP test rig sets SECURE_SSL_REDIRECT=0.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 3600)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# /health answers over plain HTTP too (load balancers probe it)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -118,12 +163,39 @@ STATIC_ROOT = VAR_DIR / "static"
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(16 * 1024 * 1024)))
 
+# The cache holds request rates and failed-login counts. Locally, per
+# process; production with several web workers sets CACHE_URL=redis://...
+# so that every worker counts against the same limits.
+CACHES: dict[str, Any] = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
+        if os.environ.get("CACHE_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "settlement"}
+    )
+}
+
+# Staff API tokens (django-rest-knox): stored as a digest, valid this long.
+STAFF_TOKEN_TTL_HOURS = int(os.environ.get("STAFF_TOKEN_TTL_HOURS", str(7 * 24)))
+REST_KNOX = {"TOKEN_TTL": timedelta(hours=STAFF_TOKEN_TTL_HOURS), "AUTO_REFRESH": False}
+# Failed authentications (a wrong API key or token) per client address: past
+# this, 429 until the window passes (controls.api.auth).
+AUTH_FAILURE_RATE = os.environ.get("AUTH_FAILURE_RATE", "10/min")
+
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "registry.api.auth.OperatorApiKeyAuthentication",
-        # operations staff: "Authorization: Token <token>" from create_staff_user
-        "rest_framework.authentication.TokenAuthentication",
+        # operations staff: "Authorization: Token <token>" from create_staff_user (knox: hashed, expiring)
+        "controls.api.auth.StaffTokenAuthentication",
     ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "controls.api.throttling.PrincipalRateThrottle",
+        "controls.api.throttling.AddressRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "principal": os.environ.get("THROTTLE_PER_KEY", "1200/min"),
+        "address": os.environ.get("THROTTLE_PER_ADDRESS", "2400/min"),
+    },
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -148,8 +220,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # every operation documents its error responses ({code, message, field})
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "controls.api.schema.error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "CycleKindEnum": ["intraday", "eod"],
+        "CycleStatusEnum": ["running", "done"],
         "ReserveEntryKindEnum": ["contribution", "withdrawal", "reversal"],
     },
 }

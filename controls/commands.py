@@ -4,25 +4,30 @@ who the actor is, and JSON output."""
 
 import getpass
 import json
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from controls.exceptions import InvalidInput
+from controls.timestamps import parse_instant
+
 
 def as_of_argument(raw: str | None) -> datetime:
     if raw is None:
         return timezone.now().replace(second=0, microsecond=0)
+    return instant_argument(raw, name="--as-of", not_after=timezone.now())
+
+
+def instant_argument(raw: object, *, name: str, not_after: datetime | None = None) -> datetime:
+    """An ISO 8601 instant with a time zone (in range: no year 1 at +14:00),
+    in UTC; a one-line CommandError otherwise."""
     try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise CommandError(f"--as-of {raw!r} is not an ISO 8601 timestamp (e.g. 2026-11-23T10:00+08:00)") from None
-    if value.utcoffset() is None:
-        raise CommandError(f"--as-of {raw!r} has no time zone: add Z or an offset such as +08:00")
-    if value > timezone.now():
-        raise CommandError("--as-of is in the future")
-    return value.astimezone(UTC)
+        return parse_instant(raw, field=name, not_after=not_after)
+    except InvalidInput as error:
+        hint = " (e.g. 2026-11-23T10:00+08:00)" if isinstance(raw, str) and "ISO 8601" in error.message else ""
+        raise CommandError(f"{error.message}{hint}") from None
 
 
 def date_argument(raw: str) -> date:

@@ -15,6 +15,13 @@ from .exceptions import InvalidInput
 # Storage is NUMERIC(38, 18): at most 20 integer digits and 18 decimals.
 MAX_INTEGER_DIGITS = 20
 MAX_SCALE = 18
+# The largest amount taken from outside (a quadrillion): sums of up to 100,000
+# such amounts (netting, exposure, positions) still fit the 20 integer digits.
+MAX_AMOUNT = Decimal(10) ** 15
+# An amount stored at its asset's scale must fit 28 significant digits: the
+# default precision of Python's decimal arithmetic and of the decimal types
+# clients parse our JSON strings into.
+SIGNIFICANT_DIGITS = 28
 
 
 class MoneyField(TypedDict):
@@ -24,7 +31,8 @@ class MoneyField(TypedDict):
 
 # the money column, one definition for every app: NUMERIC(38, 18), any asset's scale
 MONEY: MoneyField = {"max_digits": 38, "decimal_places": 18}
-_PLAIN = re.compile(r"[+-]?(\d+)(?:\.(\d+))?")
+# ASCII digits only: full-width or other Unicode digits are not a price
+_PLAIN = re.compile(r"[+-]?([0-9]+)(?:\.([0-9]+))?")
 _MAX_TEXT = 80
 _CTX = Context(prec=80)
 
@@ -62,6 +70,8 @@ def parse_decimal(value: object, *, field: str, scale: int = MAX_SCALE, positive
     if len(integer.lstrip("0")) > MAX_INTEGER_DIGITS:
         raise InvalidInput("out_of_range", f"{field} has more than {MAX_INTEGER_DIGITS} integer digits", field=field)
     number = Decimal(value.strip())
+    if abs(number) >= MAX_AMOUNT:
+        raise InvalidInput("out_of_range", f"{field} must be less than {MAX_AMOUNT:,f}", field=field)
     if positive and number <= 0:
         raise InvalidInput("non_positive", f"{field} must be greater than zero, got {value}", field=field)
     significant_fraction = fraction.rstrip("0")
@@ -87,6 +97,28 @@ def fits_storage(amount: Decimal) -> bool:
     return amount.adjusted() < MAX_INTEGER_DIGITS
 
 
+def amount_in_range(amount: Decimal, *, scale: int, field: str, label: str | None = None) -> Decimal:
+    """Refuse (``out_of_range``) an amount that the later computations
+    cannot hold: at least ``MAX_AMOUNT``, or more than 28 significant digits
+    at its asset's scale (12345678901.5 ETH is 29 digits at 18 places)."""
+    label = label or field
+    if abs(amount) >= MAX_AMOUNT:
+        raise InvalidInput("out_of_range", f"{label} must be less than {MAX_AMOUNT:,f}", field=field)
+    if amount and amount.adjusted() + 1 + scale > SIGNIFICANT_DIGITS:
+        raise InvalidInput(
+            "out_of_range",
+            f"{label} {as_str(amount)} has more than {SIGNIFICANT_DIGITS} significant digits at {scale} decimal places",
+            field=field,
+        )
+    return amount
+
+
+def at_scale(amount: Decimal, scale: int) -> Decimal:
+    """An amount at its asset's scale, in a context wide enough for any
+    stored value (NUMERIC(38, 18) has up to 38 digits)."""
+    return amount.quantize(quantum(scale), context=_CTX)
+
+
 def hkd(amount: Decimal) -> Decimal:
     """An HKD figure for display and limits: two places, half-even."""
     return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN, context=_CTX)
@@ -107,4 +139,4 @@ def display(amount: Decimal | None, scale: int) -> str:
     (1234.5 HKD -> "1,234.50"; 0.123456789012345678 ETH as it is)."""
     if amount is None:
         return "–"
-    return format(amount.quantize(Decimal(1).scaleb(-scale)), f",.{scale}f")
+    return format(at_scale(amount, scale), f",.{scale}f")

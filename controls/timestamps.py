@@ -1,10 +1,16 @@
 """Strict parsing of timestamps that arrive from outside: ISO 8601 with a
-time zone, returned in UTC. A naive or malformed value is refused, naming
-the field."""
+time zone, returned in UTC. A naive, malformed or out-of-range value is
+refused, naming the field."""
 
 from datetime import UTC, datetime
 
 from .exceptions import InvalidInput
+
+# Instants the settlement arithmetic can work with: a year-1 or year-9999
+# value with a +14:00/-14:00 offset has no UTC equivalent, and date
+# arithmetic (deadlines, ages, windows) near either end overflows.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def parse_instant(
@@ -24,7 +30,17 @@ def parse_instant(
         raise InvalidInput(
             "invalid_timestamp", f"{field} {raw!r} has no time zone; send UTC (Z) or an offset", field=field
         )
-    value = value.astimezone(UTC)
-    if not_after is not None and value > not_after:
+    utc: datetime | None
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # year 1 at +14:00 or year 9999 at -14:00: no such UTC instant
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise InvalidInput(
+            "invalid_timestamp",
+            f"{field} {raw!r} is out of range (from {EARLIEST.year} to before {LATEST.year})",
+            field=field,
+        )
+    if not_after is not None and utc > not_after:
         raise InvalidInput("invalid_timestamp", f"{field} {raw} is in the future", field=field)
-    return value
+    return utc

@@ -10,6 +10,9 @@ class CustodyConfig(AppConfig):
         # the custodian's instructions in that same transaction
         from settlement import hooks
 
-        from .services.instructions import instructions_write
+        from .services.instructions import instructions_follow_legs, instructions_write
 
         hooks.outbound_legs_instructed.connect(instructions_write)
+        # and closes an instruction when its leg ends (confirmed: done; failed
+        # or cancelled: cancelled), so the outbox lists only what is due
+        hooks.legs_finished.connect(instructions_follow_legs)

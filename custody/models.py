@@ -320,11 +320,19 @@ class BreakEvent(models.Model):
 
 class Instruction(models.Model):
     """The outbox: what home must send for an instructed outbound leg, for a
-    custodian integration or operations to take. One per leg."""
+    custodian integration or operations to take. One per leg, and it follows
+    its leg: ``new`` (due: to be sent), ``taken`` (handed to the custodian),
+    ``done`` (the leg is confirmed), ``cancelled`` (the leg failed or was
+    cancelled: its batch failed or the counterparty defaulted; must not be
+    sent, and a taken one must be recalled)."""
 
     class Status(models.TextChoices):
-        NEW = "new"
-        TAKEN = "taken"
+        NEW = "new", "new (due: to be sent)"
+        TAKEN = "taken", "taken (handed to the custodian)"
+        DONE = "done", "done (the leg is confirmed)"
+        CANCELLED = "cancelled", "cancelled (must not be sent)"
+
+    OPEN = (Status.NEW, Status.TAKEN)
 
     leg = models.OneToOneField("settlement.Leg", on_delete=models.PROTECT, related_name="instruction")
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
@@ -336,13 +344,15 @@ class Instruction(models.Model):
     reference = models.CharField(max_length=64, unique=True)
     deadline = models.DateTimeField()
     problem = models.CharField(max_length=300, blank=True)
-    status = models.CharField(max_length=6, choices=Status.choices, default=Status.NEW)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.NEW)
     created_at = models.DateTimeField()
     taken_at = models.DateTimeField(null=True, blank=True)
     taken_by = models.CharField(max_length=150, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="when it became done or cancelled")
 
     class Meta:
         ordering = ["-id"]
+        indexes = [models.Index(fields=["status"])]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="instruction_amount_positive")]
 
     def __str__(self) -> str:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Q
 
+from controls.money import at_scale
 from custody.models import Break
 from registry.models import Asset
 
@@ -24,7 +25,7 @@ def amount_str(amount: Decimal | None, asset: Asset) -> str | None:
     when it is finer than that scale (a token with more decimals)."""
     if amount is None:
         return None
-    scaled = amount.quantize(asset.quantum) if amount.adjusted() < 20 else amount
+    scaled = at_scale(amount, asset.scale)
     return format(scaled if scaled == amount else amount.normalize(), "f")
 
 

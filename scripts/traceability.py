@@ -102,6 +102,9 @@ def main(argv: list[str]) -> None:
     check = "--check" in argv
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # it only imports modules to see that services exist: the settings
+    # refuse to load without a key when DEBUG is off
+    os.environ.setdefault("SECRET_KEY", "traceability-only-not-a-secret")
     import django
 
     django.setup()

@@ -7,3 +7,11 @@ outbound_legs_instructed = Hook(
     "Home must now send: outbound legs became instructed in this transaction. "
     "Called with as_of and actor; custody writes the custodian's instructions.",
 )
+
+legs_finished = Hook(
+    "legs_finished",
+    "Legs reached an end in this transaction: confirmed, failed or cancelled (their batch failed, or its "
+    "counterparty defaulted). Called with leg_ids, as_of and actor, after the legs' rows were changed; "
+    "custody closes the instructions of those legs (done or cancelled) so the outbox never lists a payment "
+    "that must not be sent.",
+)

@@ -1,9 +1,10 @@
 """Refuse NUL characters at the edge of the API.
 
-PostgreSQL cannot store NUL in text, so a NUL in a query parameter or in a
-JSON string (the \\u0000 escape) would fail deep inside a query instead of
-being refused as bad input. Bodies that are not JSON (statement uploads) are
-left to their own parsers.
+PostgreSQL cannot store NUL in text, so a NUL in a query parameter, a path
+or a body (raw, or the JSON escape \\u0000) would fail deep inside a query
+instead of being refused as bad input. Every write under /api/ is checked
+whatever its Content-Type says (the views parse the body as JSON either
+way), except multipart uploads, whose files the importers judge themselves.
 """
 
 from django.http import JsonResponse
@@ -19,8 +20,10 @@ class RefuseNulMiddleware:
         query = request.META.get("QUERY_STRING", "")
         if "\x00" in query or "%00" in query:  # admin searches too
             return self._refuse("the query string contains a NUL character")
-        json_write = request.content_type == "application/json" and request.method in ("POST", "PUT", "PATCH")
-        if request.path.startswith("/api/") and json_write:
+        if "\x00" in request.path:  # /api/v1/ops/rails/%00/status
+            return self._refuse("the path contains a NUL character")
+        write = request.method in ("POST", "PUT", "PATCH", "DELETE")
+        if request.path.startswith("/api/") and write and request.content_type != "multipart/form-data":
             body = request.body
             if b"\x00" in body or b"\\u0000" in body:
                 return self._refuse("the request body contains a NUL character (\\u0000), which is never valid here")

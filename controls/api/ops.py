@@ -4,7 +4,6 @@ by group) and the four-eyes approvals every layer's requests go through."""
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import pagination, permissions, serializers
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -19,7 +18,9 @@ from controls.services.approvals import (
 )
 
 from . import serializers as s
+from .auth import StaffTokenAuthentication
 from .parsing import json_object
+from .schema import cursor_page
 
 
 class InGroups(permissions.BasePermission):
@@ -34,7 +35,7 @@ class InGroups(permissions.BasePermission):
 
 
 class OpsView(APIView):
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [StaffTokenAuthentication]
     permission_classes = [InGroups]
     write_groups: tuple[str, ...] = OPERATOR_GROUPS
 
@@ -45,7 +46,11 @@ class ApprovalPage(pagination.CursorPagination):
 
 
 class OpsApprovalsView(OpsView):
-    @extend_schema(summary="Approval requests (filter by status)", responses={200: s.ApprovalSerializer(many=True)})
+    @extend_schema(
+        summary="Approval requests (filter by status)",
+        operation_id="ops_approvals_list",
+        responses={200: cursor_page("ApprovalPage", s.ApprovalSerializer)},
+    )
     def get(self, request):
         queryset = ApprovalRequest.objects.select_related("requested_by", "decided_by").prefetch_related("changes")
         status = request.query_params.get("status")

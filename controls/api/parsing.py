@@ -1,6 +1,7 @@
 """Parsing request bodies the same way at every endpoint: strict JSON (a
 bare NaN or a huge number is one item's problem, not the request's), an
-object at the top, and instants with a time zone."""
+object at the top, no deeper than a real request nests, text PostgreSQL can
+store, and instants with a time zone."""
 
 import json
 from datetime import datetime
@@ -11,26 +12,62 @@ from django.utils import timezone
 from controls.exceptions import InvalidInput
 from controls.money import NonFiniteConstant
 from controls.timestamps import parse_instant
+from controls.validation import unstorable_text
+
+# Far deeper than any request of this API nests (a trade batch is 4 levels);
+# deeper input is refused before anything walks or stores it.
+MAX_DEPTH = 32
 
 
-def load_json(body: bytes) -> object:
+def _depth_within(data: object, limit: int) -> bool:
+    stack = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
+
+
+def load_json(body: bytes, *, what: str = "request body") -> object:
     """orjson for speed; the standard parser as a fallback so that a bare
-    NaN/Infinity or a huge number in one trade is that trade's rejection,
-    not the whole request's."""
+    NaN/Infinity, a huge number or a lone surrogate in one trade is that
+    trade's rejection, not the whole request's."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(body, parse_constant=NonFiniteConstant)
-    except (ValueError, RecursionError) as error:
-        raise InvalidInput("invalid_json", f"request body is not valid JSON: {error}") from None
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        if "depth limit" in str(error):  # never hand that to the recursive standard parser
+            raise InvalidInput("invalid_json", f"{what} nests deeper than {MAX_DEPTH} levels") from None
+        try:
+            data = json.loads(body, parse_constant=NonFiniteConstant)
+        except (ValueError, RecursionError) as error:
+            raise InvalidInput("invalid_json", f"{what} is not JSON: {error}") from None
+    if not _depth_within(data, MAX_DEPTH):
+        raise InvalidInput("invalid_json", f"{what} nests deeper than {MAX_DEPTH} levels")
+    return data
 
 
-def json_object(request, key: str) -> dict:
+def json_object(request, key: str, *, per_item_text: bool = False) -> dict:
+    """The body as a JSON object. Text that cannot be stored (NUL, a lone
+    surrogate) is refused naming where, unless the endpoint judges items
+    one by one (``per_item_text``: trades, where it is that item's rejection)."""
     data = load_json(request.body)
     if not isinstance(data, dict):
         raise InvalidInput("invalid_request", f"request body must be a JSON object with {key!r}")
+    if not per_item_text:
+        where = unstorable_text(data)
+        if where is not None:
+            raise InvalidInput(
+                "invalid_text",
+                f"{where or 'a key'} holds a NUL character or a lone surrogate (not valid Unicode text)",
+                field=where or None,
+            )
     return data
 
 

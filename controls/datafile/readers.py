@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from controls.exceptions import InvalidInput
 from controls.money import parse_decimal
+from controls.timestamps import EARLIEST, LATEST
 
 from .check import Bad, Reader, clip
 
@@ -143,7 +144,13 @@ def aware_datetime(value: Any) -> datetime:
         raise Bad(f"must be a date-time like 2026-01-15T10:00:00+08:00, got {describe(value)}")
     if value.utcoffset() is None:
         raise Bad(f"has no time zone: write it with an offset, e.g. {value.isoformat()}+08:00")
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # year 1 at +14:00, year 9999 at -14:00
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise Bad(f"is out of range (from {EARLIEST.year} to before {LATEST.year}), got {show(value)}")
+    return utc
 
 
 def clock_time(value: Any) -> time:

@@ -41,6 +41,8 @@ _POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)|\s*\(at end of docum
 def toml_parse(text: str, *, code: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise DataFileError(code, [Problem(None, "", "the file nests arrays or tables too deeply to read")]) from None
     except tomllib.TOMLDecodeError as error:
         raw = str(error)
         reason = _POSITION.sub("", raw)

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from controls.api.ops import OpsView
 from controls.api.parsing import json_object, parse_as_of
+from controls.api.schema import cursor_page
 from controls.exceptions import InvalidInput, NotFound
 from controls.services.approvals import actor_of
 from custody.models import Break, Instruction
@@ -26,6 +27,7 @@ from custody.services.instructions import instruction_as_json, instructions_take
 from custody.services.statements import statement_import
 
 MAX_UPLOAD = 20 * 1024 * 1024
+MAX_AGE_HOURS = 24 * 366 * 10
 
 
 class BreakPage(pagination.CursorPagination):
@@ -49,9 +51,8 @@ class OpsBreaksView(OpsView):
             OpenApiParameter("counterparty", str),
             OpenApiParameter("older_than_hours", int),
         ],
-        responses={
-            200: inline_serializer("BreakList", {"results": serializers.ListField(child=serializers.DictField())})
-        },
+        operation_id="ops_breaks_list",
+        responses={200: cursor_page("BreakPage", serializers.DictField())},
     )
     def get(self, request):
         now = timezone.now()
@@ -67,8 +68,14 @@ class OpsBreaksView(OpsView):
             queryset = queryset.filter(counterparty__code=counterparty)
         older = request.query_params.get("older_than_hours")
         if older:
-            if not older.isdigit():
-                raise InvalidInput("invalid_field", "older_than_hours must be a whole number", field="older_than_hours")
+            # ASCII digits, at most ten years: "²" is a digit to str.isdigit, and a
+            # billion hours is past what a date can hold
+            if not (older.isascii() and older.isdigit()) or int(older) > MAX_AGE_HOURS:
+                raise InvalidInput(
+                    "invalid_field",
+                    f"older_than_hours must be a whole number from 0 to {MAX_AGE_HOURS}",
+                    field="older_than_hours",
+                )
             queryset = queryset.filter(opened_at__lte=now - timedelta(hours=int(older)))
         paginator = BreakPage()
         page = paginator.paginate_queryset(queryset, request, view=self)
@@ -207,7 +214,8 @@ class OpsInstructionsView(OpsView):
     @extend_schema(
         summary="The outbound instruction outbox (filter by status)",
         parameters=[OpenApiParameter("status", str, enum=Instruction.Status.values)],
-        responses={200: OpenApiTypes.OBJECT},
+        operation_id="ops_instructions_list",
+        responses={200: cursor_page("InstructionPage", serializers.DictField())},
     )
     def get(self, request):
         queryset = Instruction.objects.select_related("asset", "rail", "counterparty")

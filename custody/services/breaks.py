@@ -10,12 +10,14 @@ is a ``BreakEvent`` and an audit event; a resolved break keeps its history.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from controls.exceptions import Conflict, InvalidInput, NotFound
+from controls.models import AuditEvent
 from controls.money import as_str
 from controls.services.audit import audit_record
 from custody.models import Break, BreakEvent, Movement
@@ -42,6 +44,107 @@ def _event(*, brk: Break, actor: str, action: str, at: datetime, note: str = "")
         },
         at=at,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class NewBreak:
+    key: str
+    kind: str
+    asset_id: int
+    amount: Decimal
+    description: str
+    counterparty_id: int | None
+    movement_id: int
+
+
+def breaks_open(*, items: list[NewBreak], actor: str, at: datetime) -> list[Break]:
+    """Open a break for each cause that has none yet, set-based: a handful
+    of statements however many there are (a 500-statement bank file makes
+    hundreds of unmatched receipts at once). A cause with a break already,
+    or one another worker opens meanwhile, goes through ``break_raise``."""
+    if not items:
+        return []
+    existing = set(Break.objects.filter(key__in=[i.key for i in items]).values_list("key", flat=True))
+    fresh = [i for i in items if i.key not in existing]
+    opened: list[Break] = []
+    if fresh:
+        try:
+            with transaction.atomic():
+                opened = Break.objects.bulk_create(
+                    [
+                        Break(
+                            key=i.key,
+                            kind=i.kind,
+                            asset_id=i.asset_id,
+                            amount=abs(i.amount),
+                            counterparty_id=i.counterparty_id,
+                            description=i.description,
+                            opened_at=at,
+                            updated_at=at,
+                        )
+                        for i in fresh
+                    ]
+                )
+                Break.movements.through.objects.bulk_create(
+                    [
+                        Break.movements.through(break_id=b.id, movement_id=i.movement_id)
+                        for b, i in zip(opened, fresh, strict=True)
+                    ]
+                )
+                BreakEvent.objects.bulk_create(
+                    [
+                        BreakEvent(
+                            brk=b,
+                            at=at,
+                            actor=actor,
+                            action="opened",
+                            status=b.status,
+                            amount=b.amount,
+                            note=b.description,
+                        )
+                        for b in opened
+                    ]
+                )
+                AuditEvent.objects.bulk_create(
+                    [
+                        AuditEvent(
+                            at=at,
+                            actor=actor,
+                            action="break.opened",
+                            object_type="Break",
+                            object_id=str(b.id),
+                            after={
+                                "key": b.key,
+                                "kind": b.kind,
+                                "status": b.status,
+                                "amount": as_str(b.amount),
+                                "owner": "",
+                                "note": b.description,
+                            },
+                        )
+                        for b in opened
+                    ]
+                )
+        except IntegrityError:
+            opened = []  # a concurrent run opened some: one by one below
+    done = {b.key for b in opened}
+    for item in items:
+        if item.key in done:
+            continue
+        brk, changed = break_raise(
+            key=item.key,
+            kind=item.kind,
+            asset_id=item.asset_id,
+            amount=item.amount,
+            description=item.description,
+            actor=actor,
+            at=at,
+            counterparty_id=item.counterparty_id,
+            movements=Movement.objects.filter(pk=item.movement_id),
+        )
+        if changed:
+            opened.append(brk)
+    return opened
 
 
 def break_raise(

@@ -17,6 +17,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from controls.exceptions import Conflict, InvalidInput
+from controls.services.alerts import alert_raise
 from controls.services.audit import audit_record
 from custody.models import Instruction
 from custody.selectors import amount_str
@@ -98,19 +99,44 @@ def instructions_write(*, as_of: datetime, actor: str = ACTOR) -> list[Instructi
     return written
 
 
-def instructions_take(*, ids: list[int], actor: str, now: datetime) -> list[Instruction]:
+MAX_TAKE = 1000
+# instruction ids are bigint primary keys
+MAX_ID = 2**63 - 1
+
+
+def _instruction_ids(raw: object) -> list[int]:
+    """A non-empty list of instruction ids (JSON integers, not booleans)."""
+    if (
+        not isinstance(raw, list)
+        or not raw
+        or len(raw) > MAX_TAKE
+        or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID for i in raw)
+    ):
+        raise InvalidInput(
+            "invalid_field", f"ids must be a list of 1 to {MAX_TAKE} instruction ids (whole numbers)", field="ids"
+        )
+    return sorted(set(raw))
+
+
+def instructions_take(*, ids: object, actor: str, now: datetime) -> list[Instruction]:
     """Mark instructions as taken (exported to the custodian or handled by
-    operations). Taking a taken instruction is a conflict."""
-    if not ids or not all(isinstance(i, int) for i in ids):
-        raise InvalidInput("invalid_field", "ids must be a non-empty list of instruction ids", field="ids")
+    operations). Only a ``new`` instruction can be taken: a taken one is a
+    conflict, and so is one that is done or cancelled (its leg ended: it
+    must not be sent). Checked under the rows' locks, all or nothing."""
+    wanted = _instruction_ids(ids)
     with transaction.atomic():
-        found = list(Instruction.objects.select_for_update().filter(pk__in=ids).order_by("id"))
-        missing = sorted(set(ids) - {i.id for i in found})
+        found = list(Instruction.objects.select_for_update().filter(pk__in=wanted).order_by("id"))
+        missing = sorted(set(wanted) - {i.id for i in found})
         if missing:
             raise InvalidInput("not_found", f"no instruction {missing[0]}", field="ids")
-        taken = [i.id for i in found if i.status == Instruction.Status.TAKEN]
-        if taken:
-            raise Conflict("instruction_taken", f"instruction {taken[0]} was taken already")
+        for instruction in found:
+            if instruction.status == Instruction.Status.TAKEN:
+                raise Conflict("instruction_taken", f"instruction {instruction.id} was taken already")
+            if instruction.status != Instruction.Status.NEW:
+                raise Conflict(
+                    f"instruction_{instruction.status}",
+                    f"instruction {instruction.id} is {instruction.status}: its leg ended, it must not be sent",
+                )
         for instruction in found:
             instruction.status, instruction.taken_at, instruction.taken_by = Instruction.Status.TAKEN, now, actor
             instruction.save(update_fields=["status", "taken_at", "taken_by"])
@@ -124,6 +150,55 @@ def instructions_take(*, ids: list[int], actor: str, now: datetime) -> list[Inst
                 at=now,
             )
         return found
+
+
+def instructions_follow_legs(*, leg_ids: list[int], as_of: datetime, actor: str) -> list[Instruction]:
+    """Settlement ended these legs (hooks.legs_finished, in its transaction):
+    the instruction of a confirmed leg is ``done``; of a failed or cancelled
+    one ``cancelled``, so the outbox no longer lists it as due. A cancelled
+    instruction that was already taken raises an alert: the custodian must
+    be told not to send it (or the asset recovered)."""
+    closed = []
+    instructions = (
+        Instruction.objects.select_for_update(of=("self",))
+        .filter(leg_id__in=leg_ids, status__in=Instruction.OPEN)
+        .select_related("leg", "asset", "counterparty")
+        .order_by("id")
+    )
+    for instruction in instructions:
+        leg_status = instruction.leg.status
+        if leg_status == Leg.Status.CONFIRMED:
+            status = Instruction.Status.DONE
+        elif leg_status in (Leg.Status.FAILED, Leg.Status.CANCELLED):
+            status = Instruction.Status.CANCELLED
+        else:
+            continue
+        before = instruction.status
+        instruction.status, instruction.closed_at = status, as_of
+        instruction.save(update_fields=["status", "closed_at"])
+        audit_record(
+            actor=actor,
+            action=f"instruction.{status}",
+            object_type="Instruction",
+            object_id=instruction.id,
+            before={"status": before},
+            after={"status": status, "leg_status": leg_status},
+            at=as_of,
+        )
+        if status == Instruction.Status.CANCELLED and before == Instruction.Status.TAKEN:
+            alert_raise(
+                kind="instruction_recall",
+                operator_code=instruction.counterparty.code,
+                message=(
+                    f"instruction {instruction.reference} ({amount_str(instruction.amount, instruction.asset)} "
+                    f"{instruction.asset.code} to {instruction.to_ref or '?'}) was taken, but its leg is {leg_status}: "
+                    "stop the payment, or recover the asset if it was sent"
+                ),
+                details={"instruction": instruction.id, "leg": instruction.leg_id, "leg_status": leg_status},
+                at=as_of,
+            )
+        closed.append(instruction)
+    return closed
 
 
 EXPORT_FIELDS = (
@@ -140,6 +215,8 @@ EXPORT_FIELDS = (
     "status",
     "problem",
     "created_at",
+    "taken_at",
+    "closed_at",
 )
 
 
@@ -158,4 +235,6 @@ def instruction_as_json(instruction: Instruction) -> dict:
         "status": instruction.status,
         "problem": instruction.problem,
         "created_at": instruction.created_at.isoformat(),
+        "taken_at": instruction.taken_at.isoformat() if instruction.taken_at else None,
+        "closed_at": instruction.closed_at.isoformat() if instruction.closed_at else None,
     }

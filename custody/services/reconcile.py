@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
+from controls.exceptions import Conflict
 from controls.money import as_str
 from controls.services.audit import audit_record
 from custody.models import Break, Movement
@@ -38,7 +39,7 @@ from registry.models import Rail
 from settlement.models import Batch, Delivery, Leg
 from settlement.services.legs import leg_confirm, leg_mark_confirming
 
-from .breaks import break_close_if_open, break_raise
+from .breaks import NewBreak, break_close_if_open, break_raise, breaks_open
 
 logger = logging.getLogger(__name__)
 
@@ -343,7 +344,10 @@ def _finalise(*, as_of: datetime, actor: str, result: ReconcileResult) -> None:
     for leg in legs:
         movements = list(leg.movements.select_related("account", "statement", "asset").order_by("occurred_at", "id"))
         how = (leg.evidence or {}).get("matched_by", "one_to_one")
-        leg_confirm(leg_id=leg.id, evidence=_evidence(movements, how), actor=actor, as_of=as_of)
+        try:
+            leg_confirm(leg_id=leg.id, evidence=_evidence(movements, how), actor=actor, as_of=as_of)
+        except Conflict:
+            continue  # read without a lock: its batch failed meanwhile (leg_confirm re-checked under the lock)
         result.confirmed.append(leg.id)
 
 
@@ -367,27 +371,28 @@ def _unmatched(*, as_of: datetime, actor: str, result: ReconcileResult) -> None:
             Movement.objects.filter(status=Movement.Status.FINAL, leg__isnull=True, direction=direction)
             .exclude(Exists(open_leg))
             .exclude(breaks__kind=kind)
-            .select_related("asset", "counterparty")
+            .select_related("asset", "counterparty", "account")
             .order_by("id")
         )
+        verb = "received from" if direction == Movement.Direction.INBOUND else "paid to"
+        items = []
         for movement in movements:
             who = movement.counterparty.code if movement.counterparty else "an unregistered sender or receiver"
             where = movement.tx_hash or f"{movement.account.number if movement.account else ''} {movement.entry_ref}"
-            verb = "received from" if direction == Movement.Direction.INBOUND else "paid to"
-            with transaction.atomic():
-                brk, changed = break_raise(
+            items.append(
+                NewBreak(
                     key=f"{kind}:movement:{movement.id}",
                     kind=kind,
                     asset_id=movement.asset_id,
                     amount=movement.amount,
-                    description=f"{as_str(movement.amount)} {movement.asset.code} {verb} {who} ({where.strip()}) matches no open leg",
-                    actor=actor,
-                    at=as_of,
+                    description=f"{as_str(movement.amount)} {movement.asset.code} {verb} {who} ({where.strip()}) "
+                    "matches no open leg",
                     counterparty_id=movement.counterparty_id,
-                    movements=[movement],
+                    movement_id=movement.id,
                 )
-            if changed:
-                result.breaks.append(brk.id)
+            )
+        with transaction.atomic():
+            result.breaks.extend(b.id for b in breaks_open(items=items, actor=actor, at=as_of))
 
 
 def _missing(*, as_of: datetime, actor: str, result: ReconcileResult) -> None:

@@ -205,17 +205,29 @@ def _import_one(
     )
     refs = [e.bank_reference for e in statement.entries if e.bank_reference]
     unique_refs = {r for r in refs if refs.count(r) == 1}
-    new, duplicates, skipped_pending = [], 0, 0
+    new_rows: list[Movement] = []
+    duplicates, skipped_pending = 0, 0
+
+    def ref_of(entry) -> str:
+        return (
+            entry.bank_reference if entry.bank_reference in unique_refs else f"{statement.statement_ref}#{entry.index}"
+        )[:140]
+
+    # what this account already holds under these references: one query per statement, not one per entry
+    known = {
+        m.entry_ref: m
+        for m in Movement.objects.filter(
+            source=Movement.Source.BANK, account=account, entry_ref__in=[ref_of(e) for e in statement.entries]
+        ).select_related("statement")
+    }
     for entry in statement.entries:
         if not entry.booked:
             skipped_pending += 1  # counted when a statement books it
             continue
-        entry_ref = (
-            entry.bank_reference if entry.bank_reference in unique_refs else f"{statement.statement_ref}#{entry.index}"
-        )
+        entry_ref = ref_of(entry)
         amount = entry.amount.quantize(scale)
         side = Movement.Side.CREDIT if entry.side == "credit" else Movement.Side.DEBIT
-        before = Movement.objects.filter(source=Movement.Source.BANK, account=account, entry_ref=entry_ref).first()
+        before = known.get(entry_ref)
         if before is not None:
             if (before.amount, before.side, before.booking_date) != (amount, side, entry.booking_date):
                 raise Conflict(
@@ -232,7 +244,7 @@ def _import_one(
         else:
             direction = Movement.Direction.INBOUND if side == Movement.Side.CREDIT else Movement.Direction.OUTBOUND
             counterparty = other.operator_id if other is not None else None
-        movement = Movement.objects.create(
+        movement = Movement(
             source=Movement.Source.BANK,
             rail=rail,
             asset=asset,
@@ -246,14 +258,16 @@ def _import_one(
             statement=record,
             account=account,
             side=side,
-            entry_ref=entry_ref[:140],
+            entry_ref=entry_ref,
             bank_reference=entry.bank_reference[:140],
             customer_reference=entry.customer_reference[:140],
             counterparty_account=(entry.counterparty_account or (other.number if other else ""))[:64],
             booking_date=entry.booking_date,
             details=entry.details[:4000],
         )
-        new.append(movement.id)
+        known[entry_ref] = movement  # the same reference twice in one statement is one entry
+        new_rows.append(movement)
+    new = [m.id for m in Movement.objects.bulk_create(new_rows)]
     audit_record(
         actor=actor,
         action="statement.imported",

@@ -18,6 +18,8 @@ from decimal import Decimal
 from lxml import etree
 from pycamt.parser import Camt053Parser
 
+from controls.timestamps import EARLIEST, LATEST
+
 from .common import ParsedEntry, ParsedStatement, StatementError
 
 AMOUNT = re.compile(r"^\d{1,18}(\.\d{1,18})?$")
@@ -78,14 +80,23 @@ def _date(doc: _Doc, element, path: str, what: str) -> tuple[date | None, dateti
             parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
             if parsed.utcoffset() is None:
                 parsed = parsed.replace(tzinfo=UTC)  # ISO 20022 times without an offset are UTC by convention
-            return parsed.date(), parsed.astimezone(UTC)
+            instant = parsed.astimezone(UTC)
+            _in_range(instant.date(), path, holder)
+            return parsed.date(), instant
         if day:
-            return date.fromisoformat(day), None
-    except ValueError:
+            return _in_range(date.fromisoformat(day), path, holder), None
+    except (ValueError, OverflowError):
         raise StatementError(
             f"<{path}> {(moment or day)[:40]!r} is not an ISO date ({what})", line=holder.sourceline
         ) from None
     raise StatementError(f"<{path}> has neither <Dt> nor <DtTm> ({what})", line=holder.sourceline)
+
+
+def _in_range(day: date, path: str, holder) -> date:
+    """A bank date the settlement arithmetic can use (no year 1 or 9999)."""
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise StatementError(f"<{path}> {day.isoformat()} is out of range", line=holder.sourceline)
+    return day
 
 
 def _account_id(doc: _Doc, account) -> str:
@@ -133,8 +144,9 @@ def _entry(doc: _Doc, entry, index: int, currency: str) -> ParsedEntry | None:
     value_date, _ = _date(doc, entry, "ValDt", "value date")
     if booking_date is None and status == "BOOK":
         booking_date = value_date
-    if booking_date is None:
-        raise StatementError("a booked entry has neither <BookgDt> nor <ValDt>", line=entry.sourceline)
+        if booking_date is None:
+            raise StatementError("a booked entry has neither <BookgDt> nor <ValDt>", line=entry.sourceline)
+    # a pending entry (PDNG) is often not booked yet: it may carry a value date only
     credit = side == "CRDT"
     parties, names, refs, texts = set(), set(), [], []
     for detail in entry.iter(doc.q("TxDtls")):
@@ -172,7 +184,19 @@ def _entry(doc: _Doc, entry, index: int, currency: str) -> ParsedEntry | None:
     )
 
 
+DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
 def parse_camt053(data: bytes) -> list[ParsedStatement]:
+    # A camt.053 has no DOCTYPE. One that declares entities would be read
+    # with their text silently dropped (entities are never expanded here),
+    # so the file is refused rather than imported differently from what it says.
+    declaration = DOCTYPE.search(data)
+    if declaration is not None:
+        raise StatementError(
+            "the XML declares a DOCTYPE or entities, which a camt.053 statement never has: refused",
+            line=data.count(b"\n", 0, declaration.start()) + 1,
+        )
     try:
         parser = Camt053Parser(data)
     except etree.XMLSyntaxError as error:
@@ -180,6 +204,8 @@ def parse_camt053(data: bytes) -> list[ParsedStatement]:
     except ValueError as error:
         raise StatementError(f"not readable XML: {error}") from None
     doc = _Doc(parser.tree)
+    if parser.tree.getroottree().docinfo.doctype:  # spelled in an encoding the byte search cannot see
+        raise StatementError("the XML declares a DOCTYPE, which a camt.053 statement never has: refused")
     if "camt.054" in doc.ns:
         raise StatementError(
             "this is a camt.054 debit/credit notification; import the camt.053 statement that books these entries",

@@ -24,6 +24,12 @@ from .common import ParsedEntry, ParsedStatement, StatementError
 TAG = re.compile(r"^:(\d{2}[A-Z]?):(.*)$")
 KNOWN = {"20", "21", "25", "28", "28C", "60F", "60M", "61", "86", "62F", "62M", "64", "65"}
 NO_REF = {"", "NONREF", "NONE"}
+# The first line of a :61: up to its references: value date, entry date,
+# debit/credit mark (CR/DR as some banks write them), funds code, amount,
+# transaction type. What follows is the customer reference (16x) and
+# optionally //bank reference (16x).
+ENTRY_HEAD = re.compile(r"\d{6}(?:\d{4})?(?:RC|RD|CR|DR|C|D)[A-Z]?\d[\d,]{0,14}[A-Z][A-Z0-9]{3}")
+MAX_REFERENCE = 16
 
 
 @dataclass
@@ -84,7 +90,7 @@ def _check_sequence(block: _Block) -> None:
     names = [t.name for t in block.tags]
     state = "head"
     seen: dict[str, int] = {}
-    for tag in block.tags:
+    for position, tag in enumerate(block.tags):
         name = tag.name
         group = {"28C": "28", "60M": "60F", "62M": "62F"}.get(name, name)
         if group in {"20", "21", "25", "28", "60F", "62F", "64"}:
@@ -106,7 +112,7 @@ def _check_sequence(block: _Block) -> None:
                 raise StatementError(":61: outside the entries (between :60F: and :62F:)", line=tag.line)
         elif group == "86":
             if state == "entries":
-                previous = names[block.tags.index(tag) - 1]
+                previous = names[position - 1]  # by position: looking the tag up again made this quadratic
                 if previous != "61":
                     raise StatementError(":86: must follow a :61: entry", line=tag.line)
         elif group == "62F":
@@ -148,8 +154,30 @@ def _signed(balance) -> tuple[Decimal | None, str]:
     return value, (amount.currency or "")
 
 
+def _check_references(block: _Block) -> None:
+    """SWIFT limits both :61: references to 16 characters. Without a
+    supplementary-details line after it, the mt-940 library would let the
+    free text absorb the rest of an over-long reference and cut it to 16,
+    losing the bank reference into the details: refuse it instead."""
+    for tag in block.tags:
+        if tag.name != "61":
+            continue
+        first = tag.text[0].strip()
+        head = ENTRY_HEAD.match(first)
+        if head is None:
+            continue  # the library reports a malformed head with its own words
+        customer, _, bank = first[head.end() :].partition("//")
+        if len(customer) > MAX_REFERENCE or len(bank) > MAX_REFERENCE:
+            raise StatementError(
+                f":61: {first[:60]!r} is not a valid MT940 field (SWIFT layout: a :61: reference of more than "
+                f"{MAX_REFERENCE} characters)",
+                line=tag.line,
+            )
+
+
 def _parse_block(block: _Block) -> ParsedStatement:
     _check_sequence(block)
+    _check_references(block)
     body = "\n".join(f":{t.name}:{t.value}" for t in block.tags) + "\n"
     library_log = logging.getLogger("mt940")
     level = library_log.level

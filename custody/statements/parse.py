@@ -22,6 +22,9 @@ def parse_statement_file(data: bytes, *, format: str | None = None) -> list[Pars
         raise StatementError("the file is empty")
     if len(data) > MAX_BYTES:
         raise StatementError(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    nul = data.find(b"\x00")
+    if nul >= 0:  # no statement text holds one, and PostgreSQL text cannot
+        raise StatementError("the file contains a NUL byte", line=data.count(b"\n", 0, nul) + 1)
     fmt = format or detect_format(data)
     if fmt not in FORMATS:
         raise StatementError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")

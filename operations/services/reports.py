@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from controls.models import Alert
-from controls.money import as_str
+from controls.money import as_str, at_scale
 from controls.services.alerts import alert_raise
 from controls.services.audit import audit_record
 from registry import calendars
@@ -66,7 +66,7 @@ def settlement_report(*, day: date) -> dict:
             "counterparty": o.counterparty.code,
             "asset": o.asset.code,
             "direction": o.direction,
-            "amount": as_str(o.amount.quantize(o.asset.quantum)),
+            "amount": as_str(at_scale(o.amount, o.asset.scale)),
             "status": o.status,
             "executed_at": o.trade.executed_at.isoformat(),
             "age_hours": round((cutoff - o.trade.executed_at).total_seconds() / 3600, 1),

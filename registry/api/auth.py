@@ -1,8 +1,11 @@
 """``Authorization: Api-Key <key>``: a key acts for one operator with one scope."""
 
+import re
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
+from controls.api.auth import LimitedAuthentication
 from registry.models import OperatorAPIKey
 
 Scope = OperatorAPIKey.Scope
@@ -28,7 +31,11 @@ class ApiPrincipal:
         return self.actor
 
 
-class OperatorApiKeyAuthentication(authentication.BaseAuthentication):
+# what djangorestframework-api-key issues: "<prefix>.<secret>", letters and digits
+_KEY = re.compile(r"[A-Za-z0-9]{1,32}\.[A-Za-z0-9]{1,128}")
+
+
+class _ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Api-Key"
 
     def authenticate(self, request):
@@ -40,6 +47,8 @@ class OperatorApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Api-Key <key>'")
+        if not _KEY.fullmatch(parts[1]):
+            raise exceptions.AuthenticationFailed("API key is not valid or has been revoked")
         try:
             key = OperatorAPIKey.objects.get_from_key(parts[1])
         except OperatorAPIKey.DoesNotExist:
@@ -50,6 +59,10 @@ class OperatorApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+class OperatorApiKeyAuthentication(LimitedAuthentication, _ApiKeyAuthentication):
+    """``Authorization: Api-Key <key>``; failed attempts count per address."""
 
 
 class HasScope(permissions.BasePermission):

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from controls.api import serializers as s
 from controls.api.ops import OpsView
 from controls.api.parsing import json_object
+from controls.api.schema import cursor_page
 from controls.exceptions import InvalidInput, NotFound
 from controls.models import ApprovalRequest
 from controls.services.approvals import actor_of, approval_as_json, approval_request
@@ -165,7 +166,7 @@ class ClaimsView(OpsView):
         summary="Claims (filter by status and counterparty)",
         operation_id="ops_claims_list",
         parameters=[OpenApiParameter("status", enum=list(Claim.Status.values)), OpenApiParameter("operator", str)],
-        responses={200: ClaimOut},
+        responses={200: cursor_page("ClaimPage", ClaimOut)},
     )
     def get(self, request):
         queryset = Claim.objects.select_related("counterparty").prefetch_related("lines__trade")

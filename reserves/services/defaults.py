@@ -27,7 +27,8 @@ from controls.services.audit import audit_record
 from controls.timestamps import parse_instant
 from registry.models import Asset, Mark, Operator
 from registry.selectors import HKD
-from settlement.models import Batch, Leg, Obligation
+from settlement.models import Obligation
+from settlement.services.deadlines import batches_fail_for_default
 from settlement.services.positions import positions_release
 
 from ..models import Claim, ClaimLine, Default
@@ -130,24 +131,11 @@ def default_close_out(
             after={"status": "defaulted", "reason": reason, "declared_by": declared_by},
             at=now,
         )
-        for batch in (
-            Batch.objects.select_for_update().filter(counterparty=operator, status=Batch.Status.OPEN).order_by("id")
-        ):
-            batch.legs.filter(status__in=Leg.OPEN_STATUSES).update(status=Leg.Status.CANCELLED)
-            batch.status, batch.failed_at, batch.fail_reason = (
-                Batch.Status.FAILED,
-                now,
-                "counterparty declared in default",
-            )
-            batch.save(update_fields=["status", "failed_at", "fail_reason"])
-            audit_record(
-                actor=approved_by,
-                action="batch.failed",
-                object_type="Batch",
-                object_id=batch.id,
-                after={"reason": batch.fail_reason},
-                at=now,
-            )
+        # its open batches fail and their legs are cancelled; custody cancels
+        # their instructions in this transaction (settlement's legs_finished hook)
+        batches_fail_for_default(
+            counterparty_id=operator.id, reason="counterparty declared in default", as_of=now, actor=approved_by
+        )
 
         default = Default.objects.create(
             operator=operator,

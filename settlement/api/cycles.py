@@ -1,8 +1,6 @@
 """Cycles for the matching engine, operators and operations keys; deliveries
 reported by a counterparty."""
 
-from datetime import datetime
-
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import pagination, serializers
@@ -10,6 +8,7 @@ from rest_framework.response import Response
 
 from controls.api.ops import OpsView
 from controls.api.parsing import json_object, parse_as_of, request_actor
+from controls.api.schema import cursor_page
 from controls.api.serializers import ApprovalSerializer
 from controls.exceptions import InvalidInput, NotFound
 from controls.models import ApprovalRequest
@@ -18,7 +17,7 @@ from registry.api.auth import Scope
 from registry.api.scoped import ScopedView
 from settlement.models import Cycle
 from settlement.selectors.cycles import cycle_as_json
-from settlement.services.cycles import cycle_run
+from settlement.services.cycles import CycleRun, cycle_start
 from settlement.services.deliveries import delivery_report
 
 from . import serializers as s
@@ -37,7 +36,11 @@ class CyclesView(ScopedView):
             self.allowed_scopes = (Scope.OPERATIONS,)
         return super().get_permissions()
 
-    @extend_schema(summary="Cycles, newest first (batches without legs)", responses={200: s.CycleSerializer(many=True)})
+    @extend_schema(
+        summary="Cycles, newest first (batches without legs)",
+        operation_id="cycles_list",
+        responses={200: cursor_page("CyclePage", s.CycleSerializer)},
+    )
     def get(self, request):
         paginator = CyclePage()
         page = paginator.paginate_queryset(Cycle.objects.all(), request, view=self)
@@ -47,12 +50,13 @@ class CyclesView(ScopedView):
     @extend_schema(
         summary="Run a cycle now (operations keys only)",
         request=inline_serializer("CycleRun", {"kind": serializers.ChoiceField(["intraday", "eod"])}),
-        responses={201: s.CycleSerializer},
+        responses={200: s.CycleRunSerializer, 201: s.CycleRunSerializer},
     )
     def post(self, request):
         data = json_object(request, "kind")
-        cycle = cycle_run(kind=data.get("kind"), as_of=_minute(timezone.now()), actor=request_actor(request))
-        return Response(cycle_as_json(cycle, detail=True), status=201)
+        # now, to the microsecond: everything executed up to this moment
+        run = cycle_start(kind=data.get("kind"), as_of=timezone.now(), actor=request_actor(request))
+        return _run_response(run)
 
 
 class CycleDetailView(ScopedView):
@@ -97,15 +101,17 @@ class DeliveriesView(ScopedView):
         return Response(body, status=201 if created else 200)
 
 
-def _minute(moment: datetime) -> datetime:
-    """Cycles started by hand or by beat in the same minute are the same cycle."""
-    return moment.replace(second=0, microsecond=0)
+def _run_response(run: CycleRun) -> Response:
+    """201 with the new cycle; 200 with ``"replayed": true`` when a cycle of
+    that kind had run at that exact as_of already (nothing new was run)."""
+    body = {**cycle_as_json(run.cycle, detail=True), "replayed": run.replayed}
+    return Response(body, status=200 if run.replayed else 201)
 
 
 class OpsCyclesView(OpsView):
     @extend_schema(
         summary="Run a cycle now (optionally for the time it should have run)",
-        responses={200: s.CycleSerializer, 201: s.CycleSerializer},
+        responses={200: s.CycleRunSerializer, 201: s.CycleRunSerializer},
         request=inline_serializer(
             "OpsCycleRun",
             {"kind": serializers.ChoiceField(["intraday", "eod"]), "as_of": serializers.DateTimeField(required=False)},
@@ -113,10 +119,9 @@ class OpsCyclesView(OpsView):
     )
     def post(self, request):
         data = json_object(request, "kind")
-        now = timezone.now()
-        as_of = parse_as_of(data.get("as_of"), default=now.replace(second=0, microsecond=0))
-        cycle = cycle_run(kind=data.get("kind"), as_of=as_of, actor=actor_of(request.user))
-        return Response(cycle_as_json(cycle, detail=True), status=201)
+        # without as_of: now, to the microsecond (everything executed up to this moment)
+        as_of = parse_as_of(data.get("as_of"), default=timezone.now())
+        return _run_response(cycle_start(kind=data.get("kind"), as_of=as_of, actor=actor_of(request.user)))
 
 
 class OpsLegConfirmView(OpsView):

@@ -6,6 +6,7 @@ decimal fields, speed at 10,000 items); these serializers describe it.
 
 from rest_framework import serializers
 
+from controls.money import at_scale
 from settlement.models import Obligation
 
 
@@ -101,6 +102,22 @@ class MarkOutSerializer(serializers.Serializer):
     stale = serializers.BooleanField()
 
 
+class MarksOutSerializer(serializers.Serializer):
+    marks = MarkOutSerializer(many=True)
+
+
+class MarkPostedSerializer(serializers.Serializer):
+    asset = serializers.CharField()
+    price_hkd = serializers.CharField()
+    as_of = serializers.DateTimeField()
+    source = serializers.CharField()  # type: ignore[assignment]  # a field named like Field.source
+
+
+class MarksPostedSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    marks = MarkPostedSerializer(many=True)
+
+
 class ObligationSerializer(serializers.ModelSerializer):
     trade_id = serializers.CharField(source="trade.trade_id")
     counterparty = serializers.CharField(source="counterparty.code")
@@ -128,7 +145,7 @@ class ObligationSerializer(serializers.ModelSerializer):
 
     def get_amount(self, obligation: Obligation) -> str:
         # Quantised to the asset's scale, so "1.5" BTC reads "1.50000000".
-        return format(obligation.amount.quantize(obligation.asset.quantum), "f")
+        return format(at_scale(obligation.amount, obligation.asset.scale), "f")
 
 
 class LegSerializer(serializers.Serializer):
@@ -170,6 +187,13 @@ class CycleSerializer(serializers.Serializer):
     obligations_deferred = serializers.IntegerField(allow_null=True, help_text="null for an overseas operator's key")
     finished_at = serializers.DateTimeField(allow_null=True)
     batches = BatchSerializer(many=True)
+
+
+class CycleRunSerializer(CycleSerializer):
+    """A cycle run on request: ``replayed`` when that (kind, as_of) cycle
+    had run already and nothing new was run (200 instead of 201)."""
+
+    replayed = serializers.BooleanField()
 
 
 class DeliveryOutSerializer(serializers.Serializer):

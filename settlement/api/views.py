@@ -32,7 +32,7 @@ class TradesView(ScopedView):
         responses={200: s.TradesOutSerializer},
     )
     def post(self, request):
-        data = json_object(request, "trades")
+        data = json_object(request, "trades", per_item_text=True)
         items = data.get("trades")
         if not isinstance(items, list):
             raise InvalidInput("invalid_request", "trades must be a list of trade objects", field="trades")
@@ -86,7 +86,7 @@ class ExposureCheckView(ScopedView):
 class MarksView(ScopedView):
     allowed_scopes = (Scope.ENGINE, Scope.OPERATIONS)
 
-    @extend_schema(summary="Current marks in HKD", responses={200: s.MarkOutSerializer(many=True)})
+    @extend_schema(summary="Current marks in HKD", responses={200: s.MarksOutSerializer})
     def get(self, request):
         stale_before = timezone.now() - timedelta(seconds=settings.MARK_STALE_AFTER_SECONDS)
         marks = []
@@ -107,7 +107,7 @@ class MarksView(ScopedView):
     @extend_schema(
         summary="Post marks (prices in HKD)",
         request=s.MarksInSerializer,
-        responses={200: s.MarkOutSerializer(many=True)},
+        responses={200: s.MarksPostedSerializer},
     )
     def post(self, request):
         data = json_object(request, "marks")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from controls.money import at_scale
 from registry.models import Operator
 
 
@@ -16,7 +17,7 @@ def leg_as_json(leg) -> dict:
         "id": leg.id,
         "asset": leg.asset.code,
         "direction": leg.direction,
-        "amount": format(leg.amount.quantize(leg.asset.quantum), "f"),
+        "amount": format(at_scale(leg.amount, leg.asset.scale), "f"),
         "status": leg.status,
         "deadline": _iso(leg.deadline),
         "value_date": leg.value_date.isoformat(),

@@ -12,6 +12,7 @@ exposure drops in that same transaction.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -38,8 +39,21 @@ IN_BATCH = Obligation.Status.IN_BATCH
 # --- running a cycle -----------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class CycleRun:
+    cycle: Cycle
+    replayed: bool  # the (kind, as_of) cycle existed already: nothing new was run
+
+
 def cycle_run(*, kind: str, as_of: datetime, actor: str) -> Cycle:
-    if kind not in Cycle.Kind.values:
+    return cycle_start(kind=kind, as_of=as_of, actor=actor).cycle
+
+
+def cycle_start(*, kind: str, as_of: datetime, actor: str) -> CycleRun:
+    """Run the ``kind`` cycle at ``as_of``, or return the one that ran at
+    that exact instant already (``replayed``): a task delivered twice, or
+    the same request repeated, makes one cycle."""
+    if not isinstance(kind, str) or kind not in Cycle.Kind.values:
         raise InvalidInput("invalid_field", f"kind must be one of {', '.join(Cycle.Kind.values)}", field="kind")
     if as_of.utcoffset() is None:
         raise InvalidInput("invalid_timestamp", "as_of must carry a time zone", field="as_of")
@@ -47,7 +61,7 @@ def cycle_run(*, kind: str, as_of: datetime, actor: str) -> Cycle:
         cycles_lock()
         existing = Cycle.objects.filter(kind=kind, as_of=as_of).first()
         if existing is not None:
-            return existing
+            return CycleRun(existing, replayed=True)
         cycle = Cycle.objects.create(kind=kind, as_of=as_of, requested_by=actor, started_at=as_of)
         audit_record(
             actor=actor,
@@ -88,7 +102,7 @@ def cycle_run(*, kind: str, as_of: datetime, actor: str) -> Cycle:
             },
             at=as_of,
         )
-    return cycle
+    return CycleRun(cycle, replayed=False)
 
 
 def cycles_lock() -> None:

@@ -17,9 +17,12 @@ from controls.money import as_str
 from controls.services.alerts import alert_raise
 from controls.services.audit import audit_record
 from registry.models import Operator, Rail
+from settlement import hooks
 from settlement.models import Batch, Leg, Obligation
 
 from .cycles import IN_BATCH, OPEN, cycles_lock
+
+OVERDUE_STATUSES = (Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING)
 
 
 @dataclass(slots=True)
@@ -33,24 +36,33 @@ def deadlines_check(*, as_of: datetime, actor: str) -> DeadlineResult:
     """Fail every open batch with an instructed leg past its deadline, unless
     that leg's rail is degraded or halted: then the batch waits and says why.
     A failed batch's obligations return to ``open`` with one more fail, for
-    the next cycle to take again."""
+    the next cycle to take again.
+
+    The first read (which batches have overdue legs) takes no lock, so each
+    batch is read again under its row lock, batch first and then its legs
+    (the order ``leg_confirm`` locks them in): a leg confirmed meanwhile, or
+    a batch settled or failed meanwhile, is never failed."""
     with transaction.atomic():
         cycles_lock()
-        overdue = (
-            Leg.objects.filter(
-                batch__status=Batch.Status.OPEN,
-                status__in=[Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING],
-                deadline__lt=as_of,
-            )
-            .select_related("asset__rail")
-            .order_by("batch_id", "id")
+        candidates = list(
+            Leg.objects.filter(batch__status=Batch.Status.OPEN, status__in=OVERDUE_STATUSES, deadline__lt=as_of)
+            .order_by("batch_id")
+            .values_list("batch_id", flat=True)
+            .distinct()
         )
-        by_batch: dict[int, list[Leg]] = {}
-        for leg in overdue:
-            by_batch.setdefault(leg.batch_id, []).append(leg)
         failed, waiting = [], []
-        for batch_id, legs in by_batch.items():
+        for batch_id in candidates:
             batch = Batch.objects.select_for_update().get(pk=batch_id)
+            if batch.status != Batch.Status.OPEN:
+                continue  # settled (its last leg was confirmed) or failed since the first read
+            legs = list(
+                batch.legs.select_for_update(of=("self",))
+                .filter(status__in=OVERDUE_STATUSES, deadline__lt=as_of)
+                .select_related("asset__rail")
+                .order_by("id")
+            )
+            if not legs:
+                continue  # confirmed since the first read
             paused = [leg for leg in legs if leg.asset.rail.status != Rail.Status.UP]
             if paused:
                 reason = "; ".join(
@@ -77,11 +89,34 @@ def deadlines_check(*, as_of: datetime, actor: str) -> DeadlineResult:
         return DeadlineResult(failed, waiting, flagged)
 
 
+def _legs_end(*, batch: Batch, failed_ids: set[int], as_of: datetime, actor: str) -> list[int]:
+    """The legs of a failing batch (locked by the caller) end: the overdue
+    ones ``failed``, every other open one ``cancelled``. Custody closes
+    their instructions in this transaction (hooks.legs_finished)."""
+    open_legs = list(batch.legs.select_for_update(of=("self",)).filter(status__in=Leg.OPEN_STATUSES).order_by("id"))
+    ended = []
+    for leg in open_legs:
+        status = Leg.Status.FAILED if leg.id in failed_ids else Leg.Status.CANCELLED
+        ended.append(leg.id)
+        Leg.objects.filter(pk=leg.id).update(status=status)
+        audit_record(
+            actor=actor,
+            action=f"leg.{status}",
+            object_type="Leg",
+            object_id=leg.id,
+            before={"status": leg.status},
+            after={"status": status},
+            at=as_of,
+        )
+    if ended:
+        hooks.legs_finished.fire(leg_ids=ended, as_of=as_of, actor=actor)
+    return ended
+
+
 def _batch_fail(*, batch: Batch, overdue: list[Leg], as_of: datetime, actor: str) -> None:
     overdue_ids = {leg.id for leg in overdue}
     confirmed = list(batch.legs.filter(status=Leg.Status.CONFIRMED).select_related("asset"))
-    batch.legs.filter(id__in=overdue_ids).update(status=Leg.Status.FAILED)
-    batch.legs.filter(status__in=Leg.OPEN_STATUSES).update(status=Leg.Status.CANCELLED)
+    _legs_end(batch=batch, failed_ids=overdue_ids, as_of=as_of, actor=actor)
     returned = Obligation.objects.filter(batch=batch, status=IN_BATCH)
     count = returned.count()
     returned.update(status=OPEN, batch=None, fail_count=F("fail_count") + 1)
@@ -116,6 +151,38 @@ def _batch_fail(*, batch: Batch, overdue: list[Leg], as_of: datetime, actor: str
             },
             at=as_of,
         )
+
+
+def batches_fail_for_default(*, counterparty_id: int, reason: str, as_of: datetime, actor: str) -> list[int]:
+    """A counterparty declared in default: each of its open batches fails
+    and every open leg is cancelled (nothing more is sent to it or expected
+    from it; custody cancels the instructions). The obligations stay with the
+    batch for the close-out, which runs in the caller's transaction.
+    Each batch is locked and re-checked: one settled meanwhile stays settled."""
+    failed = []
+    batch_ids = list(
+        Batch.objects.filter(counterparty_id=counterparty_id, status=Batch.Status.OPEN)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    for batch_id in batch_ids:
+        batch = Batch.objects.select_for_update().get(pk=batch_id)
+        if batch.status != Batch.Status.OPEN:
+            continue
+        _legs_end(batch=batch, failed_ids=set(), as_of=as_of, actor=actor)
+        batch.status, batch.failed_at, batch.fail_reason = Batch.Status.FAILED, as_of, reason[:300]
+        batch.save(update_fields=["status", "failed_at", "fail_reason"])
+        audit_record(
+            actor=actor,
+            action="batch.failed",
+            object_type="Batch",
+            object_id=batch.id,
+            before={"status": Batch.Status.OPEN},
+            after={"status": Batch.Status.FAILED, "reason": reason},
+            at=as_of,
+        )
+        failed.append(batch.id)
+    return failed
 
 
 def _default_review_flags(*, as_of: datetime, actor: str) -> list[str]:

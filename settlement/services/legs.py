@@ -13,6 +13,7 @@ from controls.models import ApprovalRequest
 from controls.services.approvals import actor_of as approval_actor
 from controls.services.approvals import approval_kind
 from controls.services.audit import audit_record
+from settlement import hooks
 from settlement.models import Batch, Leg
 
 from .cycles import batch_release, batch_settle
@@ -50,6 +51,8 @@ def leg_confirm(*, leg_id: int, evidence: dict, actor: str, as_of: datetime) -> 
             after={"status": Leg.Status.CONFIRMED, "evidence": evidence},
             at=as_of,
         )
+        # an outbound leg's instruction is done now (custody, in this transaction)
+        hooks.legs_finished.fire(leg_ids=[leg.id], as_of=as_of, actor=actor)
         if batch.status == Batch.Status.OPEN:
             batch_release(batch=batch, as_of=as_of, actor=actor)
             if not batch.legs.exclude(status=Leg.Status.CONFIRMED).exists():

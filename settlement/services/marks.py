@@ -58,18 +58,24 @@ def marks_post(*, marks: object, actor: str, now: datetime | None = None) -> lis
         parsed.append((asset, price, as_of, source or actor))
     created = []
     with transaction.atomic():
+        # Lock every asset this request marks, in one statement and in id
+        # order: two feeds posting the same assets in different orders then
+        # queue behind each other instead of deadlocking.
+        locked = {
+            a.id: a for a in Asset.objects.select_for_update().filter(pk__in={a.id for a, *_ in parsed}).order_by("id")
+        }
         for asset, price, as_of, source in parsed:
             created.append(
                 Mark.objects.create(asset=asset, price_hkd=price, as_of=as_of, source=source, received_at=now)
             )
-            locked = Asset.objects.select_for_update().get(pk=asset.pk)
-            if locked.mark_as_of is None or as_of >= locked.mark_as_of:
+            current = locked[asset.id]
+            if current.mark_as_of is None or as_of >= current.mark_as_of:
                 before = {
-                    "price_hkd": as_str(locked.mark_hkd),
-                    "as_of": locked.mark_as_of.isoformat() if locked.mark_as_of else None,
+                    "price_hkd": as_str(current.mark_hkd),
+                    "as_of": current.mark_as_of.isoformat() if current.mark_as_of else None,
                 }
-                locked.mark_hkd, locked.mark_as_of, locked.mark_source = price, as_of, source
-                locked.save(update_fields=["mark_hkd", "mark_as_of", "mark_source"])
+                current.mark_hkd, current.mark_as_of, current.mark_source = price, as_of, source
+                current.save(update_fields=["mark_hkd", "mark_as_of", "mark_source"])
                 audit_record(
                     actor=actor,
                     action="mark.updated",

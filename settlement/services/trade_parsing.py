@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 
 from controls.exceptions import InvalidInput
-from controls.money import MAX_SCALE, fits_storage, parse_decimal, quote_amount
-from registry.selectors import AssetInfo, OperatorInfo, Registry
+from controls.money import MAX_AMOUNT, MAX_SCALE, amount_in_range, parse_decimal, quote_amount
+from controls.timestamps import parse_instant
+from controls.validation import storable, unstorable_text
+from registry.selectors import HKD, AssetInfo, OperatorInfo, Registry
 
 
 @dataclass(slots=True)
@@ -105,27 +107,12 @@ def _asset(item: dict, key: str, registry: Registry) -> AssetInfo:
 
 
 def _timestamp(item: dict, now: datetime) -> datetime:
-    raw = item.get("executed_at")
-    if raw is None:
-        raise InvalidInput("missing_field", "executed_at is required", field="executed_at")
-    if not isinstance(raw, str) or len(raw) > 40:
-        raise InvalidInput("invalid_timestamp", "executed_at must be an ISO 8601 string", field="executed_at")
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(
-            "invalid_timestamp", f"executed_at {raw!r} is not an ISO 8601 timestamp", field="executed_at"
-        ) from None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidInput(
-            "invalid_timestamp", f"executed_at {raw!r} has no time zone; send UTC (Z) or an offset", field="executed_at"
-        )
-    value = value.astimezone(UTC)
+    value = parse_instant(item.get("executed_at"), field="executed_at")
     tolerance = timedelta(seconds=settings.TRADE_FUTURE_TOLERANCE_SECONDS)
     if value > now + tolerance:
         raise InvalidInput(
             "future_executed_at",
-            f"executed_at {raw} is more than {settings.TRADE_FUTURE_TOLERANCE_SECONDS} s in the future",
+            f"executed_at {item['executed_at']} is more than {settings.TRADE_FUTURE_TOLERANCE_SECONDS} s in the future",
             field="executed_at",
         )
     return value
@@ -156,16 +143,39 @@ def _counterparty_check(buy: OperatorInfo, sell: OperatorInfo, registry: Registr
         )
 
 
-def trade_parse(item: object, *, index: int, registry: Registry, now: datetime) -> ParsedTrade:
+def _value_in_range(amount: Decimal, asset: AssetInfo, marks: dict[int, Decimal | None], field: str) -> None:
+    """What the amount is worth in HKD at today's mark must fit the exposure
+    arithmetic too (it is summed per counterparty and compared with the cap)."""
+    mark = Decimal(1) if asset.code == HKD else marks.get(asset.id)
+    if mark is not None and amount * mark >= MAX_AMOUNT:
+        raise InvalidInput(
+            "out_of_range",
+            f"{field} is worth {MAX_AMOUNT:,f} HKD or more at the {asset.code} mark: not a plausible trade",
+            field=field,
+        )
+
+
+def trade_parse(
+    item: object, *, index: int, registry: Registry, now: datetime, marks: dict[int, Decimal | None] | None = None
+) -> ParsedTrade:
     if not isinstance(item, dict):
         raise InvalidInput("invalid_item", "each trade must be a JSON object")
+    bad_text = unstorable_text(item)
+    if bad_text is not None:
+        raise InvalidInput(
+            "invalid_text",
+            f"{bad_text or 'a key'} holds a NUL character or a lone surrogate (not valid Unicode text)",
+            field=bad_text or None,
+        )
     trade_id = _text(item, "trade_id")
     base = _asset(item, "base_asset", registry)
     quote = _asset(item, "quote_asset", registry)
     if base.id == quote.id:
         raise InvalidInput("same_asset", "base_asset and quote_asset must differ", field="quote_asset")
     price = parse_decimal(item.get("price"), field="price", scale=MAX_SCALE)
-    quantity = parse_decimal(item.get("quantity"), field="quantity", scale=base.scale)
+    quantity = amount_in_range(
+        parse_decimal(item.get("quantity"), field="quantity", scale=base.scale), scale=base.scale, field="quantity"
+    )
     buy, buy_account = _side(item, "buy", registry)
     sell, sell_account = _side(item, "sell", registry)
     _counterparty_check(buy, sell, registry)
@@ -177,8 +187,10 @@ def trade_parse(item: object, *, index: int, registry: Registry, now: datetime) 
             f"price x quantity rounds to zero at {quote.code}'s {quote.scale} decimal places",
             field="quantity",
         )
-    if not fits_storage(amount):
-        raise InvalidInput("out_of_range", "price x quantity has more than 20 integer digits", field="price")
+    amount_in_range(amount, scale=quote.scale, field="price", label="price x quantity")
+    marks = marks or {}
+    _value_in_range(quantity, base, marks, "quantity")
+    _value_in_range(amount, quote, marks, "price")
     digest = hashlib.blake2b(
         "\x1f".join(
             (
@@ -215,6 +227,7 @@ def trade_parse(item: object, *, index: int, registry: Registry, now: datetime) 
 
 
 def trade_id_of(item: object) -> str:
+    """The item's trade id as far as it can be stored (for the exceptions queue)."""
     if isinstance(item, dict) and isinstance(item.get("trade_id"), str):
-        return item["trade_id"][:200]
+        return storable(item["trade_id"][:200])
     return ""

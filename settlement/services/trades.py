@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from controls.exceptions import InvalidInput
 from controls.services.audit import audit_record
-from registry.models import Account
+from controls.validation import storable
+from registry.models import Account, Asset
 from registry.selectors import Registry, registry_load
 from settlement.models import ComplianceException, Obligation, TradeException, TradeIngest
 from settlement.selectors.exposure import Exposure, exposure_get
@@ -65,14 +66,25 @@ def trades_ingest(*, items: list, actor: str, now: datetime | None = None) -> In
     """Store a batch of executed trades from the matching engine."""
     now = now or timezone.now()
     registry = registry_load()
+    marks = dict(Asset.objects.values_list("id", "mark_hkd"))
     rejected: list[Rejection] = []
     duplicates = 0
     parsed: dict[str, ParsedTrade] = {}
     for index, item in enumerate(items):
         try:
-            trade = trade_parse(item, index=index, registry=registry, now=now)
+            trade = trade_parse(item, index=index, registry=registry, now=now, marks=marks)
         except InvalidInput as error:
-            rejected.append(Rejection(index, trade_id_of(item), error.code, error.message, error.field, item))
+            # kept in the exceptions queue as it came, as far as it can be stored
+            rejected.append(
+                Rejection(
+                    index,
+                    trade_id_of(item),
+                    error.code,
+                    storable(error.message),
+                    storable(error.field),
+                    storable(item),
+                )
+            )
             continue
         earlier = parsed.get(trade.trade_id)
         if earlier is None:
@@ -107,8 +119,8 @@ def trades_ingest(*, items: list, actor: str, now: datetime | None = None) -> In
                     trade_id=r.trade_id,
                     code=r.code,
                     message=r.message,
-                    field=r.field or "",
-                    payload=r.payload if _json_safe(r.payload) else repr(r.payload)[:10000],
+                    field=(r.field or "")[:100],
+                    payload=r.payload,
                     received_at=now,
                 )
                 for r in rejected
@@ -146,12 +158,6 @@ def _conflict(trade: ParsedTrade, where: str) -> Rejection:
         "trade_id",
         trade.payload,
     )
-
-
-def _json_safe(payload: object) -> bool:
-    # Bare NaN/Infinity literals come through the lenient parser as a str
-    # subclass; everything else JSON produced is storable as it is.
-    return not isinstance(payload, float) or payload == payload
 
 
 def _stored_hashes(trade_ids: list[str]) -> dict[str, str]:

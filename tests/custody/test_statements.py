@@ -190,12 +190,6 @@ def test_an_mt940_reference_longer_than_16_characters_is_refused_with_its_line(a
     assert not BankStatement.objects.exists() and not Movement.objects.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="custody/statements/mt940.py: without a supplementary-details line after the :61:, the mt-940 "
-    "library's :61: pattern lets the free-text part absorb the rest of an over-long reference, so the entry "
-    "is read with its reference cut to 16 characters and the bank reference lost in the details",
-)
 def test_an_over_long_mt940_reference_is_refused_even_without_supplementary_details():
     data = read("hk/hk_mt940_long_reference.sta").replace(b"SHARED BOOK SETTLEMENT\r\n", b"")
     with pytest.raises(StatementError, match=r"line 8: :61: '2611251125C250000,00NTRFLCXSETTLE20261125A"):
@@ -312,11 +306,6 @@ def test_camt053_entries_keep_their_position_and_the_reversal_mark():
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="custody/statements/camt.py: a PDNG entry with a <ValDt> but no <BookgDt> (pending entries are "
-    "often not booked yet) is refused as 'a booked entry has neither <BookgDt> nor <ValDt>'",
-)
 def test_a_pending_camt053_entry_with_only_a_value_date_is_skipped_as_pending():
     data = read("hk/hk_camt053_v02_two_accounts.xml").replace(
         b"<Sts>PDNG</Sts>\n        <BookgDt><Dt>2026-11-24</Dt></BookgDt>", b"<Sts>PDNG</Sts>"

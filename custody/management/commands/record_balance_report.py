@@ -1,11 +1,12 @@
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from controls.exceptions import DomainError
+from controls.api.parsing import load_json
+from controls.commands import instant_argument
+from controls.exceptions import DomainError, InvalidInput
 from custody.services.balances import balance_report_as_json, balance_report_record
 
 
@@ -26,25 +27,19 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         path = Path(options["file"])
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = load_json(path.read_bytes(), what=str(path))
         except OSError as error:
             raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
-        except (ValueError, UnicodeDecodeError) as error:
-            raise CommandError(f"{path} is not JSON: {error}") from None
+        except InvalidInput as error:  # not JSON, or nested deeper than any report (the API's own parser)
+            raise CommandError(error.message) from None
         if not isinstance(data, dict):
             raise CommandError(f"{path} must hold a JSON object with source, reference, as_of and lines")
-        raw = data.get("as_of")
-        try:
-            as_of = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-        except ValueError:
-            as_of = None
-        if as_of is None or as_of.utcoffset() is None:
-            raise CommandError("as_of must be an ISO 8601 timestamp with a time zone")
+        as_of = instant_argument(data.get("as_of"), name="as_of", not_after=timezone.now())
         try:
             report, created = balance_report_record(
                 source=data.get("source"),
                 reference=data.get("reference"),
-                as_of=as_of.astimezone(UTC),
+                as_of=as_of,
                 lines=data.get("lines"),
                 actor="cli:record_balance_report",
                 now=timezone.now(),

@@ -12,8 +12,10 @@ from operations.services.records import records_export
 class Command(BaseCommand):
     help = (
         "Export the records the SFC may ask for (circular paras 22, 23) for Hong Kong dates --from..--to inclusive: "
-        "trades, exceptions, obligations, cycles, batches, legs, observed movements, breaks, claims, the reserve "
-        "ledger (CSV) and the audit trail (JSON Lines), with manifest.json (row counts, SHA-256)."
+        "trades, trade and compliance exceptions, obligations, cycles, batches, legs, deliveries, instructions, marks, "
+        "observed movements, bank statements, balance reports, breaks, approvals and proposals, alerts, defaults, "
+        "claims, the reserve ledger (CSV) and the audit trail (JSON Lines), with manifest.json (row counts, SHA-256). "
+        "Exits non-zero, naming it, if any family cannot be read."
     )
 
     def add_arguments(self, parser):
@@ -38,5 +40,5 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(manifest, indent=2))
         else:
-            files = ", ".join(f"{name} {info.get('rows', 'skipped')}" for name, info in manifest["files"].items())
+            files = ", ".join(f"{name} {info['rows']}" for name, info in manifest["files"].items())
             self.stdout.write(f"exported {manifest['from']}..{manifest['to']} to {options['out']}: {files}")

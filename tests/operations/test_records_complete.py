@@ -1,0 +1,191 @@
+"""The regulator's export is complete or fails loudly (circular paras 22,
+23): a scenario that makes rows in every family, then every file has rows;
+a family that cannot be read makes the command fail, naming it."""
+
+import csv
+import json
+from datetime import timedelta
+from decimal import Decimal
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+
+from controls.models import ApprovalRequest
+from controls.services.alerts import alert_raise
+from controls.services.approvals import approval_request
+from custody.models import Break
+from custody.services.balances import balance_report_record
+from custody.services.breaks import break_raise
+from custody.services.statements import statement_import
+from operations.services import records
+from registry.models import BankAccount, Rail
+from reserves.services.defaults import default_close_out
+from settlement.services.cycles import cycle_run
+from settlement.services.deliveries import delivery_report
+from settlement.services.legs import leg_confirm
+from settlement.services.marks import marks_post
+from settlement.services.trades import trades_ingest
+from tests.factories import trade
+
+from ..custody.test_statements import HOME_HKD, SG1_HKD, read
+
+pytestmark = [pytest.mark.django_db, pytest.mark.para(22), pytest.mark.para(23)]
+HKT = ZoneInfo("Asia/Hong_Kong")
+
+
+def scenario(network) -> None:
+    now = timezone.now()
+    executed = (now - timedelta(minutes=10)).isoformat()
+    trades_ingest(
+        items=[
+            # home sells BTC to SG1 for USDC: a batch whose outbound BTC leg gets an instruction
+            {
+                **trade(
+                    trade_id="SELL", base="BTC", quote="USDC", price="64000", buy=("SG1", "s"), sell=("HK1", "pro-1")
+                )
+            },
+            # a retail client without opt-in: a compliance exception
+            {
+                **trade(
+                    trade_id="RETAIL",
+                    buy=("HK1", "retail-out"),
+                    sell=("JP1", "j"),
+                    base="ETH",
+                    quote="USDC",
+                    price="100",
+                )
+            },
+            {"trade_id": "BROKEN"},  # a trade exception
+        ],
+        actor="engine",
+        now=now,
+    )
+    from settlement.models import Trade
+
+    Trade.objects.update(executed_at=executed)
+    marks_post(marks=[{"asset": "BTC", "price_hkd": "500001"}], actor="engine", now=now)
+    batch = cycle_run(kind="intraday", as_of=now, actor="test").batches.get(counterparty__code="SG1")
+    inbound = batch.legs.get(direction="inbound")
+    delivery_report(
+        leg_id=inbound.id, tx_hash="0x" + "ab" * 32, bank_reference=None, operator=network.sg1, actor="sg1", now=now
+    )
+    leg_confirm(leg_id=inbound.id, evidence={"test": True}, actor="test", as_of=now)
+
+    rail = Rail.objects.get(code="hkd-chats")
+    BankAccount.objects.create(operator=network.home, rail=rail, number=HOME_HKD, bank="HSBC Hong Kong")
+    BankAccount.objects.create(operator=network.sg1, rail=rail, number=SG1_HKD, bank="Bank of China (HK)")
+    statement_import(data=read("hk/hk_camt053.xml"), filename="s.xml", format=None, actor="t", now=now, reconcile=False)
+    balance_report_record(
+        source="HSBC",
+        reference="R1",
+        as_of=now,
+        lines=[{"rail": "hkd-chats", "account": HOME_HKD, "asset": "HKD", "amount": "1.00"}],
+        actor="t",
+        now=now,
+    )
+    break_raise(
+        key="test:1",
+        kind=Break.Kind.UNMATCHED_RECEIPT,
+        asset_id=network.hkd.id,
+        amount=Decimal("1.5"),
+        description="a receipt nobody expected",
+        actor="t",
+        at=now,
+    )
+    maker = User.objects.create_user("maker", is_staff=True)
+    maker.groups.add(Group.objects.get_or_create(name="ops_operator")[0])
+    approval_request(
+        kind=ApprovalRequest.Kind.LEG_CONFIRM,
+        payload={"leg_id": batch.legs.get(direction="outbound").id, "evidence": "SWIFT copy"},
+        user=maker,
+        now=now,
+    )
+    alert_raise(kind="test", message="look at this", at=now)
+    default_close_out(
+        operator_code="JP1",
+        reason="insolvent",
+        as_of=now,
+        declared_by="user:maker",
+        approved_by="user:checker",
+        approval=None,
+        now=now,
+    )
+
+
+def export(tmp_path) -> dict:
+    today = timezone.localdate()
+    out = StringIO()
+    call_command(
+        "export_records",
+        "--from",
+        (today - timedelta(days=400)).isoformat(),
+        "--to",
+        (today + timedelta(days=400)).isoformat(),
+        "--out",
+        str(tmp_path / "x"),
+        "--json",
+        stdout=out,
+    )
+    return json.loads(out.getvalue())
+
+
+EVERY_FAMILY = {
+    "trades.csv",
+    "trade_exceptions.csv",
+    "compliance_exceptions.csv",
+    "obligations.csv",
+    "cycles.csv",
+    "batches.csv",
+    "batch_items.csv",
+    "legs.csv",
+    "deliveries.csv",
+    "instructions.csv",
+    "marks.csv",
+    "observed_movements.csv",
+    "bank_statements.csv",
+    "balance_reports.csv",
+    "balance_report_lines.csv",
+    "breaks.csv",
+    "break_events.csv",
+    "approvals.csv",
+    "alerts.csv",
+    "defaults.csv",
+    "claims.csv",
+    "claim_lines.csv",
+    "reserve_ledger.csv",
+    "audit_trail.jsonl",
+}
+
+
+def test_every_family_has_rows_after_a_scenario_that_makes_some(network, tmp_path):
+    scenario(network)
+
+    manifest = export(tmp_path)
+
+    assert manifest["complete"] is True
+    assert set(manifest["files"]) == EVERY_FAMILY
+    empty = sorted(name for name, info in manifest["files"].items() if not info.get("rows"))
+    assert empty == []
+    with (tmp_path / "x" / "observed_movements.csv").open() as handle:
+        movements = list(csv.DictReader(handle))
+    assert {m["amount"] for m in movements} >= {"740000.00"}  # at HKD's scale, not 18 places
+    with (tmp_path / "x" / "instructions.csv").open() as handle:
+        (instruction,) = list(csv.DictReader(handle))
+    assert instruction["amount"] == "1.00000000"
+
+
+def test_a_family_that_cannot_be_read_fails_the_export_and_is_named(network, tmp_path, monkeypatch):
+    broken = records.Table("observed_movements", "custody.ObservedMovement", "occurred_at", ())
+    monkeypatch.setattr(records, "TABLES", (*records.TABLES, broken))
+
+    with pytest.raises(CommandError, match="observed_movements could not be read"):
+        export(tmp_path)
+
+    manifest = json.loads((tmp_path / "x" / "manifest.json").read_text())
+    assert manifest["complete"] is False
+    assert "ObservedMovement" in manifest["files"]["observed_movements.csv"]["error"]
