@@ -30,3 +30,23 @@ def audit_record(
         before=before,
         after=after,
     )
+
+
+def audit_record_many(events: list[dict]) -> int:
+    """Many events in one INSERT, for set-based services that change many
+    rows at once (the matcher confirming thousands of legs). Each dict has
+    the keyword arguments of ``audit_record``; ``at`` is required."""
+    rows = [
+        AuditEvent(
+            at=event["at"],
+            actor=event.get("actor") or SYSTEM,
+            action=event["action"],
+            object_type=event["object_type"],
+            object_id=str(event.get("object_id", "")),
+            before=event.get("before"),
+            after=event.get("after"),
+        )
+        for event in events
+    ]
+    AuditEvent.objects.bulk_create(rows, batch_size=5000)
+    return len(rows)
