@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from web3 import Web3
 
 from controls.money import fits_storage
@@ -26,7 +26,9 @@ from .node import (
     PollResult,
     Restart,
     address_of_topic,
+    as_int,
     block_at,
+    blocks_get,
     chunk_blocks,
     hexstr,
     logs_get,
@@ -84,6 +86,35 @@ def blocks_scan(*, w3: Web3, rail: Rail, cursor: ChainCursor, head: int, now: da
         start = end + 1
 
 
+def _transfer(log: Any) -> tuple[tuple[str, int], dict] | None:
+    """An ERC-20 Transfer log decoded from its topics and data: (from, to)
+    are the last 20 bytes of topics 1 and 2, the amount the first 32 bytes of
+    the data. An ERC-721 Transfer (the token id as a third indexed topic)
+    is not ours."""
+    topics = log["topics"]
+    if len(topics) != 3:
+        return None
+    data = log["data"]
+    if isinstance(data, str):
+        raw = int(data[2:66], 16) if len(data) > 2 else 0
+    else:
+        raw = int.from_bytes(bytes(data)[:32], "big") if data else 0
+    address = log["address"]
+    tx_hash, index = hexstr(log["transactionHash"]), as_int(log["logIndex"])
+    stamp = log.get("blockTimestamp")
+    return (tx_hash, index), {
+        "tx_hash": tx_hash,
+        "log_index": index,
+        "block_number": as_int(log["blockNumber"]),
+        "block_hash": hexstr(log["blockHash"]),
+        "token": address.lower() if isinstance(address, str) else hexstr(address),
+        "from": address_of_topic(topics[1]),
+        "to": address_of_topic(topics[2]),
+        "raw": raw,
+        "at": datetime.fromtimestamp(as_int(stamp), tz=UTC) if stamp is not None else None,
+    }
+
+
 def _scan_chunk(*, w3: Web3, rail: Rail, watch: _Watch, start: int, end: int, head: int, now: datetime) -> int:
     found: dict[tuple[str, int], dict] = {}
     addresses = [topic_address(a) for a in sorted(watch.wallets)]
@@ -91,35 +122,52 @@ def _scan_chunk(*, w3: Web3, rail: Rail, watch: _Watch, start: int, end: int, he
         contracts = [Web3.to_checksum_address(c) for c in sorted(watch.tokens)]
         for topics in ([TRANSFER_TOPIC, addresses], [TRANSFER_TOPIC, None, addresses]):
             for log in logs_get(w3, {"fromBlock": start, "toBlock": end, "address": contracts, "topics": topics}):
-                if len(log["topics"]) != 3:
-                    continue  # an ERC-721 Transfer has the token id as a third indexed topic
-                tx_hash, index = hexstr(log["transactionHash"]), int(log["logIndex"])
-                found[(tx_hash, index)] = {
-                    "tx_hash": tx_hash,
-                    "log_index": index,
-                    "block_number": int(log["blockNumber"]),
-                    "block_hash": hexstr(log["blockHash"]),
-                    "token": hexstr(log["address"]) if not isinstance(log["address"], str) else log["address"].lower(),
-                    "from": address_of_topic(log["topics"][1]),
-                    "to": address_of_topic(log["topics"][2]),
-                    "raw": int.from_bytes(bytes(log["data"])[:32], "big") if log["data"] else 0,
-                }
-    # the blocks to fetch: all of them when native value is watched, else the
-    # ones with logs, the end, and the recent ones a reorg may still replace
-    wanted = set(range(start, end + 1)) if watch.native else {end, *(f["block_number"] for f in found.values())}
-    wanted |= set(range(max(start, head - trail_blocks() + 1), end + 1))
-    blocks: dict[int, Any] = {}
-    home_wallets = {a for a, w in watch.wallets.items() if w.operator_id == watch.home_id}
-    for number in sorted(wanted):
-        block = block_at(w3, number, full=watch.native is not None)
-        if block is None:
-            raise Restart(f"block {number} vanished during the scan: the chain is reorganising")
-        blocks[number] = block
+                decoded = _transfer(log)
+                if decoded is not None:
+                    found[decoded[0]] = decoded[1]
+    # the blocks to fetch: all of them when native value is watched; else the
+    # end, the recent ones a reorg may still replace (the trail), and those
+    # of logs whose block time the node did not send. A log deeper than the
+    # trail is past any reorg the watcher can walk back, so its block's
+    # header adds nothing its blockTimestamp does not say.
+    trail = set(range(max(start, head - trail_blocks() + 1), end + 1))
+    if watch.native:
+        wanted = set(range(start, end + 1))
+    else:
+        wanted = {end, *trail, *(f["block_number"] for f in found.values() if f["at"] is None)}
+    if watch.native:
+        blocks: dict[int, Any] = {}
+        for number in sorted(wanted):
+            block = block_at(w3, number, full=True)
+            if block is None:
+                raise Restart(f"block {number} vanished during the scan: the chain is reorganising")
+            blocks[number] = block
+    else:
+        blocks = blocks_get(w3, sorted(wanted))
+        missing = sorted(wanted - set(blocks))
+        if missing:
+            raise Restart(f"block {missing[0]} vanished during the scan: the chain is reorganising")
+    for number in sorted(blocks):
         parent = blocks.get(number - 1)
-        if parent is not None and hexstr(block["parentHash"]) != hexstr(parent["hash"]):
+        if parent is not None and hexstr(blocks[number]["parentHash"]) != hexstr(parent["hash"]):
             raise Restart(f"block {number} does not follow block {number - 1}: the chain is reorganising")
-        if watch.native is None:
-            continue
+    if watch.native:
+        _native(w3=w3, watch=watch, blocks=blocks, found=found)
+    for item in found.values():
+        block = blocks.get(item["block_number"])
+        if block is None:
+            continue  # deeper than the trail, with its block time from the log
+        if hexstr(block["hash"]) != item["block_hash"]:
+            raise Restart(f"log in block {item['block_number']} has another block hash: the chain is reorganising")
+        item["at"] = datetime.fromtimestamp(as_int(block["timestamp"]), tz=UTC)
+    return _store_chunk(rail=rail, watch=watch, start=start, end=end, blocks=blocks, found=found, head=head, now=now)
+
+
+def _native(*, w3: Web3, watch: _Watch, blocks: dict[int, Any], found: dict) -> None:
+    """Top-level value to or from a registered wallet, and the gas home's
+    wallets paid, from the blocks' full transactions."""
+    home_wallets = {a for a, w in watch.wallets.items() if w.operator_id == watch.home_id}
+    for number, block in sorted(blocks.items()):
         for tx in block["transactions"]:
             sender, receiver = (tx["from"] or "").lower(), (tx.get("to") or "").lower()
             if not (sender in watch.wallets or receiver in watch.wallets):
@@ -150,12 +198,6 @@ def _scan_chunk(*, w3: Web3, rail: Rail, watch: _Watch, start: int, end: int, he
                         "to": "",
                         "raw": fee,
                     }
-    for item in found.values():
-        block = blocks[item["block_number"]]
-        if hexstr(block["hash"]) != item["block_hash"]:
-            raise Restart(f"log in block {item['block_number']} has another block hash: the chain is reorganising")
-        item["at"] = datetime.fromtimestamp(int(block["timestamp"]), tz=UTC)
-    return _store_chunk(rail=rail, watch=watch, start=start, end=end, blocks=blocks, found=found, head=head, now=now)
 
 
 def _classify(watch: _Watch, sender: str, receiver: str, log_index: int) -> tuple[str, int | None]:
@@ -175,6 +217,52 @@ def _classify(watch: _Watch, sender: str, receiver: str, log_index: int) -> tupl
     return Movement.Direction.EXTERNAL, other.operator_id if other else None
 
 
+_MOVEMENT_COLUMNS = (
+    ("source", "text"),
+    ("rail_id", "bigint"),
+    ("asset_id", "bigint"),
+    ("amount", "numeric"),
+    ("direction", "text"),
+    ("counterparty_id", "bigint"),
+    ("status", "text"),
+    ("occurred_at", "timestamptz"),
+    ("seen_at", "timestamptz"),
+    ("chain_id", "bigint"),
+    ("tx_hash", "text"),
+    ("log_index", "integer"),
+    ("block_number", "bigint"),
+    ("block_hash", "text"),
+    ("token", "text"),
+    ("from_address", "text"),
+    ("to_address", "text"),
+    ("from_wallet_id", "bigint"),
+    ("to_wallet_id", "bigint"),
+    # the bank columns are NOT NULL with a blank default
+    ("side", "text"),
+    ("entry_ref", "text"),
+    ("bank_reference", "text"),
+    ("customer_reference", "text"),
+    ("counterparty_account", "text"),
+    ("details", "text"),
+)
+
+
+def _movements_insert(rows: list[tuple]) -> list[int]:
+    """New chain movements in one INSERT (one array per column, unnest()
+    turns them into rows); returns their ids in order."""
+    if not rows:
+        return []
+    names = ", ".join(name for name, _ in _MOVEMENT_COLUMNS)
+    arrays = ", ".join(f"%s::{kind}[]" for _, kind in _MOVEMENT_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Movement._meta.db_table} ({names}) "
+            f"SELECT {names} FROM unnest({arrays}) AS r({names}) RETURNING id",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _store_chunk(
     *, rail: Rail, watch: _Watch, start: int, end: int, blocks: dict, found: dict, head: int, now: datetime
 ) -> int:
@@ -185,7 +273,16 @@ def _store_chunk(
         first = blocks.get(start)
         if first is not None and cursor.block_hash and hexstr(first["parentHash"]) != cursor.block_hash:
             raise Restart(f"block {start} does not follow the cursor: the chain is reorganising")
-        new_ids, revived = [], []
+        keys = sorted(found)
+        existing = {}
+        if keys:
+            for movement in Movement.objects.select_for_update().filter(
+                source=Movement.Source.CHAIN,
+                chain_id=rail.chain_id,
+                tx_hash__in=sorted({tx for tx, _ in keys}),
+            ):
+                existing[(movement.tx_hash, movement.log_index)] = movement
+        rows, revived = [], []
         for (tx_hash, log_index), item in sorted(found.items(), key=lambda kv: (kv[1]["block_number"], kv[0])):
             if item["log_index"] == FEE_LOG_INDEX or not item["token"]:
                 asset, decimals = watch.native, 18
@@ -199,50 +296,39 @@ def _store_chunk(
                     "chain watcher %s: %s:%s amount %s too large to store", rail.code, tx_hash, log_index, amount
                 )
                 continue
-            direction, counterparty = _classify(watch, item["from"], item["to"], log_index)
-            existing = (
-                Movement.objects.select_for_update()
-                .filter(source=Movement.Source.CHAIN, chain_id=rail.chain_id, tx_hash=tx_hash, log_index=log_index)
-                .first()
-            )
-            if existing is not None:
-                if existing.status == Movement.Status.REORGED:
-                    existing.status, existing.reorged_at = Movement.Status.SEEN, None
-                    existing.block_number, existing.block_hash = item["block_number"], item["block_hash"]
-                    existing.occurred_at, existing.seen_at = item["at"], now
-                    existing.save(
-                        update_fields=["status", "reorged_at", "block_number", "block_hash", "occurred_at", "seen_at"]
-                    )
-                    break_close_if_open(
-                        key=f"{Break.Kind.REORGED}:movement:{existing.id}",
-                        note=f"the transfer was included again, in block {item['block_number']}",
-                        actor=ACTOR,
-                        at=now,
-                    )
-                    revived.append(existing.id)
+            known = existing.get((tx_hash, log_index))
+            if known is not None:
+                if known.status == Movement.Status.REORGED:
+                    _revive(movement=known, item=item, now=now)
+                    revived.append(known.id)
                 continue
-            movement = Movement.objects.create(
-                source=Movement.Source.CHAIN,
-                rail=rail,
-                asset=asset,
-                amount=amount,
-                direction=direction,
-                counterparty_id=counterparty,
-                status=Movement.Status.SEEN,
-                occurred_at=item["at"],
-                seen_at=now,
-                chain_id=rail.chain_id,
-                tx_hash=tx_hash,
-                log_index=log_index,
-                block_number=item["block_number"],
-                block_hash=item["block_hash"],
-                token=item["token"],
-                from_address=item["from"],
-                to_address=item["to"],
-                from_wallet=watch.wallets.get(item["from"]),
-                to_wallet=watch.wallets.get(item["to"]),
+            direction, counterparty = _classify(watch, item["from"], item["to"], log_index)
+            source, target = watch.wallets.get(item["from"]), watch.wallets.get(item["to"])
+            rows.append(
+                (
+                    Movement.Source.CHAIN,
+                    rail.id,
+                    asset.id,
+                    amount,
+                    direction,
+                    counterparty,
+                    Movement.Status.SEEN,
+                    item["at"],
+                    now,
+                    rail.chain_id,
+                    tx_hash,
+                    log_index,
+                    item["block_number"],
+                    item["block_hash"],
+                    item["token"],
+                    item["from"],
+                    item["to"],
+                    source.id if source else None,
+                    target.id if target else None,
+                    *("",) * 6,
+                )
             )
-            new_ids.append(movement.id)
+        new_ids = _movements_insert(rows)
         ChainBlock.objects.bulk_create(
             [
                 ChainBlock(
@@ -250,9 +336,10 @@ def _store_chunk(
                     number=number,
                     hash=hexstr(block["hash"]),
                     parent_hash=hexstr(block["parentHash"]),
-                    timestamp=datetime.fromtimestamp(int(block["timestamp"]), tz=UTC),
+                    timestamp=datetime.fromtimestamp(as_int(block["timestamp"]), tz=UTC),
                 )
                 for number, block in sorted(blocks.items())
+                if number > head - trail_blocks()
             ],
             update_conflicts=True,
             unique_fields=["rail", "number"],
@@ -273,6 +360,20 @@ def _store_chunk(
                 at=now,
             )
         return len(new_ids)
+
+
+def _revive(*, movement: Movement, item: dict, now: datetime) -> None:
+    """A transfer reorged out earlier is in a block again."""
+    movement.status, movement.reorged_at = Movement.Status.SEEN, None
+    movement.block_number, movement.block_hash = item["block_number"], item["block_hash"]
+    movement.occurred_at, movement.seen_at = item["at"], now
+    movement.save(update_fields=["status", "reorged_at", "block_number", "block_hash", "occurred_at", "seen_at"])
+    break_close_if_open(
+        key=f"{Break.Kind.REORGED}:movement:{movement.id}",
+        note=f"the transfer was included again, in block {item['block_number']}",
+        actor=ACTOR,
+        at=now,
+    )
 
 
 def movements_finalise(*, rail: Rail, head: int, now: datetime) -> int:
