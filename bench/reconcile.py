@@ -7,10 +7,11 @@ bench network, 2,500 open escrow batches of 4 instructed legs each (BTC, ETH
 and USDC on the chain rail, HKD on the bank rail; inbound or outbound at
 random; their instructions written), and 100,000 movements, COPYed in:
 
-- for 8,950 legs one final movement of exactly the leg (one-to-one);
-- for 850 legs two final movements that add up to it (many-to-one);
+- for 9,700 legs one final movement of exactly the leg (one-to-one);
+- for 100 legs two final movements that add up to it (many-to-one);
 - for 50 inbound legs one final movement of 90 % of it (a short delivery);
-- 100 legs get nothing (still awaited, before their deadline);
+- the other legs: inbound ones paid in full, outbound ones still to be paid
+  (before their deadline);
 - 100 final receipts from unregistered senders (unmatched receipts);
 - 40,000 movements of earlier cycles, already linked to their settled legs;
 - the rest: home's own sweeps, gas fees and transfers between counterparties
@@ -48,7 +49,7 @@ sys.path[:0] = [str(BENCH), str(BENCH.parent)]
 import benchkit  # noqa: E402
 import benchnet  # noqa: E402
 import profiling  # noqa: E402
-from benchkit import OUT, BenchError  # noqa: E402
+from benchkit import BenchError  # noqa: E402
 
 ASSETS = ("BTC", "ETH", "USDC", "HKD")
 CHAIN_ID = 31337
@@ -92,6 +93,25 @@ MOVEMENT_COLUMNS = (
     "leg_id",
     "matched_at",
 )
+# text columns are NOT NULL with a blank default; the rest may be NULL
+BLANK = {
+    c: ""
+    for c in MOVEMENT_COLUMNS
+    if c
+    in (
+        "tx_hash",
+        "block_hash",
+        "token",
+        "from_address",
+        "to_address",
+        "side",
+        "entry_ref",
+        "bank_reference",
+        "customer_reference",
+        "counterparty_account",
+        "details",
+    )
+}
 
 
 def amount_at(rng: random.Random, scale: int) -> Decimal:
@@ -111,7 +131,8 @@ class Setup:
     def build(self) -> None:
         from django.db import connection
 
-        from custody.services.instructions import instructions_write
+        from custody.models import Instruction
+        from custody.services.instructions import instruction_reference
         from registry.models import Asset, BankAccount, Operator, Rail, Wallet
         from settlement.models import Batch, Cycle, Leg
 
@@ -190,27 +211,59 @@ class Setup:
         open_legs = [leg for leg in legs if leg.status == "instructed"]
         history_legs = [leg for leg in legs if leg.status == "confirmed"]
         self.open_legs = open_legs
-        instructions_write(as_of=instructed, actor="bench")
+        # what instructions_write would have written when the legs were
+        # instructed (one bulk insert: the service writes them one by one)
+        Instruction.objects.bulk_create(
+            [
+                Instruction(
+                    leg=leg,
+                    asset=leg.asset,
+                    amount=leg.amount,
+                    rail_id=leg.asset.rail_id,
+                    from_ref="",
+                    to_ref="",
+                    counterparty=leg.batch.counterparty,
+                    reference=instruction_reference(leg),
+                    deadline=leg.deadline,
+                    created_at=instructed,
+                )
+                for leg in open_legs
+                if leg.direction == "outbound"
+            ],
+            batch_size=2000,
+        )
 
+        # Legs are matched one by one (hints, many-to-one) in instruction
+        # order, then id; many-to-one takes the shortest run of candidates
+        # in time order. So the parts of each many-to-one leg come in the
+        # order of the legs' ids, and the short deliveries come last, on the
+        # highest ids: each leg then finds its own movements first.
         self.rng.shuffle(open_legs)
-        one, many, short = 8950 * self.legs // 10000, 850 * self.legs // 10000, 50 * self.legs // 10000
+        one, many, short = 9_700 * self.legs // 10_000, 100 * self.legs // 10_000, 50 * self.legs // 10_000
         for leg in open_legs[:one]:
             self.movement(leg=leg, amount=leg.amount)
-        for leg in open_legs[one : one + many]:
+        rest = sorted(open_legs[one:], key=lambda leg: leg.id)
+        shorts = [leg for leg in rest if leg.direction == "inbound"][-short:]
+        rest = [leg for leg in rest if leg not in shorts]
+        for k, leg in enumerate(rest[:many]):
             part = (leg.amount * Decimal("0.4")).quantize(leg.asset.quantum)
-            self.movement(leg=leg, amount=part, minutes=40)
-            self.movement(leg=leg, amount=leg.amount - part, minutes=35)
-        shorts = [leg for leg in open_legs[one + many :] if leg.direction == "inbound"][:short]
-        for leg in shorts:
-            self.movement(leg=leg, amount=(leg.amount * Decimal("0.9")).quantize(leg.asset.quantum))
-        self.expected = {"confirmed": one + many, "short_delivery": len(shorts)}
+            self.movement(leg=leg, amount=part, seconds=600 + 2 * k)
+            self.movement(leg=leg, amount=leg.amount - part, seconds=601 + 2 * k)
+        for k, leg in enumerate(shorts):
+            self.movement(leg=leg, amount=(leg.amount * Decimal("0.9")).quantize(leg.asset.quantum), seconds=1200 + k)
+        # the rest: outbound legs still to be paid; an inbound one would see
+        # another leg's short delivery as its own, so it is paid in full
+        paid = [leg for leg in rest[many:] if leg.direction == "inbound"]
+        for leg in paid:
+            self.movement(leg=leg, amount=leg.amount)
+        self.expected = {"confirmed": one + many + len(paid), "short_delivery": len(shorts)}
         strangers = 100 * self.movements // 100_000
         for _ in range(strangers):
             code = self.rng.choice(ASSETS)
             self.movement(asset=self.assets[code], direction="inbound", counterparty=None, stranger=True)
         self.expected["unmatched_receipt"] = strangers
         for leg in history_legs[: self.history]:
-            self.movement(leg=leg, amount=leg.amount, linked=True, minutes=60 * 24 + 30)
+            self.movement(leg=leg, amount=leg.amount, linked=True, minutes=60 * 24 + 50)
         noise = self.movements - len(self.rows)
         for k in range(noise):
             code = self.rng.choice(ASSETS)
@@ -234,7 +287,8 @@ class Setup:
         counterparty=None,
         stranger: bool = False,
         linked: bool = False,
-        minutes: int = 30,
+        minutes: int = 50,
+        seconds: int | None = None,
     ) -> None:
         self.sequence += 1
         n = self.sequence
@@ -243,7 +297,9 @@ class Setup:
         assert asset is not None and direction is not None
         if amount is None:
             amount = amount_at(self.rng, asset.scale)
-        at = self.now - timedelta(minutes=minutes, seconds=n % 600)
+        # one-to-one and the rest between 50 and 40 minutes ago; timed ones
+        # (many-to-one parts, short deliveries) after that, in their order
+        at = self.now - timedelta(minutes=minutes) + timedelta(seconds=n % 600 if seconds is None else seconds)
         home = benchnet.HOME
         cp_code = counterparty.code if counterparty is not None else None
         if direction == "inbound":
@@ -251,32 +307,49 @@ class Setup:
         elif direction == "outbound":
             ends = (home, cp_code)
         elif direction == "external":
-            other = [c.code for c in self.counterparties if c.code != cp_code][0]
+            other = next(c.code for c in self.counterparties if c.code != cp_code)
             ends = (cp_code, other)
         else:  # internal, fee
             ends = (home, home if direction == "internal" else None)
-        leg_id = leg.id if linked else None
-        matched_at = self.now - timedelta(days=1) if linked else None
+        common = {
+            "rail_id": asset.rail_id,
+            "asset_id": asset.id,
+            "amount": amount,
+            "direction": direction,
+            "counterparty_id": counterparty.id if counterparty else None,
+            "status": "final",
+            "occurred_at": at,
+            "seen_at": at,
+            "final_at": at,
+            "leg_id": leg.id if linked else None,
+            "matched_at": self.now - timedelta(days=1) if linked else None,
+        }
         if asset.code == "HKD":
-            account = self.accounts[home].id
-            side = "credit" if direction == "inbound" else "debit"
-            ref = f"E{n:09d}"
-            self.rows.append(
-                ("bank", asset.rail_id, asset.id, amount, direction, counterparty.id if counterparty else None, "final")
-                + (at, at, at, None, "", None, None, "", "", "", "", None, None)
-                + (account, side, ref, f"B{n:09d}", "", "", at.date(), "bench", leg_id, matched_at)
-            )
-            return
-        sender = self.stranger if stranger else (self.wallets[ends[0]].address if ends[0] else self.stranger)
-        receiver = self.wallets[ends[1]].address if ends[1] else ""
-        from_wallet = None if stranger or not ends[0] else self.wallets[ends[0]].id
-        to_wallet = self.wallets[ends[1]].id if ends[1] else None
-        log_index = -2 if direction == "fee" else n % 50
-        self.rows.append(
-            ("chain", asset.rail_id, asset.id, amount, direction, counterparty.id if counterparty else None, "final")
-            + (at, at, at, CHAIN_ID, f"0x{n:064x}", log_index, 1_000_000 + n // 20, f"0x{n // 20:064x}")
-            + ("", sender, receiver, from_wallet, to_wallet, None, "", "", "", "", "", None, "", leg_id, matched_at)
-        )
+            row = {
+                **common,
+                "source": "bank",
+                "account_id": self.accounts[home].id,
+                "side": "credit" if direction == "inbound" else "debit",
+                "entry_ref": f"E{n:09d}",
+                "bank_reference": f"B{n:09d}",
+                "booking_date": at.date(),
+                "details": "bench",
+            }
+        else:
+            row = {
+                **common,
+                "source": "chain",
+                "chain_id": CHAIN_ID,
+                "tx_hash": f"0x{n:064x}",
+                "log_index": -2 if direction == "fee" else n % 50,
+                "block_number": 1_000_000 + n // 20,
+                "block_hash": f"0x{n // 20:064x}",
+                "from_address": self.stranger if stranger or not ends[0] else self.wallets[ends[0]].address,
+                "to_address": self.wallets[ends[1]].address if ends[1] else "",
+                "from_wallet_id": None if stranger or not ends[0] else self.wallets[ends[0]].id,
+                "to_wallet_id": self.wallets[ends[1]].id if ends[1] else None,
+            }
+        self.rows.append(tuple(row.get(column, BLANK.get(column)) for column in MOVEMENT_COLUMNS))
 
 
 def raw_limits(url: str) -> dict:
