@@ -9,7 +9,8 @@ random; their instructions written), and 100,000 movements, COPYed in:
 
 - for 9,700 legs one final movement of exactly the leg (one-to-one);
 - for 100 legs two final movements that add up to it (many-to-one);
-- for 50 inbound legs one final movement of 90 % of it (a short delivery);
+- for one inbound leg per counterparty and asset (12) one final movement of
+  90 % of it (a short delivery);
 - the other legs: inbound ones paid in full, outbound ones still to be paid
   (before their deadline);
 - 100 final receipts from unregistered senders (unmatched receipts);
@@ -28,6 +29,10 @@ Timed:
 2. ``reconcile_run`` (``reconcile_s``): match, confirm (each batch whose legs
    are all confirmed settles), breaks, outbox; then a second run, which finds
    nothing new (``reconcile_again_s``: what every poll costs at this size).
+   ``matching_s`` is its one-to-one and many-to-one phases (pairing,
+   locking, linking, legs confirmed, evidence, audit), without the batches
+   those legs complete (``phases_s["batches"]``: releasing and settling
+   them, batch by batch in settlement's cycle services).
 
 ``--profile`` runs the reconciliation once more first, under pyinstrument and
 auto_explain, in a transaction rolled back afterwards (bench/out/reconcile-profile.*).
@@ -115,7 +120,9 @@ BLANK = {
 
 
 def amount_at(rng: random.Random, scale: int) -> Decimal:
-    return Decimal(rng.randint(10**scale // 100, 50 * 10**scale)).scaleb(-scale)
+    """1 to 1,000,000 at the asset's scale: amounts seldom repeat, so a
+    movement names its leg (as a real payment's amount nearly always does)."""
+    return Decimal(rng.randint(10**scale, 10 ** (scale + 6))).scaleb(-scale)
 
 
 class Setup:
@@ -243,7 +250,10 @@ class Setup:
         for leg in open_legs[:one]:
             self.movement(leg=leg, amount=leg.amount)
         rest = sorted(open_legs[one:], key=lambda leg: leg.id)
-        shorts = [leg for leg in rest if leg.direction == "inbound"][-short:]
+        # a short delivery is judged against everything final the
+        # counterparty sent in that asset: one per counterparty and asset
+        last_inbound = {(leg.asset_id, leg.batch.counterparty_id): leg for leg in rest if leg.direction == "inbound"}
+        shorts = sorted(last_inbound.values(), key=lambda leg: leg.id)[:short]
         rest = [leg for leg in rest if leg not in shorts]
         for k, leg in enumerate(rest[:many]):
             part = (leg.amount * Decimal("0.4")).quantize(leg.asset.quantum)
@@ -443,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         first = reconcile_run(as_of=now)
         reconcile_s = time.perf_counter() - started
         step(f"  {reconcile_s:.3f} s: {len(first.confirmed):,} legs confirmed, {len(first.breaks)} breaks")
+        step("  phases: " + ", ".join(f"{k} {v:.3f} s" for k, v in first.timings.items()))
+        matching_s = first.timings["one_to_one"] + first.timings["many_to_one"]
         started = time.perf_counter()
         again = reconcile_run(as_of=now)
         again_s = time.perf_counter() - started
@@ -469,22 +481,30 @@ def main(argv: list[str] | None = None) -> int:
             **raw,
             "reconcile_s": reconcile_s,
             "reconcile_again_s": again_s,
+            "phases_s": first.timings,
+            "matching_s": matching_s,
             "legs_confirmed": len(first.confirmed),
             "batches_settled": settled,
             "breaks": len(first.breaks),
         }
         result["summary"] = [
             benchkit.row(
-                f"reconcile {counts['movements']:,} movements vs {counts['open_legs']:,} open legs (limit: raw join)",
-                ours=reconcile_s,
+                f"reconcile {counts['movements']:,} movements vs {counts['open_legs']:,} legs: matching (limit: raw join)",
+                ours=matching_s,
                 limit=raw["raw_join_s"],
                 unit="s",
                 target="<= 2",
             ),
             benchkit.row(
-                "the same (limit: raw join + link and leg UPDATEs)",
-                ours=reconcile_s,
+                "the same matching (limit: raw join + link and leg UPDATEs)",
+                ours=matching_s,
                 limit=raw["raw_join_writes_s"],
+                unit="s",
+            ),
+            benchkit.row(
+                f"the whole reconcile_run, settling {settled:,} batches (limit: raw join)",
+                ours=reconcile_s,
+                limit=raw["raw_join_s"],
                 unit="s",
             ),
             benchkit.row(

@@ -58,19 +58,20 @@ def leg_confirm(*, leg_id: int, evidence: dict, actor: str, as_of: datetime) -> 
         return leg
 
 
-def legs_confirm(*, evidence: dict[int, dict], actor: str, as_of: datetime) -> list[int]:
+def legs_confirm(*, evidence: dict[int, dict], actor: str, as_of: datetime, advance: bool = True) -> list[int]:
     """``leg_confirm`` for many legs at once (the matcher's bulk path): one
-    UPDATE, the audit events in one INSERT, then each batch touched is
-    released and, when all its legs are confirmed, settled, once. Locks the
-    batches, then the legs, in id order (the order ``leg_confirm`` uses).
-    Legs no longer instructed or confirming are left alone; returns the ids
-    confirmed."""
+    UPDATE and the audit events in one INSERT; then (``advance``) each batch
+    touched is released and settled once (``batches_advance``). A caller that
+    passes ``advance=False`` must call ``batches_advance`` itself in the same
+    transaction. Locks the batches, then the legs, in id order (the order
+    ``leg_confirm`` uses). Legs no longer instructed or confirming are left
+    alone; returns the ids confirmed."""
     if not evidence:
         return []
     with transaction.atomic():
         ids = sorted(evidence)
         batch_ids = sorted(set(Leg.objects.filter(pk__in=ids).values_list("batch_id", flat=True)))
-        batches = list(Batch.objects.select_for_update().filter(pk__in=batch_ids).order_by("id"))
+        list(Batch.objects.select_for_update().filter(pk__in=batch_ids).order_by("id").values_list("id", flat=True))
         before = dict(
             Leg.objects.select_for_update()
             .filter(pk__in=ids, status__in=(Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING))
@@ -99,19 +100,32 @@ def legs_confirm(*, evidence: dict[int, dict], actor: str, as_of: datetime) -> l
                 for leg_id, status in before.items()
             ]
         )
-        touched = set(Leg.objects.filter(pk__in=list(before)).values_list("batch_id", flat=True))
-        unsettled = set(
-            Leg.objects.filter(batch_id__in=touched)
-            .exclude(status=Leg.Status.CONFIRMED)
-            .values_list("batch_id", flat=True)
-        )
-        for batch in batches:
-            if batch.id not in touched or batch.status != Batch.Status.OPEN:
-                continue
-            batch_release(batch=batch, as_of=as_of, actor=actor)
-            if batch.id not in unsettled:
-                batch_settle(batch=batch, as_of=as_of, actor=actor)
+        if advance:
+            batches_advance(batch_ids=batch_ids, as_of=as_of, actor=actor)
         return list(before)
+
+
+def batches_advance(*, batch_ids: list[int], as_of: datetime, actor: str) -> list[int]:
+    """What confirming legs sets off, for many open batches at once: release
+    the pending legs the DVP policy now allows (only batches that have
+    any), and settle each batch whose legs are all confirmed. Runs inside the
+    caller's transaction, which holds the batches' locks. Returns the ids of
+    the batches settled."""
+    batches = list(Batch.objects.select_for_update().filter(pk__in=batch_ids, status=Batch.Status.OPEN).order_by("id"))
+    ids = [batch.id for batch in batches]
+    pending = set(Leg.objects.filter(batch_id__in=ids, status=Leg.Status.PENDING).values_list("batch_id", flat=True))
+    for batch in batches:
+        if batch.id in pending:
+            batch_release(batch=batch, as_of=as_of, actor=actor)
+    unsettled = set(
+        Leg.objects.filter(batch_id__in=ids).exclude(status=Leg.Status.CONFIRMED).values_list("batch_id", flat=True)
+    )
+    settled = []
+    for batch in batches:
+        if batch.id not in unsettled:
+            batch_settle(batch=batch, as_of=as_of, actor=actor)
+            settled.append(batch.id)
+    return settled
 
 
 def _evidence_set(*, ids: list[int], evidence: dict[int, dict], assignments: str, params: list) -> None:

@@ -1,50 +1,35 @@
-"""Linking movements to legs: the set-based one-to-one pass, the per-leg
-pass for hints and many-to-one, and confirming legs whose linked movements
-became final.
+"""Choosing which movements settle which leg: the one-to-one pass, the
+pass for what it leaves (many-to-one, short and over deliveries), hinted
+legs, and confirming legs whose linked movements became final.
 
-The one-to-one pass is the common path and runs in a fixed number of
-statements whatever the number of legs: one statement pairs legs and
-movements, locks are taken in bulk (batches, then legs, then movements: the
-order ``leg_confirm`` uses), one statement re-checks every pair under the
-locks, one links the movements, and the legs move on in bulk
-(``legs_confirm`` / ``legs_mark_confirming``). Only legs the pairing leaves
-(hinted ones, many-to-one, deliveries that do not add up) are looked at one
-by one.
+Both passes run in a fixed number of statements whatever the number of
+legs: the one-to-one pass pairs legs and movements in one SQL statement; the
+pass after it reads the remaining legs and all their candidates in two
+queries and chooses in Python, leg by leg in instruction order, from what
+the legs before it left. Either way the links are applied in bulk
+(``links.links_apply``). Only hinted legs (a counterparty named the
+transfer) and breaks are handled one leg at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
-from controls.services.audit import audit_record_many
-from custody.models import Break, Movement
-from custody.selectors import amount_str
-from registry.models import Asset
-from settlement.models import Batch, Delivery, Leg
-from settlement.services.legs import legs_confirm, legs_mark_confirming
+from custody.models import Movement
+from settlement.models import Delivery, Leg
+from settlement.services.legs import legs_confirm
 
-from ..breaks import break_close_if_open
+from .links import BATCH_T, LEG_T, LIVE, MOVEMENT_T, evidence_of, links_apply, movement_evidence, tolerance
 
 ACTOR = "custody:matcher"
-LIVE = (Movement.Status.SEEN, Movement.Status.FINAL)
 MATCHABLE_LEG = (Leg.Status.INSTRUCTED,)
 OPEN_LEG = (Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING)
-DELIVERY_BREAKS = (Break.Kind.SHORT_DELIVERY, Break.Kind.OVER_DELIVERY)
-
-LEG_T, BATCH_T, MOVEMENT_T = Leg._meta.db_table, Batch._meta.db_table, Movement._meta.db_table
-
-
-def tolerance() -> timedelta:
-    """How long before a leg's instruction a movement may be timed and still
-    match it: block times have a granularity (1 s; a 12 s slot on Ethereum)
-    and the node's clock is not ours."""
-    return timedelta(seconds=int(getattr(settings, "CUSTODY_MATCH_TOLERANCE_SECONDS", 60)))
 
 
 def instructed_at(leg: Leg) -> datetime:
@@ -90,169 +75,12 @@ def one_to_one_pairs(*, exclude_legs: set[int]) -> list[tuple[int, int]]:
         return [(leg_id, movement_id) for leg_id, movement_id in cursor.fetchall() if leg_id not in exclude_legs]
 
 
-def _lock(table: str, ids: list[int]) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids])
-
-
 def one_to_one_link(*, exclude_legs: set[int], as_of: datetime, actor: str, result) -> int:
-    """Link every one-to-one pair at once and move the legs on: confirmed
-    when the movement is final, confirming while it is only seen. Returns
-    the number of legs linked."""
+    """Link every one-to-one pair at once (``links_apply``). Returns the
+    number of legs linked."""
     pairs = one_to_one_pairs(exclude_legs=exclude_legs)
-    if not pairs:
-        return 0
-    with transaction.atomic():
-        leg_ids = sorted(leg for leg, _ in pairs)
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT DISTINCT batch_id FROM {LEG_T} WHERE id = ANY(%s)", [leg_ids])
-            batch_ids = sorted(row[0] for row in cursor.fetchall())
-        _lock(BATCH_T, batch_ids)
-        _lock(LEG_T, leg_ids)
-        _lock(MOVEMENT_T, sorted(movement for _, movement in pairs))
-        with connection.cursor() as cursor:
-            # every pair again, now under the locks: the leg still instructed
-            # with nothing linked, the movement still unlinked and live, and
-            # the same asset, direction, counterparty and amount, after the
-            # leg was instructed
-            cursor.execute(
-                f"""
-                WITH pair AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS p(leg_id, movement_id)),
-                valid AS (
-                    SELECT pair.leg_id, pair.movement_id FROM pair
-                    JOIN {LEG_T} l ON l.id = pair.leg_id
-                    JOIN {BATCH_T} b ON b.id = l.batch_id
-                    JOIN {MOVEMENT_T} m ON m.id = pair.movement_id
-                    WHERE l.status = %s AND NOT EXISTS (SELECT 1 FROM {MOVEMENT_T} x WHERE x.leg_id = l.id)
-                      AND m.leg_id IS NULL AND m.status IN (%s, %s)
-                      AND m.asset_id = l.asset_id AND m.direction = l.direction
-                      AND m.counterparty_id = b.counterparty_id AND m.amount = l.amount
-                      AND m.occurred_at >= l.instructed_at - %s
-                )
-                UPDATE {MOVEMENT_T} m SET leg_id = valid.leg_id, matched_at = %s
-                FROM valid WHERE m.id = valid.movement_id
-                RETURNING m.leg_id, m.id
-                """,
-                [
-                    [leg for leg, _ in pairs],
-                    [movement for _, movement in pairs],
-                    Leg.Status.INSTRUCTED,
-                    *LIVE,
-                    tolerance(),
-                    as_of,
-                ],
-            )
-            linked = {leg_id: [movement_id] for leg_id, movement_id in cursor.fetchall()}
-        if not linked:
-            return 0
-        _move_on(linked=linked, how="one_to_one", as_of=as_of, actor=actor, result=result)
-        return len(linked)
-
-
-def _move_on(*, linked: dict[int, list[int]], how: str, as_of: datetime, actor: str, result) -> None:
-    """After movements were linked: the audit trail, the delivery breaks
-    the match resolves, then the legs confirmed or confirming in bulk."""
-    movements = movement_evidence([m for ids in linked.values() for m in ids])
-    audit_record_many(
-        [
-            {
-                "actor": actor,
-                "action": "movement.matched",
-                "object_type": "Leg",
-                "object_id": leg_id,
-                "after": {"movements": ids, "matched_by": how},
-                "at": as_of,
-            }
-            for leg_id, ids in linked.items()
-        ]
-    )
-    _delivery_breaks_resolve(linked=linked, actor=actor, at=as_of)
-    final, seen = {}, {}
-    for leg_id, ids in linked.items():
-        items = [movements[m] for m in ids]
-        evidence = _evidence(items, how)
-        if all(item["status"] == Movement.Status.FINAL for item in items):
-            final[leg_id] = evidence
-        else:
-            seen[leg_id] = evidence
-    result.confirmed.extend(legs_confirm(evidence=final, actor=actor, as_of=as_of))
-    result.confirming.extend(legs_mark_confirming(evidence=seen, actor=actor, as_of=as_of))
-
-
-def _delivery_breaks_resolve(*, linked: dict[int, list[int]], actor: str, at: datetime) -> None:
-    keys = [f"{kind}:leg:{leg_id}" for leg_id in linked for kind in DELIVERY_BREAKS]
-    open_keys = Break.objects.filter(key__in=keys, status__in=Break.UNRESOLVED).values_list("key", flat=True)
-    for key in sorted(open_keys):
-        leg_id = int(key.rsplit(":", 1)[1])
-        break_close_if_open(
-            key=key,
-            note=f"resolved by matching: leg {leg_id} matched exactly by movement(s) {linked[leg_id]}",
-            actor=actor,
-            at=at,
-        )
-
-
-# --- evidence ------------------------------------------------------------------------------------
-
-_EVIDENCE_FIELDS = (
-    "id",
-    "source",
-    "status",
-    "amount",
-    "asset__scale",
-    "chain_id",
-    "tx_hash",
-    "log_index",
-    "block_number",
-    "block_hash",
-    "from_address",
-    "to_address",
-    "account__number",
-    "statement__statement_ref",
-    "entry_ref",
-    "bank_reference",
-    "booking_date",
-    "occurred_at",
-)
-
-
-def movement_evidence(ids: list[int]) -> dict[int, dict]:
-    """What a leg's evidence says about each movement, read in one query."""
-    return {row["id"]: row for row in Movement.objects.filter(pk__in=ids).values(*_EVIDENCE_FIELDS)}
-
-
-def _evidence(movements: Sequence[dict], how: str) -> dict:
-    """The evidence of a match, movements in the order they occurred."""
-    ordered = sorted(movements, key=lambda m: (m["occurred_at"], m["id"]))
-    if ordered[0]["source"] == Movement.Source.CHAIN:
-        items = [
-            {
-                "chain_id": m["chain_id"],
-                "tx_hash": m["tx_hash"],
-                "log_index": m["log_index"],
-                "block_number": m["block_number"],
-                "block_hash": m["block_hash"],
-                "from": m["from_address"],
-                "to": m["to_address"],
-                "amount": amount_str(m["amount"], Asset(scale=m["asset__scale"])),
-                "status": m["status"],
-            }
-            for m in ordered
-        ]
-        return {"source": "chain", "matched_by": how, "movements": items}
-    items = [
-        {
-            "account": m["account__number"],
-            "statement": m["statement__statement_ref"],
-            "entry_ref": m["entry_ref"],
-            "bank_reference": m["bank_reference"],
-            "booking_date": m["booking_date"].isoformat() if m["booking_date"] else None,
-            "amount": amount_str(m["amount"], Asset(scale=m["asset__scale"])),
-            "status": m["status"],
-        }
-        for m in ordered
-    ]
-    return {"source": "bank", "matched_by": how, "movements": items}
+    chosen = {leg: [movement] for leg, movement in pairs}
+    return links_apply(chosen=chosen, how=dict.fromkeys(chosen, "one_to_one"), as_of=as_of, actor=actor, result=result)
 
 
 # --- one leg at a time: hints, many-to-one -------------------------------------------------------
@@ -282,9 +110,21 @@ def candidates(leg: Leg) -> tuple[list[Movement], list[Movement]]:
     return first, rest
 
 
-def pending_legs() -> list[int]:
-    """Matchable legs with nothing linked that still have candidates: what
-    the one-to-one pass left."""
+class _Candidate(NamedTuple):
+    id: int
+    amount: Decimal
+    occurred_at: datetime
+    status: str
+
+
+def pending_link(*, exclude_legs: set[int], as_of: datetime, actor: str, result) -> int:
+    """What the one-to-one pass left: matchable legs with nothing linked that
+    have candidates, in instruction order, each taking one movement of
+    exactly its amount or the shortest run of candidates in time order that
+    adds up to it (many-to-one), from what the legs before it left. Two
+    queries read the legs and every candidate; the links are applied in bulk
+    (``links_apply``); an inbound leg whose final candidates do not add up
+    gets its short or over delivery break. Returns the number linked."""
     movement = Movement.objects.filter(
         leg__isnull=True,
         status__in=LIVE,
@@ -293,12 +133,60 @@ def pending_legs() -> list[int]:
         counterparty_id=OuterRef("batch__counterparty_id"),
         occurred_at__gte=OuterRef("instructed_at") - tolerance(),
     )
-    return list(
+    legs = list(
         Leg.objects.filter(status__in=MATCHABLE_LEG, movements__isnull=True)
+        .exclude(pk__in=exclude_legs)
         .filter(Exists(movement))
         .order_by("instructed_at", "id")
-        .values_list("id", flat=True)
+        .values_list("id", "asset_id", "batch__counterparty_id", "direction", "amount", "instructed_at")
     )
+    if not legs:
+        return 0
+    groups: dict[tuple, list[_Candidate]] = {}
+    rows = (
+        Movement.objects.filter(
+            leg__isnull=True,
+            status__in=LIVE,
+            direction__in=sorted({leg[3] for leg in legs}),
+            asset_id__in=sorted({leg[1] for leg in legs}),
+            counterparty_id__in=sorted({leg[2] for leg in legs}),
+        )
+        .order_by("occurred_at", "id")
+        .values_list("asset_id", "counterparty_id", "direction", "id", "amount", "occurred_at", "status")
+    )
+    for asset_id, counterparty_id, direction, *candidate in rows:
+        groups.setdefault((asset_id, counterparty_id, direction), []).append(_Candidate(*candidate))
+    taken: set[int] = set()
+    chosen: dict[int, list[int]] = {}
+    how: dict[int, str] = {}
+    short_or_over: list[tuple[int, list[int]]] = []
+    for leg_id, asset_id, counterparty_id, direction, amount, leg_instructed_at in legs:
+        earliest = leg_instructed_at - tolerance()
+        candidates = [
+            m
+            for m in groups.get((asset_id, counterparty_id, direction), ())
+            if m.id not in taken and m.occurred_at >= earliest
+        ]
+        run = exact_set(amount, candidates)
+        if run:
+            chosen[leg_id] = [m.id for m in run]
+            how[leg_id] = "one_to_one" if len(run) == 1 else "many_to_one"
+            taken.update(chosen[leg_id])
+        elif (
+            direction == Leg.Direction.INBOUND
+            and candidates
+            and all(m.status == Movement.Status.FINAL for m in candidates)
+        ):
+            short_or_over.append((leg_id, [m.id for m in candidates]))
+    linked = links_apply(chosen=chosen, how=how, as_of=as_of, actor=actor, result=result)
+    if short_or_over:
+        from .deliveries import delivery_breaks
+
+        for leg_id, ids in short_or_over:
+            leg = Leg.objects.select_related("batch__counterparty", "asset").get(pk=leg_id)
+            found = list(Movement.objects.filter(pk__in=ids, leg__isnull=True).order_by("occurred_at", "id"))
+            delivery_breaks(leg=leg, candidates=found, as_of=as_of, actor=actor, result=result)
+    return linked
 
 
 def match_leg(*, leg_id: int, as_of: datetime, actor: str, result) -> None:
@@ -312,7 +200,7 @@ def match_leg(*, leg_id: int, as_of: datetime, actor: str, result) -> None:
     chosen = exact_set(leg.amount, hinted) or exact_set(leg.amount, ordered)
     if chosen:
         how = "hint" if all(m in hinted for m in chosen) else ("one_to_one" if len(chosen) == 1 else "many_to_one")
-        _link(leg_id=leg.id, movement_ids=[m.id for m in chosen], how=how, as_of=as_of, actor=actor, result=result)
+        links_apply(chosen={leg.id: [m.id for m in chosen]}, how={leg.id: how}, as_of=as_of, actor=actor, result=result)
         return
     if leg.direction == Leg.Direction.INBOUND:
         delivery_breaks(leg=leg, candidates=ordered, as_of=as_of, actor=actor, result=result)
@@ -335,41 +223,6 @@ def exact_set(amount: Decimal, movements: Sequence[Movement]) -> list[Movement]:
     return []
 
 
-def _link(*, leg_id: int, movement_ids: list[int], how: str, as_of: datetime, actor: str, result) -> bool:
-    """Link movements to one leg and move the leg on: confirming while any
-    is only seen, confirmed when all are final. Re-checks everything under
-    locks (batch, then leg, then movements: the order leg_confirm uses)."""
-    with transaction.atomic():
-        leg = Leg.objects.filter(pk=leg_id).first()
-        if leg is None:
-            return False
-        Batch.objects.select_for_update().get(pk=leg.batch_id)
-        leg = Leg.objects.select_for_update().select_related("batch", "asset").get(pk=leg_id)
-        if leg.status not in MATCHABLE_LEG or leg.movements.exists():
-            return False
-        movements = list(
-            Movement.objects.select_for_update(of=("self",))
-            .filter(pk__in=movement_ids, leg__isnull=True, status__in=LIVE)
-            .order_by("occurred_at", "id")
-        )
-        ok = (
-            len(movements) == len(movement_ids)
-            and sum((m.amount for m in movements), Decimal(0)) == leg.amount
-            and all(
-                m.asset_id == leg.asset_id
-                and m.direction == leg.direction
-                and m.counterparty_id == leg.batch.counterparty_id
-                and m.occurred_at >= instructed_at(leg) - tolerance()
-                for m in movements
-            )
-        )
-        if not ok:
-            return False
-        Movement.objects.filter(pk__in=movement_ids).update(leg=leg, matched_at=as_of)
-        _move_on(linked={leg.id: movement_ids}, how=how, as_of=as_of, actor=actor, result=result)
-        return True
-
-
 # --- legs whose movements became final -----------------------------------------------------------
 
 
@@ -389,7 +242,7 @@ def finalise(*, as_of: datetime, actor: str, result) -> None:
         linked.setdefault(leg_id, []).append(movement_id)
     movements = movement_evidence([m for ids in linked.values() for m in ids])
     evidence = {
-        leg_id: _evidence([movements[m] for m in ids], (legs[leg_id] or {}).get("matched_by", "one_to_one"))
+        leg_id: evidence_of([movements[m] for m in ids], (legs[leg_id] or {}).get("matched_by", "one_to_one"))
         for leg_id, ids in linked.items()
     }
     result.confirmed.extend(legs_confirm(evidence=evidence, actor=actor, as_of=as_of))
