@@ -9,7 +9,7 @@ Each benchmark runs as its own process (its own Django, its own database)
 and is runnable alone: bench/ingest.py, bench/cycles.py, bench/reconcile.py,
 bench/watcher.py (``--help`` for the sizes). Here:
 
-    .venv/bin/python bench/all.py [--only ingest,cycles] [--quick] [--no-readme]
+    .venv/bin/python bench/all.py [--only ingest,cycles] [--quick] [--no-readme] [--profile]
 
 ``--quick`` runs every benchmark at a tenth of its size (a smoke run; its
 figures are not comparable with the issue's and are not written to the
@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: " + ", ".join(BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="a tenth of every size (a smoke run)")
     parser.add_argument("--no-readme", action="store_true", help="do not write the figures into bench/README.md")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile cycles and reconcile (before their timed runs)"
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in BENCHMARKS]
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for name in names:
         extra = QUICK[name] if args.quick else BENCHMARKS[name]
+        if args.profile and name in ("cycles", "reconcile"):
+            extra = [*extra, "--profile"]
         step(f"bench/{name}.py {' '.join(extra)}")
         (benchkit.OUT / f"{name}.json").unlink(missing_ok=True)
         done = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *extra], check=False)

@@ -4,9 +4,9 @@ again after a reorg. A manual confirmation needs four eyes."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
+import orjson
 from django.db import connection, transaction
 
 from controls.exceptions import Conflict, NotFound
@@ -129,16 +129,18 @@ def batches_advance(*, batch_ids: list[int], as_of: datetime, actor: str) -> lis
 
 
 def _evidence_set(*, ids: list[int], evidence: dict[int, dict], assignments: str, params: list) -> None:
-    """One UPDATE of many legs, each with its own evidence (a CASE per row,
-    as bulk_update writes it, grows with the square of the rows)."""
+    """One UPDATE of many legs, each with its own evidence, the evidence
+    travelling as one JSON parameter (a CASE per row, as bulk_update writes
+    it, grows with the square of the rows)."""
     if not ids:
         return
     table = Leg._meta.db_table
+    rows = orjson.dumps([{"id": i, "evidence": evidence[i]} for i in ids]).decode()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} l SET {assignments}, evidence = v.evidence::jsonb "
-            "FROM unnest(%s::bigint[], %s::text[]) AS v(id, evidence) WHERE l.id = v.id",
-            [*params, ids, [json.dumps(evidence[i]) for i in ids]],
+            f"UPDATE {table} l SET {assignments}, evidence = v.evidence "
+            "FROM json_to_recordset(%s::json) AS v(id bigint, evidence jsonb) WHERE l.id = v.id",
+            [*params, rows],
         )
 
 
