@@ -26,7 +26,8 @@ worker_class = "gthread"
 workers = int(os.environ.get("WEB_WORKERS", "2"))
 threads = int(os.environ.get("WEB_THREADS", "2"))
 # seconds an idle client connection is kept open: longer than an engine's
-# pause between orders, shorter than a load balancer's idle timeout (60-350 s)
+# pause between orders, and longer than a load balancer's idle timeout (often
+# 60 s) so that the balancer, not gunicorn, closes an idle connection
 keepalive = int(os.environ.get("WEB_KEEPALIVE", "75"))
 # a 10,000-trade intake request takes about a second here; leave room
 timeout = int(os.environ.get("WEB_TIMEOUT", "120"))
