@@ -73,13 +73,13 @@ def links_apply(*, chosen: dict[int, list[int]], how: dict[int, str], as_of: dat
                         AND m.leg_id IS NULL AND m.status IN (%s, %s)
                         AND m.asset_id = l.asset_id AND m.direction = l.direction
                         AND m.counterparty_id = b.counterparty_id
-                        AND m.occurred_at >= l.instructed_at - %s)
+                        AND m.occurred_at >= l.instructed_at - make_interval(secs => %s))
                 )
                 UPDATE {MOVEMENT_T} m SET leg_id = pair.leg_id, matched_at = %s
                 FROM pair WHERE m.id = pair.movement_id AND pair.leg_id IN (SELECT leg_id FROM valid)
                 RETURNING m.leg_id, m.id
                 """,
-                [leg_ids, movement_ids, Leg.Status.INSTRUCTED, *LIVE, tolerance(), as_of],
+                [leg_ids, movement_ids, Leg.Status.INSTRUCTED, *LIVE, tolerance().total_seconds(), as_of],
             )
             linked: dict[int, list[int]] = {}
             for leg_id, movement_id in cursor.fetchall():

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, TypeVar
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
@@ -154,13 +154,15 @@ def pending_link(*, exclude_legs: set[int], as_of: datetime, actor: str, result)
         .order_by("occurred_at", "id")
         .values_list("asset_id", "counterparty_id", "direction", "id", "amount", "occurred_at", "status")
     )
-    for asset_id, counterparty_id, direction, *candidate in rows:
-        groups.setdefault((asset_id, counterparty_id, direction), []).append(_Candidate(*candidate))
+    for asset_id, counterparty_id, direction, movement_id, movement_amount, occurred_at, status in rows:
+        candidate = _Candidate(movement_id, movement_amount, occurred_at, status)
+        groups.setdefault((asset_id, counterparty_id, direction), []).append(candidate)
     taken: set[int] = set()
     chosen: dict[int, list[int]] = {}
     how: dict[int, str] = {}
     short_or_over: list[tuple[int, list[int]]] = []
     for leg_id, asset_id, counterparty_id, direction, amount, leg_instructed_at in legs:
+        assert leg_instructed_at is not None, f"leg {leg_id} is matchable but was never instructed"
         earliest = leg_instructed_at - tolerance()
         candidates = [
             m
@@ -206,7 +208,15 @@ def match_leg(*, leg_id: int, as_of: datetime, actor: str, result) -> None:
         delivery_breaks(leg=leg, candidates=ordered, as_of=as_of, actor=actor, result=result)
 
 
-def exact_set(amount: Decimal, movements: Sequence[Movement]) -> list[Movement]:
+class _HasAmount(Protocol):
+    @property
+    def amount(self) -> Decimal: ...
+
+
+_M = TypeVar("_M", bound=_HasAmount)
+
+
+def exact_set(amount: Decimal, movements: Sequence[_M]) -> list[_M]:
     """One movement of exactly the amount, else the shortest run in time
     order from the first that sums to it exactly."""
     for movement in movements:
