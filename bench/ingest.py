@@ -110,6 +110,20 @@ def counts_check(url: str, *, trades: int, obligations: int, ingests: int | None
         raise BenchError("database counts (found, expected): " + ", ".join(f"{t} {v}" for t, v in wrong.items()))
 
 
+def indexes(url: str) -> dict[str, list[str]]:
+    """The indexes a COPY into our trade and obligation tables maintains
+    (what the minimal COPY does without), by table."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE tablename IN ('settlement_trade', 'settlement_obligation') "
+            "ORDER BY tablename, indexname"
+        ).fetchall()
+    found: dict[str, list[str]] = {}
+    for table, definition in rows:
+        found.setdefault(table, []).append(definition.split(" USING ", 1)[-1])
+    return found
+
+
 # --- HTTP -------------------------------------------------------------------------
 
 
@@ -555,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         runs.append(limits.copy_minimal(url, rows["trades"], rows["obligations"]))
         step(f"  {runs[-1]['trades_per_s']:,.0f} trades/s ({runs[-1]['seconds']:.2f} s)")
     result["copy_minimal"] = median_run(runs)
+    result["indexes"] = indexes(url)
     if not args.keep_db:
         database_drop(url)
     result["load_average_after"] = load_average()
@@ -683,6 +698,8 @@ def report(result: dict) -> None:
         )
     label = "minimal COPY into plain tables (the limit)"
     print(f"  {label:<50} {minimal['seconds']:>8.2f} {minimal['trades_per_s']:>10,.0f} {1:>9.3f} {'':>10}")
+    for table, defs in result.get("indexes", {}).items():
+        print(f"  {table}: {len(defs)} indexes: {'; '.join(defs)}")
     print()
     for title, latency in (
         ("gthread workers, one kept-alive connection", lat),
