@@ -16,7 +16,7 @@ from web3 import Web3
 
 from controls.money import fits_storage
 from controls.services.audit import audit_record
-from custody.models import FEE_LOG_INDEX, NATIVE_LOG_INDEX, Break, ChainBlock, ChainCursor, Movement
+from custody.models import FEE_LOG_INDEX, Break, ChainBlock, ChainCursor, Movement
 from registry.models import Asset, Operator, Rail, Wallet
 
 from ..breaks import break_close_if_open
@@ -26,7 +26,6 @@ from .node import (
     TRANSFER_TOPIC,
     PollResult,
     Restart,
-    address_of_topic,
     as_int,
     block_at,
     blocks_get,
@@ -37,6 +36,7 @@ from .node import (
     topic_address,
     trail_blocks,
 )
+from .transfers import native_transfers, transfer_decode
 
 logger = logging.getLogger(__name__)
 
@@ -87,35 +87,6 @@ def blocks_scan(*, w3: Web3, rail: Rail, cursor: ChainCursor, head: int, now: da
         start = end + 1
 
 
-def _transfer(log: Any) -> tuple[tuple[str, int], dict] | None:
-    """An ERC-20 Transfer log decoded from its topics and data: (from, to)
-    are the last 20 bytes of topics 1 and 2, the amount the first 32 bytes of
-    the data. An ERC-721 Transfer (the token id as a third indexed topic)
-    is not ours."""
-    topics = log["topics"]
-    if len(topics) != 3:
-        return None
-    data = log["data"]
-    if isinstance(data, str):
-        raw = int(data[2:66], 16) if len(data) > 2 else 0
-    else:
-        raw = int.from_bytes(bytes(data)[:32], "big") if data else 0
-    address = log["address"]
-    tx_hash, index = hexstr(log["transactionHash"]), as_int(log["logIndex"])
-    stamp = log.get("blockTimestamp")
-    return (tx_hash, index), {
-        "tx_hash": tx_hash,
-        "log_index": index,
-        "block_number": as_int(log["blockNumber"]),
-        "block_hash": hexstr(log["blockHash"]),
-        "token": address.lower() if isinstance(address, str) else hexstr(address),
-        "from": address_of_topic(topics[1]),
-        "to": address_of_topic(topics[2]),
-        "raw": raw,
-        "at": datetime.fromtimestamp(as_int(stamp), tz=UTC) if stamp is not None else None,
-    }
-
-
 def _scan_chunk(*, w3: Web3, rail: Rail, watch: _Watch, start: int, end: int, head: int, now: datetime) -> int:
     found: dict[tuple[str, int], dict] = {}
     addresses = [topic_address(a) for a in sorted(watch.wallets)]
@@ -123,7 +94,7 @@ def _scan_chunk(*, w3: Web3, rail: Rail, watch: _Watch, start: int, end: int, he
         contracts = [Web3.to_checksum_address(c) for c in sorted(watch.tokens)]
         for topics in ([TRANSFER_TOPIC, addresses], [TRANSFER_TOPIC, None, addresses]):
             for log in logs_get(w3, {"fromBlock": start, "toBlock": end, "address": contracts, "topics": topics}):
-                decoded = _transfer(log)
+                decoded = transfer_decode(log)
                 if decoded is not None:
                     found[decoded[0]] = decoded[1]
     # the blocks to fetch: all of them when native value is watched; else the
@@ -153,7 +124,7 @@ def _scan_chunk(*, w3: Web3, rail: Rail, watch: _Watch, start: int, end: int, he
         if parent is not None and hexstr(blocks[number]["parentHash"]) != hexstr(parent["hash"]):
             raise Restart(f"block {number} does not follow block {number - 1}: the chain is reorganising")
     if watch.native:
-        _native(w3=w3, watch=watch, blocks=blocks, found=found)
+        native_transfers(w3=w3, wallets=watch.wallets, home_id=watch.home_id, blocks=blocks, found=found)
     for item in found.values():
         block = blocks.get(item["block_number"])
         if block is None:
@@ -162,43 +133,6 @@ def _scan_chunk(*, w3: Web3, rail: Rail, watch: _Watch, start: int, end: int, he
             raise Restart(f"log in block {item['block_number']} has another block hash: the chain is reorganising")
         item["at"] = datetime.fromtimestamp(as_int(block["timestamp"]), tz=UTC)
     return _store_chunk(rail=rail, watch=watch, start=start, end=end, blocks=blocks, found=found, head=head, now=now)
-
-
-def _native(*, w3: Web3, watch: _Watch, blocks: dict[int, Any], found: dict) -> None:
-    """Top-level value to or from a registered wallet, and the gas home's
-    wallets paid, from the blocks' full transactions."""
-    home_wallets = {a for a, w in watch.wallets.items() if w.operator_id == watch.home_id}
-    for number, block in sorted(blocks.items()):
-        for tx in block["transactions"]:
-            sender, receiver = (tx["from"] or "").lower(), (tx.get("to") or "").lower()
-            if not (sender in watch.wallets or receiver in watch.wallets):
-                continue
-            tx_hash = hexstr(tx["hash"])
-            if int(tx["value"]) > 0:
-                found[(tx_hash, NATIVE_LOG_INDEX)] = {
-                    "tx_hash": tx_hash,
-                    "log_index": NATIVE_LOG_INDEX,
-                    "block_number": number,
-                    "block_hash": hexstr(block["hash"]),
-                    "token": "",
-                    "from": sender,
-                    "to": receiver,
-                    "raw": int(tx["value"]),
-                }
-            if sender in home_wallets:
-                receipt = w3.eth.get_transaction_receipt(tx["hash"])
-                fee = int(receipt["gasUsed"]) * int(receipt.get("effectiveGasPrice") or tx.get("gasPrice") or 0)
-                if fee > 0:
-                    found[(tx_hash, FEE_LOG_INDEX)] = {
-                        "tx_hash": tx_hash,
-                        "log_index": FEE_LOG_INDEX,
-                        "block_number": number,
-                        "block_hash": hexstr(block["hash"]),
-                        "token": "",
-                        "from": sender,
-                        "to": "",
-                        "raw": fee,
-                    }
 
 
 def _classify(watch: _Watch, sender: str, receiver: str, log_index: int) -> tuple[str, int | None]:
