@@ -4,6 +4,7 @@ the batches they complete) on."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -127,10 +128,11 @@ def _move_on(*, linked: dict[int, list[int]], how: dict[int, str], as_of: dateti
 
 
 def _delivery_breaks_resolve(*, linked: dict[int, list[int]], actor: str, at: datetime) -> None:
-    keys = [f"{kind}:leg:{leg_id}" for leg_id in linked for kind in DELIVERY_BREAKS]
-    open_keys = Break.objects.filter(key__in=keys, status__in=Break.UNRESOLVED).values_list("key", flat=True)
-    for key in sorted(open_keys):
-        leg_id = int(key.rsplit(":", 1)[1])
+    """Short or over deliveries on the legs just matched exactly: resolved."""
+    open_keys = Break.objects.filter(
+        leg_id__in=list(linked), kind__in=DELIVERY_BREAKS, status__in=Break.UNRESOLVED
+    ).values_list("key", "leg_id")
+    for key, leg_id in sorted(open_keys):
         break_close_if_open(
             key=key,
             note=f"resolved by matching: leg {leg_id} matched exactly by movement(s) {linked[leg_id]}",
@@ -168,6 +170,12 @@ def movement_evidence(ids: list[int]) -> dict[int, dict]:
     return {row["id"]: row for row in Movement.objects.filter(pk__in=ids).values(*_EVIDENCE_FIELDS)}
 
 
+@functools.cache
+def _scaled(scale: int) -> Asset:
+    """An unsaved asset of that scale: what ``amount_str`` reads."""
+    return Asset(scale=scale)
+
+
 def evidence_of(movements: Sequence[dict], how: str) -> dict:
     """The evidence of a match, movements in the order they occurred."""
     ordered = sorted(movements, key=lambda m: (m["occurred_at"], m["id"]))
@@ -181,7 +189,7 @@ def evidence_of(movements: Sequence[dict], how: str) -> dict:
                 "block_hash": m["block_hash"],
                 "from": m["from_address"],
                 "to": m["to_address"],
-                "amount": amount_str(m["amount"], Asset(scale=m["asset__scale"])),
+                "amount": amount_str(m["amount"], _scaled(m["asset__scale"])),
                 "status": m["status"],
             }
             for m in ordered
@@ -194,7 +202,7 @@ def evidence_of(movements: Sequence[dict], how: str) -> dict:
             "entry_ref": m["entry_ref"],
             "bank_reference": m["bank_reference"],
             "booking_date": m["booking_date"].isoformat() if m["booking_date"] else None,
-            "amount": amount_str(m["amount"], Asset(scale=m["asset__scale"])),
+            "amount": amount_str(m["amount"], _scaled(m["asset__scale"])),
             "status": m["status"],
         }
         for m in ordered
