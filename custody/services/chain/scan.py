@@ -82,12 +82,17 @@ def blocks_scan(*, w3: Web3, rail: Rail, cursor: ChainCursor, head: int, now: da
     size = chunk_blocks()
     while start <= head:
         end = min(start + size - 1, head)
-        result.new += _scan_chunk(w3=w3, rail=rail, watch=watch, start=start, end=end, head=head, now=now)
+        new, final = _scan_chunk(w3=w3, rail=rail, watch=watch, start=start, end=end, head=head, now=now)
+        result.new += new
+        result.final += final
         result.scanned_to = end
         start = end + 1
 
 
-def _scan_chunk(*, w3: Web3, rail: Rail, watch: _Watch, start: int, end: int, head: int, now: datetime) -> int:
+def _scan_chunk(
+    *, w3: Web3, rail: Rail, watch: _Watch, start: int, end: int, head: int, now: datetime
+) -> tuple[int, int]:
+    """Scan and store one chunk; returns (new movements, of which final on arrival)."""
     found: dict[tuple[str, int], dict] = {}
     addresses = [topic_address(a) for a in sorted(watch.wallets)]
     if watch.tokens and addresses:
@@ -162,6 +167,7 @@ _MOVEMENT_COLUMNS = (
     ("status", "text"),
     ("occurred_at", "timestamptz"),
     ("seen_at", "timestamptz"),
+    ("final_at", "timestamptz"),
     ("chain_id", "bigint"),
     ("tx_hash", "text"),
     ("log_index", "integer"),
@@ -187,11 +193,12 @@ _BANK_BLANKS = dict.fromkeys(
 )
 
 
-def _movements_insert(rows: list[dict]) -> list[int]:
+def _movements_insert(rows: list[dict]) -> list[tuple[int, str]]:
     """New chain movements in one INSERT: the rows travel as one JSON
     parameter that PostgreSQL turns back into typed rows
     (json_to_recordset; amounts as strings, exact), which costs the client
-    a fraction of adapting one parameter per value. Returns their ids."""
+    a fraction of adapting one parameter per value. Returns their ids and
+    statuses."""
     if not rows:
         return []
     names = ", ".join(name for name, _ in _MOVEMENT_COLUMNS)
@@ -199,15 +206,15 @@ def _movements_insert(rows: list[dict]) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Movement._meta.db_table} ({names}) "
-            f"SELECT {names} FROM json_to_recordset(%s::json) AS r({typed}) RETURNING id",
+            f"SELECT {names} FROM json_to_recordset(%s::json) AS r({typed}) RETURNING id, status",
             [orjson.dumps(rows, default=str).decode()],
         )
-        return [row[0] for row in cursor.fetchall()]
+        return cursor.fetchall()
 
 
 def _store_chunk(
     *, rail: Rail, watch: _Watch, start: int, end: int, blocks: dict, found: dict, head: int, now: datetime
-) -> int:
+) -> tuple[int, int]:
     with transaction.atomic():
         cursor = ChainCursor.objects.select_for_update().get(rail=rail)
         if cursor.block_number != start - 1:
@@ -215,6 +222,10 @@ def _store_chunk(
         first = blocks.get(start)
         if first is not None and cursor.block_hash and hexstr(first["parentHash"]) != cursor.block_hash:
             raise Restart(f"block {start} does not follow the cursor: the chain is reorganising")
+        # a transfer first seen already at the confirmation depth (a watcher
+        # catching up) is stored final at once rather than rewritten by
+        # movements_finalise in the same poll
+        deep = head - confirmation_depth(rail) + 1
         keys = sorted(found)
         existing = {}
         if keys:
@@ -255,9 +266,10 @@ def _store_chunk(
                     "amount": format(amount, "f"),
                     "direction": direction,
                     "counterparty_id": counterparty,
-                    "status": Movement.Status.SEEN,
+                    "status": Movement.Status.FINAL if item["block_number"] <= deep else Movement.Status.SEEN,
                     "occurred_at": item["at"],
                     "seen_at": now,
+                    "final_at": now if item["block_number"] <= deep else None,
                     "chain_id": rail.chain_id,
                     "tx_hash": tx_hash,
                     "log_index": log_index,
@@ -271,7 +283,9 @@ def _store_chunk(
                     **_BANK_BLANKS,
                 }
             )
-        new_ids = _movements_insert(rows)
+        inserted = _movements_insert(rows)
+        new_ids = [movement_id for movement_id, _ in inserted]
+        final_ids = [movement_id for movement_id, status in inserted if status == Movement.Status.FINAL]
         ChainBlock.objects.bulk_create(
             [
                 ChainBlock(
@@ -299,10 +313,15 @@ def _store_chunk(
                 object_type="Rail",
                 object_id=rail.code,
                 before=before,
-                after={"blocks": [start, end], "new": new_ids, "included_again": revived},
+                after={
+                    "blocks": [start, end],
+                    "new": new_ids,
+                    "final_on_arrival": final_ids,
+                    "included_again": revived,
+                },
                 at=now,
             )
-        return len(new_ids)
+        return len(new_ids), len(final_ids)
 
 
 def _revive(*, movement: Movement, item: dict, now: datetime) -> None:
@@ -319,9 +338,13 @@ def _revive(*, movement: Movement, item: dict, now: datetime) -> None:
     )
 
 
+def confirmation_depth(rail: Rail) -> int:
+    return rail.confirmations or setting("CUSTODY_DEFAULT_CONFIRMATIONS", 12)
+
+
 def movements_finalise(*, rail: Rail, head: int, now: datetime) -> int:
     """Seen movements at the confirmation depth become final."""
-    depth = rail.confirmations or setting("CUSTODY_DEFAULT_CONFIRMATIONS", 12)
+    depth = confirmation_depth(rail)
     with transaction.atomic():
         cursor = ChainCursor.objects.select_for_update().get(rail=rail)
         limit = min(head - depth + 1, cursor.block_number)
