@@ -63,12 +63,34 @@ import limits  # noqa: E402
 from benchkit import (  # noqa: E402  (re-exported: other benchmarks import them from here)
     BenchError,
     Server,
+    admin_url,
     database_drop,
+    database_recreate,
+    django_env,
+    free_port,
     load_average,
     machine,
     percentile,
     server_settings,
 )
+
+# what earlier benchmarks imported from this module, now in benchkit
+__all__ = [
+    "OUT",
+    "BenchError",
+    "Server",
+    "admin_url",
+    "database_drop",
+    "database_recreate",
+    "django_env",
+    "free_port",
+    "ingest_http",
+    "latency_compare",
+    "load_average",
+    "machine",
+    "percentile",
+    "server_settings",
+]
 
 CHECK_BODY = orjson.dumps({"counterparty": "SG1", "asset": "BTC", "amount": "0.5"})
 TABLES = (
