@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="also profile cycles and reconcile (before their timed runs)"
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: the summary also takes the other benchmarks' figures from their last run (bench/out)",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in names if n not in BENCHMARKS]
@@ -72,14 +77,14 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
     load_after = benchkit.load_average()
 
-    rows, dates = [], []
-    for name in names:
+    rows, dates = [], {}
+    for name in BENCHMARKS if args.merge else names:
         path = benchkit.OUT / f"{name}.json"
         if name in failed or not path.exists():
             continue
         result = json.loads(path.read_text())
         rows += result.get("summary", [])
-        dates.append(result.get("date", ""))
+        dates[name] = (result.get("date", ""), result.get("load_average_before"), result.get("load_average_after"))
     machine = benchkit.machine()
     postgres = benchkit.server_settings(benchkit.admin_url(benchkit.server_url()))
     heading = (
@@ -89,6 +94,17 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {machine['python']}; load average {load_before:.2f} before, {load_after:.2f} after; "
         f"{step.elapsed / 60:.0f} minutes in all."
     )
+    if args.merge:
+        heading += (
+            " Each benchmark's own run: "
+            + "; ".join(
+                f"{name} {date} (load {before:.2f} before, {after:.2f} after)"
+                if before is not None and after is not None
+                else f"{name} {date}"
+                for name, (date, before, after) in dates.items()
+            )
+            + "."
+        )
     print()
     print(heading)
     print("ratio = ours / limit (a rate: the share of the limit reached; a duration or a latency: times the limit)")
