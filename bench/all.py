@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     machine = benchkit.machine()
     postgres = benchkit.server_settings(benchkit.admin_url(benchkit.server_url()))
     heading = (
-        f"`make bench`{' --quick' if args.quick else ''}, {benchkit.now_iso()}: {machine['cores']} cores "
+        f"`{'bench/all.py ' + ' '.join(argv or sys.argv[1:]) if (argv or sys.argv[1:]) else 'make bench'}`, "
+        f"{benchkit.now_iso()}: {machine['cores']} cores "
         f"({machine['cpu']}), PostgreSQL {postgres['server_version'].split()[0]} "
         f"(shared_buffers {postgres['shared_buffers']}, synchronous_commit {postgres['synchronous_commit']}), "
         f"Python {machine['python']}; load average {load_before:.2f} before, {load_after:.2f} after; "
