@@ -36,9 +36,10 @@ lint: install
 	# django-stubs imports the settings, which refuse to load without a SECRET_KEY when DEBUG is off
 	SECRET_KEY=lint-only-not-a-secret $(BIN)/mypy config controls registry settlement custody reserves operations
 
+# every benchmark on the project's PostgreSQL (or BENCH_DATABASE_URL), one
+# summary table, figures into bench/README.md; each one alone: bench/*.py --help
 bench: install
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/cycles.py
+	$(BIN)/python bench/all.py
 
 # The project's database and what belongs with it (the demo chain, demo keys).
 # Needed after changing the pinned PostgreSQL major version.

@@ -110,6 +110,9 @@ def network_build(*, home_accounts: int = HOME_ACCOUNTS) -> str:
         reference="bench-opening",
         defaults={"kind": "contribution", "amount_hkd": Decimal(RESERVE_HKD), "actor": "bench", "created_at": now},
     )
+    from reserves.services.cover import reserve_cover_sync
+
+    reserve_cover_sync(actor="bench", at=now)  # exposure reads the fund's available balance from its cover row
     Account.objects.bulk_create(
         [
             Account(operator=operators[HOME], ref=home_account(k), client_class=Account.ClientClass.PROFESSIONAL)
@@ -177,8 +180,8 @@ class Ids:
 
 
 def ids_load(conn) -> Ids:
-    operators = dict(conn.execute("SELECT code, id FROM settlement_operator").fetchall())
-    assets = dict(conn.execute("SELECT code, id FROM settlement_asset").fetchall())
+    operators = dict(conn.execute("SELECT code, id FROM registry_operator").fetchall())
+    assets = dict(conn.execute("SELECT code, id FROM registry_asset").fetchall())
     return Ids(operators, operators[HOME], assets)
 
 

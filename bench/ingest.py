@@ -1,22 +1,28 @@
 #!/usr/bin/env python
 """Trade intake benchmark on PostgreSQL. Prints figures; never passes or fails on time.
 
-1. Drops and creates a dedicated database (default ``settlement_bench``),
-   migrates it and builds a network (``benchnet.network_build``).
-2. Starts the real server (gunicorn, 2 sync workers) on a free loopback port.
-3. POSTs N trades (default 100,000) to ``/api/v1/trades`` in batches (default
-   5,000), request bodies serialised before the clock starts, once per client
-   count in ``--clients`` (default 1 and 2 concurrent connections), emptying
-   the trade tables between runs. Every response is checked: all accepted, no
+1. Drops, creates and migrates its own database (``settlement_bench_ingest``
+   on the project's PostgreSQL, see ``benchkit``) and builds a network
+   (``benchnet.network_build``).
+2. For each web worker count in ``--workers`` (default 1, 2 and 4), starts the
+   real server (gunicorn with ``scripts/gunicorn.conf.py``, as ``make run``
+   does) and POSTs N trades (default 100,000) to ``/api/v1/trades`` in batches
+   (default 5,000) over as many concurrent client connections as workers,
+   request bodies serialised before the clock starts, emptying the trade
+   tables between runs. Every response is checked: all accepted, no
    duplicate, no rejection; then the database counts are checked.
-4. After the first run (exposure positions in place): p50/p90/p99/max latency
-   of ``POST /api/v1/exposure/check`` against ``GET /api/v1/whoami`` (same
-   auth), interleaved on one client connection.
-5. Stops the server, empties the tables and times a raw psycopg ``COPY`` of
-   the same trades and their obligations (2 per cross trade) into the same
-   tables, in one transaction (only the COPYs and the commit are timed), from
-   typed Python rows (``write_row``); with ``--copy-text`` also from
-   pre-rendered COPY text.
+3. After the first run (exposure positions in place): p50/p90/p99/max latency
+   of ``POST /api/v1/exposure/check`` against ``GET /api/v1/whoami`` (a
+   trivial endpoint with the same auth), interleaved on one kept-alive client
+   connection; then the same on gunicorn sync workers (a new TCP connection
+   per request), for comparison.
+4. The peak memory (VmHWM) of a single web worker while it takes one
+   10,000-trade request.
+5. Stops the server, empties the tables and times, from the same typed rows:
+   a COPY of the trades and their obligations into our own tables (indexes,
+   constraints, triggers), and the minimal COPY into plain tables
+   (``limits.copy_minimal``), the physical limit every intake figure is
+   divided by.
 
 ``--repeat N`` reports the median of N runs per figure; ``--profile`` adds one
 unreported HTTP run under py-spy (bench/out/ingest-profile.*).
@@ -30,15 +36,10 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import math
-import os
-import platform
 import queue
 import re
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -46,7 +47,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import orjson
 import psycopg
@@ -56,9 +57,41 @@ ROOT = BENCH.parent
 OUT = BENCH / "out"
 sys.path[:0] = [str(BENCH), str(ROOT)]
 
+import benchkit  # noqa: E402
 import benchnet  # noqa: E402
+import limits  # noqa: E402
+from benchkit import (  # noqa: E402  (re-exported: other benchmarks import them from here)
+    BenchError,
+    Server,
+    admin_url,
+    database_drop,
+    database_recreate,
+    django_env,
+    free_port,
+    load_average,
+    machine,
+    percentile,
+    server_settings,
+)
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/settlement_bench"
+# what earlier benchmarks imported from this module, now in benchkit
+__all__ = [
+    "OUT",
+    "BenchError",
+    "Server",
+    "admin_url",
+    "database_drop",
+    "database_recreate",
+    "django_env",
+    "free_port",
+    "ingest_http",
+    "latency_compare",
+    "load_average",
+    "machine",
+    "percentile",
+    "server_settings",
+]
+
 CHECK_BODY = orjson.dumps({"counterparty": "SG1", "asset": "BTC", "amount": "0.5"})
 TABLES = (
     "settlement_obligation",
@@ -73,31 +106,7 @@ TABLES = (
 # request, so 20 rows a run make no difference).
 
 
-class BenchError(Exception):
-    """The benchmark's own figures are wrong (not a slow result)."""
-
-
 # --- database ---------------------------------------------------------------------
-
-
-def admin_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/postgres"))
-
-
-def database_recreate(url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    if "bench" not in name:
-        raise BenchError(f"refusing to drop database {name!r}: its name must contain 'bench'")
-    with psycopg.connect(admin_url(url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def database_drop(url: str) -> None:
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(admin_url(url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def tables_empty(url: str) -> None:
@@ -123,101 +132,21 @@ def counts_check(url: str, *, trades: int, obligations: int, ingests: int | None
         raise BenchError("database counts (found, expected): " + ", ".join(f"{t} {v}" for t, v in wrong.items()))
 
 
-def server_settings(url: str) -> dict[str, str]:
+def indexes(url: str) -> dict[str, list[str]]:
+    """The indexes a COPY into our trade and obligation tables maintains
+    (what the minimal COPY does without), by table."""
     with psycopg.connect(url, autocommit=True) as conn:
-        names = ("server_version", "shared_buffers", "synchronous_commit", "fsync", "wal_level", "max_wal_size")
-        return {n: conn.execute(f"SHOW {n}").fetchone()[0] for n in names}
-
-
-# --- the server -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def django_env(url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=url,
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="0",
-        # production settings, but a bench on loopback: plain HTTP, its own key, no request limits
-        SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
-        SECURE_SSL_REDIRECT="0",
-        THROTTLE_PER_KEY="100000000/min",
-        THROTTLE_PER_ADDRESS="100000000/min",
-        LOG_LEVEL="WARNING",
-        CONN_MAX_AGE="600",
-        VAR_DIR=str(OUT / "var"),
-        PYTHONPATH=str(ROOT),
-    )
-    return env
-
-
-class Server:
-    """gunicorn config.wsgi:application with 2 sync workers, stopped by its own pid."""
-
-    def __init__(self, *, url: str, workers: int, log: Path):
-        self.port = free_port()
-        self.workers = workers
-        self.log = log
-        self.env = django_env(url)
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--workers",
-            str(self.workers),
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--timeout",
-            "300",
-            "--error-logfile",
-            str(self.log),
-        ]
-        self.proc = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"gunicorn exited with {self.proc.returncode}; see {self.log}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/health")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise BenchError(f"gunicorn did not answer /health within 30 s; see {self.log}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)  # graceful: the master stops its workers
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        rows = conn.execute(
+            "SELECT tablename, indexdef FROM pg_indexes WHERE tablename IN ('settlement_trade', 'settlement_obligation') "
+            "ORDER BY tablename, indexname"
+        ).fetchall()
+    found: dict[str, list[str]] = {}
+    for table, definition in rows:
+        found.setdefault(table, []).append(definition.split(" USING ", 1)[-1])
+    return found
 
 
 # --- HTTP -------------------------------------------------------------------------
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    rank = max(1, math.ceil(q * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 def ingest_http(*, port: int, key: str, bodies: list[bytes], sizes: list[int], clients: int) -> dict:
@@ -410,25 +339,6 @@ def copy_raw(url: str, rows: dict, *, text: bool) -> dict:
 # --- the run ------------------------------------------------------------------------
 
 
-def machine() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-
-
-def load_average() -> float:
-    try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
-
 def median_run(runs: list[dict]) -> dict:
     """The run with the median trades/s (the lower middle one for an even count), with every run's rate."""
     ordered = sorted(runs, key=lambda r: r["trades_per_s"])
@@ -503,6 +413,31 @@ def profile_summary(raw: Path, *, top: int = 40) -> str:
     return "\n".join(out) + "\n"
 
 
+# --- memory --------------------------------------------------------------------------
+
+
+def worker_peak_memory(*, url: str, key: str, body: bytes, size: int, log: Path) -> dict:
+    """One fresh single-worker server; the worker's resident memory before
+    and its peak (VmHWM) after one request of ``size`` trades."""
+    tables_empty(url)
+    server = Server(url=url, workers=1, log=log)
+    server.start()
+    try:
+        (pid,) = server.worker_pids()
+        before = benchkit.memory_kib(pid)
+        run = ingest_http(port=server.port, key=key, bodies=[body], sizes=[size], clients=1)
+        after = benchkit.memory_kib(pid)
+    finally:
+        server.stop()
+    return {
+        "trades": size,
+        "rss_before_mib": before["VmRSS"] / 1024,
+        "peak_mib": after["VmHWM"] / 1024,
+        "rss_after_mib": after["VmRSS"] / 1024,
+        "request_s": run["seconds"],
+    }
+
+
 # --- the run ------------------------------------------------------------------------
 
 
@@ -510,15 +445,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trades", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=5_000)
-    parser.add_argument("--clients", default="1,2", help="concurrent client connections per run, e.g. 1,2 (default)")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="runs per HTTP client count and per COPY; the median is reported"
+        "--workers", default="1,2,4", help="web worker counts, one run each with as many client connections"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="threads per gthread worker (default: the conf's)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per worker count and per COPY; the median is reported"
     )
     parser.add_argument("--latency-requests", type=int, default=2_000, help="measured requests per endpoint")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests per endpoint first")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument(
+        "--rss-trades", type=int, default=10_000, help="trades in the request whose peak memory is taken"
+    )
+    parser.add_argument("--no-sync", action="store_true", help="skip the latency on sync workers (the comparison)")
     parser.add_argument("--seed", type=int, default=20261123)
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--database-url", default=None, help="default: benchkit.database_url('ingest')")
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database in place at the end")
     parser.add_argument(
         "--profile", action="store_true", help="one more (unreported) HTTP run under py-spy: bench/out/ingest-profile.*"
@@ -528,43 +469,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=OUT / "ingest.json")
     args = parser.parse_args(argv)
-    clients = [int(c) for c in args.clients.split(",") if c.strip()]
-    if not clients or min(*clients, args.repeat, args.trades, args.batch, args.latency_requests) < 1:
-        parser.error("--clients, --repeat, --trades, --batch and --latency-requests must be positive")
-    url = args.database_url
+    workers = [int(c) for c in args.workers.split(",") if c.strip()]
+    if not workers or min(*workers, args.repeat, args.trades, args.batch, args.latency_requests) < 1:
+        parser.error("--workers, --repeat, --trades, --batch and --latency-requests must be positive")
+    url = args.database_url or benchkit.database_url("ingest")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "var").mkdir(exist_ok=True)
-    began = time.monotonic()
-
-    def step(message: str) -> None:
-        print(f"[{time.monotonic() - began:6.1f}s] {message}", flush=True)
+    step = benchkit.Steps()
 
     load_before = load_average()
     if load_before > 0.5:
         step(f"note: load average {load_before:.2f} before the start: other work on this machine lowers the figures")
     step(f"database {urlsplit(url).path.lstrip('/')}: drop, create, migrate")
-    database_recreate(url)
-    env = django_env(url)
-    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True)
-    pending = subprocess.run(
-        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if pending.returncode != 0:
-        raise BenchError(
-            "the models have changes without a migration, so the bench database cannot match them:\n"
-            + pending.stdout[-2000:]
-            + pending.stderr[-2000:]
-        )
+    env = benchkit.database_prepare(url)
 
     step("network: 4 operators, 4 assets, cap, reserve, home accounts, engine key")
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "LOG_LEVEL", "VAR_DIR")})
-    import django
-
-    django.setup()
+    benchkit.django_setup(env)
     from django.db import connections
 
     key = benchnet.network_build()
@@ -576,9 +495,11 @@ def main(argv: list[str] | None = None) -> int:
     batches = [items[i : i + args.batch] for i in range(0, len(items), args.batch)]
     bodies = [orjson.dumps({"trades": b}) for b in batches]
     sizes = [len(b) for b in batches]
+    rss_items = items[: args.rss_trades]
+    rss_body = orjson.dumps({"trades": rss_items})
     cross = sum(1 for t in items if t["buy"]["operator"] != t["sell"]["operator"])
     result: dict = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "date": benchkit.now_iso(),
         "machine": machine(),
         "postgres": server_settings(url),
         "load_average_before": load_before,
@@ -589,64 +510,92 @@ def main(argv: list[str] | None = None) -> int:
             "cross_trades": cross,
             "obligations": 2 * cross,
             "body_bytes_mean": sum(map(len, bodies)) // len(bodies),
-            "clients": clients,
+            "workers": workers,
+            "threads": args.threads,
             "repeat": args.repeat,
-            "workers": args.workers,
             "seed": args.seed,
         },
         "ingest_http": {},
     }
 
-    server = Server(url=url, workers=args.workers, log=OUT / "gunicorn.log")
     fresh = True  # the tables are empty only before the first run
-    try:
-        step(f"gunicorn, {args.workers} sync workers, 127.0.0.1:{server.port}")
-        server.start()
-        for count in clients:
+    for count in workers:
+        server = Server(url=url, workers=count, threads=args.threads, log=OUT / "gunicorn.log")
+        try:
+            step(f"gunicorn, {count} gthread worker(s), 127.0.0.1:{server.port}")
+            server.start()
             runs = []
             for _ in range(args.repeat):
                 if fresh:
-                    with psycopg.connect(url, autocommit=True) as conn:
-                        conn.execute("CHECKPOINT")
+                    benchkit.checkpoint(url)
                 else:
                     tables_empty(url)
                 step(f"POST /api/v1/trades x {len(bodies)}, {count} client connection(s)")
                 run = ingest_http(port=server.port, key=key, bodies=bodies, sizes=sizes, clients=count)
+                run["workers"] = count
                 counts_check(url, trades=args.trades, obligations=2 * cross, ingests=len(bodies))
                 step(f"  {run['trades_per_s']:,.0f} trades/s ({run['seconds']:.2f} s)")
                 runs.append(run)
                 if fresh:
                     fresh = False
-                    step(f"latency: {args.latency_requests:,} x exposure/check and whoami, interleaved")
+                    step(f"latency: {args.latency_requests:,} x exposure/check and whoami, interleaved, keep-alive")
                     result["latency"] = latency_compare(
                         port=server.port, key=key, requests=args.latency_requests, warmup=args.warmup
                     )
             result["ingest_http"][str(count)] = median_run(runs)
-        if args.profile:
-            tables_empty(url)
-            raw = OUT / "ingest-profile.raw"
-            step("profile: one more 1-client run under py-spy (not reported)")
-            profiled = profile_run(server=server, key=key, bodies=bodies, sizes=sizes, raw=raw)
-            summary = profile_summary(raw)
-            (OUT / "ingest-profile.txt").write_text(summary)
-            result["profile"] = {"trades_per_s_under_py_spy": profiled["trades_per_s"], "raw": str(raw)}
-            step(f"  {profiled['trades_per_s']:,.0f} trades/s under py-spy; summary in {OUT / 'ingest-profile.txt'}")
-    finally:
-        server.stop()
+            if args.profile and count == workers[0]:
+                tables_empty(url)
+                raw = OUT / "ingest-profile.raw"
+                step("profile: one more run under py-spy (not reported)")
+                profiled = profile_run(server=server, key=key, bodies=bodies, sizes=sizes, raw=raw)
+                summary = profile_summary(raw)
+                (OUT / "ingest-profile.txt").write_text(summary)
+                result["profile"] = {"trades_per_s_under_py_spy": profiled["trades_per_s"], "raw": str(raw)}
+                step(
+                    f"  {profiled['trades_per_s']:,.0f} trades/s under py-spy; summary in {OUT / 'ingest-profile.txt'}"
+                )
+        finally:
+            server.stop()
 
-    step("raw COPY: build the same rows the intake stores (not timed)")
+    if not args.no_sync:
+        server = Server(url=url, workers=2, worker_class="sync", log=OUT / "gunicorn.log")
+        try:
+            step("latency on gunicorn sync workers (a new connection per request), for comparison")
+            server.start()
+            result["latency_sync"] = latency_compare(
+                port=server.port, key=key, requests=args.latency_requests, warmup=args.warmup
+            )
+        finally:
+            server.stop()
+
+    step(f"peak memory of one worker taking {len(rss_items):,} trades in one request")
+    result["memory"] = worker_peak_memory(
+        url=url, key=key, body=rss_body, size=len(rss_items), log=OUT / "gunicorn.log"
+    )
+    step(f"  {result['memory']['rss_before_mib']:.0f} MiB before, peak {result['memory']['peak_mib']:.0f} MiB")
+
+    step("COPY: build the same rows the intake stores (not timed)")
     rows = copy_prepare(url, items)
     for text, name in ((False, "copy"), (True, "copy_text"))[: 2 if args.copy_text else 1]:
         runs = []
         for _ in range(args.repeat):
-            step(f"raw COPY of the same trades and obligations ({'pre-rendered text' if text else 'typed rows'})")
+            step(
+                f"COPY of the same trades and obligations into our tables ({'pre-rendered text' if text else 'typed rows'})"
+            )
             runs.append(copy_raw(url, rows, text=text))
             step(f"  {runs[-1]['trades_per_s']:,.0f} trades/s ({runs[-1]['seconds']:.2f} s)")
         result[name] = median_run(runs)
+    runs = []
+    for _ in range(args.repeat):
+        step("minimal COPY of the same rows into plain tables (the physical limit)")
+        runs.append(limits.copy_minimal(url, rows["trades"], rows["obligations"]))
+        step(f"  {runs[-1]['trades_per_s']:,.0f} trades/s ({runs[-1]['seconds']:.2f} s)")
+    result["copy_minimal"] = median_run(runs)
+    result["indexes"] = indexes(url)
     if not args.keep_db:
         database_drop(url)
     result["load_average_after"] = load_average()
-    result["elapsed_s"] = round(time.monotonic() - began, 1)
+    result["elapsed_s"] = step.elapsed
 
     report(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -655,32 +604,91 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def summary_rows(result: dict) -> list[dict]:
+    limit = result["copy_minimal"]["trades_per_s"]
+    rows = [
+        benchkit.row(
+            "COPY into our tables vs the minimal COPY",
+            ours=result["copy"]["trades_per_s"],
+            limit=limit,
+            unit="trades/s",
+            target=">= 0.5",
+        )
+    ]
+    targets = {"1": ">= 0.25", "2": ">= 0.4"}
+    for count, run in result["ingest_http"].items():
+        plural = "s" if count != "1" else ""
+        rows.append(
+            benchkit.row(
+                f"intake over HTTP, {count} worker{plural}, {run['clients']} client{plural}",
+                ours=run["trades_per_s"],
+                limit=limit,
+                unit="trades/s",
+                target=targets.get(count, ""),
+            )
+        )
+    lat = result["latency"]
+    for stat, target in (("p50", ""), ("p99", "<= 1.5")):
+        rows.append(
+            benchkit.row(
+                f"exposure/check {stat}, keep-alive (limit: whoami {stat})",
+                ours=lat["exposure_check"][f"{stat}_ms"],
+                limit=lat["whoami"][f"{stat}_ms"],
+                unit="ms",
+                target=target,
+            )
+        )
+    mem = result["memory"]
+    rows.append(
+        benchkit.row(
+            f"web worker peak RSS, one {mem['trades']:,}-trade request (limit: idle worker)",
+            ours=mem["peak_mib"],
+            limit=mem["rss_before_mib"],
+            unit="MiB",
+        )
+    )
+    return rows
+
+
 def report(result: dict) -> None:
     runs = result["ingest_http"]
-    first = runs[str(result["params"]["clients"][0])]
+    first = runs[str(result["params"]["workers"][0])]
     copy, copy_text, lat = result["copy"], result.get("copy_text"), result["latency"]
+    minimal = result["copy_minimal"]
     result["ingest_http_trades_per_s"] = first["trades_per_s"]
     result["copy_trades_per_s"] = copy["trades_per_s"]
+    result["copy_minimal_trades_per_s"] = minimal["trades_per_s"]
     result["ratio"] = first["trades_per_s"] / copy["trades_per_s"]
+    result["copy_ratio_to_minimal"] = copy["trades_per_s"] / minimal["trades_per_s"]
     if copy_text:
         result["ratio_to_copy_text"] = first["trades_per_s"] / copy_text["trades_per_s"]
     for run in runs.values():
         run["ratio"] = run["trades_per_s"] / copy["trades_per_s"]
+        run["ratio_to_minimal"] = run["trades_per_s"] / minimal["trades_per_s"]
+    result["summary"] = summary_rows(result)
 
     lines = [
-        f"ingest_http_trades_per_s={first['trades_per_s']:.0f}",
-        *(f"ingest_http_trades_per_s_{c}_clients={r['trades_per_s']:.0f}" for c, r in runs.items()),
+        *(f"ingest_http_trades_per_s_{c}_workers={r['trades_per_s']:.0f}" for c, r in runs.items()),
         f"copy_trades_per_s={copy['trades_per_s']:.0f}",
-        f"ratio={result['ratio']:.3f}",
-        *(f"ratio_{c}_clients={r['ratio']:.3f}" for c, r in runs.items()),
+        f"copy_minimal_trades_per_s={minimal['trades_per_s']:.0f}",
+        f"copy_ratio_to_minimal={result['copy_ratio_to_minimal']:.3f}",
+        *(f"ratio_{c}_workers_to_minimal={r['ratio_to_minimal']:.3f}" for c, r in runs.items()),
+        *(f"ratio_{c}_workers_to_copy={r['ratio']:.3f}" for c, r in runs.items()),
     ]
     if copy_text:
-        lines.insert(len(runs) + 2, f"copy_text_trades_per_s={copy_text['trades_per_s']:.0f}")
-        lines.append(f"ratio_to_copy_text={result['ratio_to_copy_text']:.3f}")
-    for name in ("exposure_check", "whoami"):
-        for stat in ("p50", "p90", "p99", "max"):
-            lines.append(f"{name}_{stat}_ms={lat[name][f'{stat}_ms']:.2f}")
-    lines += [f"latency_p50_ratio={lat['p50_ratio']:.2f}", f"latency_p99_ratio={lat['p99_ratio']:.2f}"]
+        lines.append(f"copy_text_trades_per_s={copy_text['trades_per_s']:.0f}")
+    for label, latency in (("", lat), ("sync_", result.get("latency_sync"))):
+        if latency is None:
+            continue
+        for name in ("exposure_check", "whoami"):
+            for stat in ("p50", "p90", "p99", "max"):
+                lines.append(f"{label}{name}_{stat}_ms={latency[name][f'{stat}_ms']:.2f}")
+        lines += [
+            f"{label}latency_p50_ratio={latency['p50_ratio']:.2f}",
+            f"{label}latency_p99_ratio={latency['p99_ratio']:.2f}",
+        ]
+    mem = result["memory"]
+    lines += [f"worker_rss_before_mib={mem['rss_before_mib']:.0f}", f"worker_peak_rss_mib={mem['peak_mib']:.0f}"]
     print()
     print("\n".join(lines))
 
@@ -696,26 +704,48 @@ def report(result: dict) -> None:
         f"load average {result['load_average_before']:.2f} before, {result['load_average_after']:.2f} after"
     )
     print()
-    print(f"  {'path':<46} {'seconds':>8} {'trades/s':>10} {'ratio':>7}")
+    print(f"  {'path':<50} {'seconds':>8} {'trades/s':>10} {'/minimal':>9} {'/our COPY':>10}")
     for count, run in runs.items():
-        label = f"HTTP, {count} client connection{'s' if count != '1' else ''}, {p['workers']} workers"
-        print(f"  {label:<46} {run['seconds']:>8.2f} {run['trades_per_s']:>10,.0f} {run['ratio']:>7.3f}")
+        plural = "s" if count != "1" else ""
+        label = f"HTTP, {count} gthread worker{plural}, {run['clients']} client{plural}"
+        print(
+            f"  {label:<50} {run['seconds']:>8.2f} {run['trades_per_s']:>10,.0f} "
+            f"{run['ratio_to_minimal']:>9.3f} {run['ratio']:>10.3f}"
+        )
     for c in (copy, copy_text) if copy_text else (copy,):
-        label = f"raw COPY, {c['source']}"
-        ratio = first["trades_per_s"] / c["trades_per_s"]
-        print(f"  {label:<46} {c['seconds']:>8.2f} {c['trades_per_s']:>10,.0f} {ratio:>7.3f}")
-    print("  ratio: an HTTP row is that run's trades/s over typed-row COPY trades/s;")
-    print(f"         a COPY row is the {first['clients']}-client HTTP trades/s over that COPY's")
+        label = f"COPY into our tables, {c['source']}"
+        print(
+            f"  {label:<50} {c['seconds']:>8.2f} {c['trades_per_s']:>10,.0f} "
+            f"{c['trades_per_s'] / minimal['trades_per_s']:>9.3f} {'':>10}"
+        )
+    label = "minimal COPY into plain tables (the limit)"
+    print(f"  {label:<50} {minimal['seconds']:>8.2f} {minimal['trades_per_s']:>10,.0f} {1:>9.3f} {'':>10}")
+    for table, defs in result.get("indexes", {}).items():
+        print(f"  {table}: {len(defs)} indexes: {'; '.join(defs)}")
     print()
-    keep = "keep-alive" if lat["keep_alive"] else "a new TCP connection per request (gunicorn sync workers close it)"
-    print(f"  latency: {lat['requests']:,} requests each after {lat['warmup']} warm-up, interleaved, {keep}")
-    print(f"  {'endpoint':<30} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-    for name, label in (("exposure_check", "POST /api/v1/exposure/check"), ("whoami", "GET /api/v1/whoami")):
-        s = lat[name]
-        print(f"  {label:<30} {s['p50_ms']:>8.2f} {s['p90_ms']:>8.2f} {s['p99_ms']:>8.2f} {s['max_ms']:>8.2f}")
-    print(f"  {'ratio exposure_check / whoami':<30} {lat['p50_ratio']:>8.2f} {'':>8} {lat['p99_ratio']:>8.2f}")
+    for title, latency in (
+        ("gthread workers, one kept-alive connection", lat),
+        ("sync workers, a new TCP connection per request", result.get("latency_sync")),
+    ):
+        if latency is None:
+            continue
+        print(
+            f"  latency on {title}: {latency['requests']:,} requests each after {latency['warmup']} warm-up, interleaved"
+        )
+        print(f"  {'endpoint':<30} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        for name, text in (("exposure_check", "POST /api/v1/exposure/check"), ("whoami", "GET /api/v1/whoami")):
+            s = latency[name]
+            print(f"  {text:<30} {s['p50_ms']:>8.2f} {s['p90_ms']:>8.2f} {s['p99_ms']:>8.2f} {s['max_ms']:>8.2f}")
+        print(
+            f"  {'ratio exposure_check / whoami':<30} {latency['p50_ratio']:>8.2f} {'':>8} {latency['p99_ratio']:>8.2f}"
+        )
+        print()
+    print(
+        f"  one web worker: {mem['rss_before_mib']:.0f} MiB resident before a {mem['trades']:,}-trade request, "
+        f"peak {mem['peak_mib']:.0f} MiB during it ({mem['request_s']:.2f} s)"
+    )
     print()
-    print("  the issue's targets, for reading the figures: >= 10,000 trades/s, ratio >= 0.3, p99 ratio <= 2")
+    print("\n".join(benchkit.summary_lines(result["summary"])))
 
 
 if __name__ == "__main__":

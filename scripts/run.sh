@@ -71,7 +71,8 @@ elif (exec 3<>/dev/tcp/127.0.0.1/8545) 2>/dev/null; then
   chain="the node already at http://127.0.0.1:8545"
 fi
 
-$BIN/gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --access-logfile - >var/log/web.log 2>&1 &
+# gthread workers that keep connections alive (scripts/gunicorn.conf.py says why)
+$BIN/gunicorn -c scripts/gunicorn.conf.py --bind "127.0.0.1:$PORT" --access-logfile - >var/log/web.log 2>&1 &
 pids+=($!)
 $BIN/celery -A config worker --loglevel INFO --concurrency 2 >var/log/worker.log 2>&1 &
 pids+=($!)

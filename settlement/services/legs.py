@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+import orjson
+from django.db import connection, transaction
 
 from controls.exceptions import Conflict, NotFound
 from controls.models import ApprovalRequest
 from controls.services.approvals import actor_of as approval_actor
 from controls.services.approvals import approval_kind
-from controls.services.audit import audit_record
+from controls.services.audit import audit_record, audit_record_many
 from settlement import hooks
 from settlement.models import Batch, Leg
 
@@ -58,6 +59,93 @@ def leg_confirm(*, leg_id: int, evidence: dict, actor: str, as_of: datetime) -> 
             if not batch.legs.exclude(status=Leg.Status.CONFIRMED).exists():
                 batch_settle(batch=batch, as_of=as_of, actor=actor)
         return leg
+
+
+def legs_confirm(*, evidence: dict[int, dict], actor: str, as_of: datetime, advance: bool = True) -> list[int]:
+    """``leg_confirm`` for many legs at once (the matcher's bulk path): one
+    UPDATE and the audit events in one INSERT; then (``advance``) each batch
+    touched is released and settled once (``batches_advance``). A caller that
+    passes ``advance=False`` must call ``batches_advance`` itself in the same
+    transaction. Locks the batches, then the legs, in id order (the order
+    ``leg_confirm`` uses). Legs no longer instructed or confirming are left
+    alone; returns the ids confirmed."""
+    if not evidence:
+        return []
+    with transaction.atomic():
+        ids = sorted(evidence)
+        batch_ids = sorted(set(Leg.objects.filter(pk__in=ids).values_list("batch_id", flat=True)))
+        list(Batch.objects.select_for_update().filter(pk__in=batch_ids).order_by("id").values_list("id", flat=True))
+        before = dict(
+            Leg.objects.select_for_update()
+            .filter(pk__in=ids, status__in=(Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING))
+            .order_by("id")
+            .values_list("id", "status")
+        )
+        if not before:
+            return []
+        _evidence_set(
+            ids=list(before),
+            evidence=evidence,
+            assignments="status = %s, confirmed_at = %s, confirmed_by = %s",
+            params=[Leg.Status.CONFIRMED, as_of, actor],
+        )
+        audit_record_many(
+            [
+                {
+                    "actor": actor,
+                    "action": "leg.confirmed",
+                    "object_type": "Leg",
+                    "object_id": leg_id,
+                    "before": {"status": status},
+                    "after": {"status": Leg.Status.CONFIRMED, "evidence": evidence[leg_id]},
+                    "at": as_of,
+                }
+                for leg_id, status in before.items()
+            ]
+        )
+        hooks.legs_finished.fire(leg_ids=list(before), as_of=as_of, actor=actor)
+        if advance:
+            batches_advance(batch_ids=batch_ids, as_of=as_of, actor=actor)
+        return list(before)
+
+
+def batches_advance(*, batch_ids: list[int], as_of: datetime, actor: str) -> list[int]:
+    """What confirming legs sets off, for many open batches at once: release
+    the pending legs the DVP policy now allows (only batches that have
+    any), and settle each batch whose legs are all confirmed. Runs inside the
+    caller's transaction, which holds the batches' locks. Returns the ids of
+    the batches settled."""
+    batches = list(Batch.objects.select_for_update().filter(pk__in=batch_ids, status=Batch.Status.OPEN).order_by("id"))
+    ids = [batch.id for batch in batches]
+    pending = set(Leg.objects.filter(batch_id__in=ids, status=Leg.Status.PENDING).values_list("batch_id", flat=True))
+    for batch in batches:
+        if batch.id in pending:
+            batch_release(batch=batch, as_of=as_of, actor=actor)
+    unsettled = set(
+        Leg.objects.filter(batch_id__in=ids).exclude(status=Leg.Status.CONFIRMED).values_list("batch_id", flat=True)
+    )
+    settled = []
+    for batch in batches:
+        if batch.id not in unsettled:
+            batch_settle(batch=batch, as_of=as_of, actor=actor)
+            settled.append(batch.id)
+    return settled
+
+
+def _evidence_set(*, ids: list[int], evidence: dict[int, dict], assignments: str, params: list) -> None:
+    """One UPDATE of many legs, each with its own evidence, the evidence
+    travelling as one JSON parameter (a CASE per row, as bulk_update writes
+    it, grows with the square of the rows)."""
+    if not ids:
+        return
+    table = Leg._meta.db_table
+    rows = orjson.dumps([{"id": i, "evidence": evidence[i]} for i in ids]).decode()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} l SET {assignments}, evidence = v.evidence "
+            "FROM json_to_recordset(%s::json) AS v(id bigint, evidence jsonb) WHERE l.id = v.id",
+            [*params, rows],
+        )
 
 
 # --- manual confirmation with four eyes -----------------------------------------------------
@@ -116,6 +204,36 @@ def leg_mark_confirming(*, leg_id: int, evidence: dict, actor: str, as_of: datet
             at=as_of,
         )
         return leg
+
+
+def legs_mark_confirming(*, evidence: dict[int, dict], actor: str, as_of: datetime) -> list[int]:
+    """``leg_mark_confirming`` for many instructed legs at once: one UPDATE
+    and the audit events in one INSERT. Returns the ids moved."""
+    if not evidence:
+        return []
+    with transaction.atomic():
+        ids = list(
+            Leg.objects.select_for_update()
+            .filter(pk__in=sorted(evidence), status=Leg.Status.INSTRUCTED)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        _evidence_set(ids=ids, evidence=evidence, assignments="status = %s", params=[Leg.Status.CONFIRMING])
+        audit_record_many(
+            [
+                {
+                    "actor": actor,
+                    "action": "leg.confirming",
+                    "object_type": "Leg",
+                    "object_id": leg_id,
+                    "before": {"status": Leg.Status.INSTRUCTED},
+                    "after": {"status": Leg.Status.CONFIRMING, "evidence": evidence[leg_id]},
+                    "at": as_of,
+                }
+                for leg_id in ids
+            ]
+        )
+        return ids
 
 
 def leg_unsee(*, leg_id: int, reason: str, actor: str, as_of: datetime) -> Leg:

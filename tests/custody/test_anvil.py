@@ -4,7 +4,7 @@ HTTP JSON-RPC like production. Skipped with a reason when anvil is missing."""
 import pytest
 from django.utils import timezone
 
-from custody.models import ChainCursor, Movement
+from custody.models import ChainBlock, ChainCursor, Movement
 from custody.services.chain import chain_poll
 
 from .chain import TUSD, Anvil, requires_anvil, setup_chain
@@ -93,3 +93,20 @@ def test_after_anvil_reorg_the_watcher_holds_only_canonical_blocks(chain):
     for movement in Movement.objects.exclude(status="reorged"):
         canonical = chain.w3.eth.get_block(movement.block_number)["hash"]
         assert movement.block_hash == "0x" + bytes(canonical).hex()
+
+
+def test_a_transfer_deeper_than_the_trail_takes_its_time_from_the_log(chain, settings):
+    """Over JSON-RPC the watcher reads a log's block time from the log
+    (blockTimestamp) and fetches only the blocks a reorg can still replace."""
+    settings.CUSTODY_WATCHER_TRAIL_BLOCKS = 16
+    tx = chain.transfer(chain.sg1, chain.home, 6 * TUSD)
+    block = chain.w3.eth.get_transaction_receipt(tx)["blockNumber"]
+    chain.mine(40)
+
+    result = poll(chain)
+
+    movement = Movement.objects.get(tx_hash=tx)
+    stamp = chain.w3.eth.get_block(block)["timestamp"]
+    assert (result.error, movement.block_number, int(movement.occurred_at.timestamp())) == ("", block, stamp)
+    kept = set(ChainBlock.objects.filter(rail=chain.rail).values_list("number", flat=True))
+    assert block not in kept and len(kept) == 16 and max(kept) == chain.head

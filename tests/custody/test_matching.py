@@ -216,3 +216,42 @@ def test_reconciliation_twice_changes_nothing_more(chain):
         Movement.objects.filter(leg__isnull=False).count(),
     ) == counts
     assert Batch.objects.get(pk=batch.pk).status == "open"
+
+
+def test_matching_takes_as_many_statements_for_three_legs_as_for_one(chain, monkeypatch):
+    """The matcher is set-based: pairing, locks, links, legs and audit run in
+    a fixed number of statements however many legs match. (The batches the
+    confirmed legs complete are settlement's own work, batch by batch: left
+    out here.)"""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from custody.services.reconcile import links
+
+    monkeypatch.setattr(links, "batches_advance", lambda **kwargs: [])
+
+    def reconcile_counted():
+        with CaptureQueriesContext(connection) as captured:
+            result = reconcile_run(as_of=timezone.now())
+        return len(captured.captured_queries), result
+
+    at = timezone.now() - timedelta(minutes=5)
+    sell_teth_for_tusd(at=at)
+    chain.transfer(chain.sg1, chain.home, 2500 * TUSD)
+    settle_confirmations_without_matching(chain)
+    one, first = reconcile_counted()
+
+    payers = {"SG1": chain.sg1, "JP1": chain.jp1}
+    for k, counterparty in enumerate(("SG1", "JP1", "SG1")):
+        sell_teth_for_tusd(at=at + timedelta(seconds=10 + k), counterparty=counterparty, price=str(2501 + k))
+        chain.transfer(payers[counterparty], chain.home, (2501 + k) * TUSD)
+    settle_confirmations_without_matching(chain)
+    three, second = reconcile_counted()
+
+    assert (len(first.confirmed), len(second.confirmed)) == (1, 3)
+    assert three == one
+
+
+def settle_confirmations_without_matching(chain):
+    chain.mine(2)
+    return chain.poll(reconcile=False)

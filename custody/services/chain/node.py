@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3.exceptions import BlockNotFound
+from web3.types import RPCEndpoint
 
 from registry.models import Rail
 
@@ -123,12 +124,33 @@ def block_at(w3: Web3, number: int, *, full: bool = False):
         return None
 
 
-# --- reorgs ----------------------------------------------------------------------------------------
+# --- raw JSON-RPC ------------------------------------------------------------------------------------
+
+
+def raw_rpc(w3: Web3) -> bool:
+    """Whether the node is reached over plain JSON-RPC (HTTP): then the
+    watcher sends its reads itself and decodes the answers (hex strings), not
+    through web3's result formatters, which build an object per field of
+    every log. Other providers (the in-process test chain) go through web3."""
+    return isinstance(w3.provider, HTTPProvider)
+
+
+def _rpc(w3: Web3, method: str, params: list) -> Any:
+    response = w3.provider.make_request(RPCEndpoint(method), params)
+    if "error" in response:
+        error = response["error"]
+        message = error.get("message", error) if isinstance(error, dict) else error
+        raise ChainError(f"{method}: {message}")
+    return response["result"]
 
 
 def logs_get(w3: Web3, params: dict) -> list:
-    """eth_getLogs, halving the range when the node refuses a large one."""
+    """eth_getLogs, halving the range when the node refuses a large one.
+    Over JSON-RPC the logs come back as the node sent them (hex strings)."""
     try:
+        if raw_rpc(w3):
+            raw = {**params, "fromBlock": hex(params["fromBlock"]), "toBlock": hex(params["toBlock"])}
+            return list(_rpc(w3, "eth_getLogs", [raw]))
         return list(w3.eth.get_logs(params))  # type: ignore[arg-type]  # raw filter dict: fromBlock/toBlock, 0x topics
     except Exception:
         lo, hi = params["fromBlock"], params["toBlock"]
@@ -136,3 +158,31 @@ def logs_get(w3: Web3, params: dict) -> list:
             raise
         mid = (lo + hi) // 2
         return logs_get(w3, {**params, "toBlock": mid}) + logs_get(w3, {**params, "fromBlock": mid + 1})
+
+
+def blocks_get(w3: Web3, numbers: list[int]) -> dict[int, Any]:
+    """Block headers (number, hash, parentHash, timestamp) of many blocks;
+    over JSON-RPC in batches of 200 calls per HTTP request. A block the node
+    does not have is missing from the answer."""
+    if not raw_rpc(w3) or not numbers:
+        return {n: block for n in numbers if (block := block_at(w3, n)) is not None}
+    found: dict[int, Any] = {}
+    provider = w3.provider
+    assert isinstance(provider, HTTPProvider)
+    for i in range(0, len(numbers), 200):
+        chunk = numbers[i : i + 200]
+        answers = provider.make_batch_request([(RPCEndpoint("eth_getBlockByNumber"), [hex(n), False]) for n in chunk])
+        if isinstance(answers, dict):  # the node refused the batch as a whole
+            raise ChainError(f"eth_getBlockByNumber batch: {answers.get('error', answers)}")
+        for answer in answers:
+            if "error" in answer:
+                raise ChainError(f"eth_getBlockByNumber: {answer['error']}")
+            block = answer.get("result")
+            if block is not None:
+                found[as_int(block["number"])] = block
+    return found
+
+
+def as_int(value: Any) -> int:
+    """A quantity as JSON-RPC sends it (a 0x hex string) or as web3 formats it (an int)."""
+    return int(value, 16) if isinstance(value, str) else int(value)

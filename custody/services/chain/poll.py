@@ -72,7 +72,7 @@ def chain_poll(*, rail_code: str, now: datetime, w3: Web3 | None = None, reconci
             cursor.save(update_fields=["head_number", "head_changed_at"])
         reorg_check(w3=w3, rail=rail, cursor=cursor, now=now, result=result)
         blocks_scan(w3=w3, rail=rail, cursor=cursor, head=head, now=now, result=result)
-        result.final = movements_finalise(rail=rail, head=head, now=now)
+        result.final += movements_finalise(rail=rail, head=head, now=now)
     except Restart as restart:
         result.notes.append(str(restart))
     except (InvalidInput, NotFound):
