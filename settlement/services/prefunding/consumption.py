@@ -1,0 +1,339 @@
+"""Trades consume holds; settlement clears what they committed (DESIGN 6a).
+
+``prefunding_consume`` runs inside the trade intake's transaction, for the
+trades that request stored: the buyer's hold (``buy.order_id``) in the quote
+asset by the quote amount, the seller's (``sell.order_id``) in the base
+asset by the quantity, moving them from ``held`` to ``committed``; partial
+fills consume again until nothing remains. A (hold, trade) pair consumes
+once: a trade is stored once (its unique trade_id decides which request
+stores it, replays and concurrent requests included), and a unique
+constraint on consumed events backs it. A trade is never refused for
+prefunding: a side with no order, no hold, an expired or released hold, or
+one that needs more than remains is kept and flagged (``prefunding_missing``,
+``prefunding_shortfall`` compliance exceptions and an alert). Set-based: a
+few statements per request, none per trade.
+
+``prefunding_settle`` runs when obligations settle: the payer's committed
+and funded go down by what its hold committed to the trade, the receiver's
+funded goes up by what it received. A trade between two clients of one
+operator has no obligation: it settles on that operator's books at once,
+in the intake's transaction.
+
+Sides are checked for operators under prefunding (with a designated
+custodian account) and wherever the engine names an order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection
+
+from controls.services.alerts import alert_raise
+from registry.selectors import AssetInfo, OperatorInfo
+from settlement.models import ComplianceException, HoldEvent, PrefundingHold, PrefundingSettlement
+from settlement.selectors.prefunding import amount_text, prefunding_operator_ids
+from settlement.services.trade_parsing import ParsedTrade
+
+from .ledger import OPEN, ZERO, Key, balances_apply, balances_ensure, balances_lock_ids, deltas, events_insert
+
+Status = PrefundingHold.Status
+MISSING, SHORTFALL = "prefunding_missing", "prefunding_shortfall"
+
+
+@dataclass(slots=True)
+class _Side:
+    trade: ParsedTrade
+    name: str  # buy | sell
+    operator: OperatorInfo
+    account: str
+    order_id: str
+    asset: AssetInfo
+    need: Decimal
+    consumed: Decimal = ZERO
+
+
+@dataclass(slots=True)
+class _Hold:
+    id: int
+    account: str
+    asset_id: int
+    balance_id: int
+    amount: Decimal
+    consumed: Decimal
+    remaining: Decimal
+    status: str
+    expires_at: datetime
+    touched: bool = False
+
+
+@dataclass(slots=True)
+class ConsumeResult:
+    consumed: int = 0
+    exceptions: list[dict] | None = None
+
+    def as_json(self) -> dict:
+        return {"holds_consumed": self.consumed, "exceptions": self.exceptions or []}
+
+
+def _sides(trades: list[ParsedTrade], under: set[int]) -> list[_Side]:
+    sides = []
+    for t in trades:
+        for side in (
+            _Side(t, "buy", t.buy, t.buy_account, t.buy_order_id, t.quote, t.quote_amount),
+            _Side(t, "sell", t.sell, t.sell_account, t.sell_order_id, t.base, t.quantity),
+        ):
+            if side.order_id or side.operator.id in under:
+                sides.append(side)
+    return sides
+
+
+def _holds_lock(sides: list[_Side]) -> dict[tuple[int, str], _Hold]:
+    pairs = sorted({(s.operator.id, s.order_id) for s in sides if s.order_id})
+    if not pairs:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT h.operator_id, h.order_id, h.id, h.account, h.asset_id, h.balance_id, h.amount, h.consumed, "
+            "h.remaining, h.status, h.expires_at FROM settlement_prefundinghold h "
+            "JOIN unnest(%s::bigint[], %s::text[]) AS k(operator_id, order_id) "
+            "ON h.operator_id = k.operator_id AND h.order_id = k.order_id ORDER BY h.id FOR UPDATE OF h",
+            [[p[0] for p in pairs], [p[1] for p in pairs]],
+        )
+        return {(r[0], r[1]): _Hold(*r[2:]) for r in cursor.fetchall()}
+
+
+def prefunding_consume(*, trades: list[ParsedTrade], ids: dict[str, int], actor: str, now: datetime) -> ConsumeResult:
+    """Consume the holds of the trades this request stored (see the module doc)."""
+    if not trades:
+        return ConsumeResult()
+    under = prefunding_operator_ids()
+    if not under and not any(t.buy_order_id or t.sell_order_id for t in trades):
+        return ConsumeResult()
+    sides = _sides(trades, under)
+    if not sides:
+        return ConsumeResult()
+    holds = _holds_lock(sides)
+    events: list[tuple] = []
+    moved = deltas()
+    flagged: list[tuple[_Side, str, str]] = []
+    for side in sides:
+        hold = holds.get((side.operator.id, side.order_id))
+        problem = _consume(side, hold, events, moved, trade_pk=ids[side.trade.trade_id], actor=actor, now=now)
+        if problem is not None:
+            flagged.append((side, *problem))
+    _holds_update([h for h in holds.values() if h.touched], now=now)
+    events_insert(events)
+    settlements_post(_settle_internal([t for t in trades if not t.is_cross], sides, ids, under), moved, now=now)
+    exceptions = _flag(flagged, ids, actor=actor, now=now)
+    return ConsumeResult(consumed=sum(1 for e in events if e[1] == HoldEvent.Kind.CONSUMED), exceptions=exceptions)
+
+
+def _consume(side: _Side, hold: _Hold | None, events: list, moved, *, trade_pk: int, actor: str, now: datetime):
+    """Take what the side needs from its hold; returns (code, message) when
+    the side is not fully prefunded."""
+    where = f"{side.name} side ({side.operator.code} {side.account})"
+    scale = side.asset.scale
+    if not side.order_id:
+        return MISSING, f"the {where} names no order_id: its prefunding cannot be verified"
+    if hold is None:
+        return MISSING, f"no prefunding hold for order {side.order_id} on the {where}"
+    if hold.account != side.account or hold.asset_id != side.asset.id:
+        return MISSING, (
+            f"the hold of order {side.order_id} is for another account or asset than the {where} "
+            f"(needs {side.asset.code})"
+        )
+    if hold.status in OPEN and hold.expires_at <= now:  # applied on every read: expire it here and now
+        moved[hold.balance_id][1] -= hold.remaining
+        events.append((hold.id, HoldEvent.Kind.EXPIRED, hold.remaining, ZERO, hold.expires_at, None, now, actor))
+        hold.remaining, hold.status, hold.touched = ZERO, Status.EXPIRED, True
+        return MISSING, f"the hold of order {side.order_id} on the {where} expired at {hold.expires_at.isoformat()}"
+    if hold.status in (Status.RELEASED, Status.EXPIRED):
+        return MISSING, f"the hold of order {side.order_id} on the {where} was {hold.status}"
+    take = min(side.need, hold.remaining)
+    if take > 0:
+        hold.remaining -= take
+        hold.consumed += take
+        hold.status = Status.CONSUMED if hold.remaining == 0 else Status.PARTIALLY_CONSUMED
+        hold.touched = True
+        side.consumed = take
+        moved[hold.balance_id][1] -= take
+        moved[hold.balance_id][2] += take
+        events.append((hold.id, HoldEvent.Kind.CONSUMED, take, hold.remaining, hold.expires_at, trade_pk, now, actor))
+    if take < side.need:
+        return SHORTFALL, (
+            f"the {where} needs {amount_text(side.need, scale)} {side.asset.code}; the hold of order "
+            f"{side.order_id} had {amount_text(take, scale)} left"
+        )
+    return None
+
+
+def _holds_update(holds: list[_Hold], *, now: datetime) -> None:
+    if not holds:
+        return
+    closed = [now if h.status not in OPEN else None for h in holds]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE settlement_prefundinghold h SET remaining = v.remaining, consumed = v.consumed, status = v.status, "
+            "closed_at = coalesce(h.closed_at, v.closed_at), updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::text[], %s::timestamptz[]) "
+            "AS v(id, remaining, consumed, status, closed_at) WHERE h.id = v.id",
+            [
+                now,
+                [h.id for h in holds],
+                [h.remaining for h in holds],
+                [h.consumed for h in holds],
+                [str(h.status) for h in holds],
+                closed,
+            ],
+        )
+
+
+# --- settlement ----------------------------------------------------------------------------------
+
+# (trade pk, obligation pk or None, asset id, kind, balance key, amount)
+SettlementRow = tuple[int, int | None, int, str, Key, Decimal]
+
+
+def _settle_internal(
+    trades: list[ParsedTrade], sides: list[_Side], ids: dict[str, int], under: set[int]
+) -> list[SettlementRow]:
+    """A trade between two clients of one operator settles on its books at
+    once: each payer's committed goes straight out, each receiver is credited."""
+    consumed = {(s.trade.trade_id, s.name): s.consumed for s in sides}
+    rows: list[SettlementRow] = []
+    for t in trades:
+        pk = ids[t.trade_id]
+        legs = (
+            # asset, payer (side name, operator, account), receiver (operator, account), amount received
+            (t.base, ("sell", t.sell, t.sell_account), (t.buy, t.buy_account), t.quantity),
+            (t.quote, ("buy", t.buy, t.buy_account), (t.sell, t.sell_account), t.quote_amount),
+        )
+        for asset, (name, payer, payer_account), (receiver, receiver_account), amount in legs:
+            paid = consumed.get((t.trade_id, name), ZERO)
+            if paid:
+                rows.append((pk, None, asset.id, "debit", (payer.id, payer_account, asset.id), paid))
+            if receiver.id in under:
+                rows.append((pk, None, asset.id, "credit", (receiver.id, receiver_account, asset.id), amount))
+    return rows
+
+
+def settlements_post(rows: list[SettlementRow], moved, *, now: datetime) -> int:
+    """Apply ``moved`` and the settlement ``rows`` to the balances: every
+    balance involved is created if missing and locked in id order first; each
+    (trade, asset, kind) is entered once (a replay enters nothing); a debit
+    takes committed and funded down, a credit puts funded up. Returns the
+    number of entries made."""
+    keys = sorted({row[4] for row in rows})
+    ids: dict[Key, int] = {}
+    if keys:
+        balances_ensure(keys, now=now)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT b.operator_id, b.account, b.asset_id, b.id FROM settlement_prefundingbalance b "
+                "JOIN unnest(%s::bigint[], %s::text[], %s::bigint[]) AS k(operator_id, account, asset_id) "
+                "ON b.operator_id = k.operator_id AND b.account = k.account AND b.asset_id = k.asset_id",
+                [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
+            )
+            ids = {(r[0], r[1], r[2]): r[3] for r in cursor.fetchall()}
+    balances_lock_ids(sorted(set(moved) | set(ids.values())))
+    entered: set[tuple[int, int, str]] = set()
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO settlement_prefundingsettlement (trade_id, obligation_id, asset_id, kind, balance_id, amount, at) "
+                "SELECT t.*, %s FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::bigint[], "
+                "%s::numeric[]) AS t ORDER BY 1, 3, 4 "
+                "ON CONFLICT (trade_id, asset_id, kind) DO NOTHING RETURNING trade_id, asset_id, kind",
+                [
+                    now,
+                    [r[0] for r in rows],
+                    [r[1] for r in rows],
+                    [r[2] for r in rows],
+                    [r[3] for r in rows],
+                    [ids[r[4]] for r in rows],
+                    [r[5] for r in rows],
+                ],
+            )
+            entered = {tuple(r) for r in cursor.fetchall()}  # type: ignore[misc]
+    for trade_pk, _, asset_id, kind, key, amount in rows:
+        if (trade_pk, asset_id, kind) not in entered:
+            continue
+        change = moved[ids[key]]
+        if kind == PrefundingSettlement.Kind.DEBIT:
+            change[0] -= amount
+            change[2] -= amount
+        else:
+            change[0] += amount
+    balances_apply(moved, now=now)
+    return len(entered)
+
+
+_SETTLE_SQL = """
+SELECT o.trade_id, o.id, o.asset_id, 'debit', h.operator_id, h.account, sum(e.amount)
+FROM settlement_obligation o
+JOIN settlement_holdevent e ON e.trade_id = o.trade_id AND e.kind = 'consumed'
+JOIN settlement_prefundinghold h ON h.id = e.hold_id AND h.operator_id = o.debtor_id AND h.asset_id = o.asset_id
+WHERE o.batch_id = %(batch)s AND o.status = 'in_batch'
+GROUP BY o.trade_id, o.id, o.asset_id, h.operator_id, h.account
+UNION ALL
+SELECT o.trade_id, o.id, o.asset_id, 'credit', o.creditor_id,
+       CASE WHEN o.asset_id = t.base_asset_id THEN t.buy_account ELSE t.sell_account END, o.amount
+FROM settlement_obligation o JOIN settlement_trade t ON t.id = o.trade_id
+WHERE o.batch_id = %(batch)s AND o.status = 'in_batch' AND o.creditor_id = ANY(%(under)s)
+"""
+
+
+def prefunding_settle(*, batch_id: int, as_of: datetime) -> int:
+    """The batch's obligations are settling (call before their status
+    changes, in that transaction): clear what each payer's hold committed to
+    the trade from its committed and funded, and credit each receiver under
+    prefunding with what it received, set-based. Returns the entries made."""
+    under = sorted(prefunding_operator_ids())
+    with connection.cursor() as cursor:
+        cursor.execute(_SETTLE_SQL, {"batch": batch_id, "under": under})
+        rows: list[SettlementRow] = [
+            (trade_pk, obligation_pk, asset_id, kind, (operator_id, account, asset_id), amount)
+            for trade_pk, obligation_pk, asset_id, kind, operator_id, account, amount in cursor.fetchall()
+        ]
+    if not rows:
+        return 0
+    return settlements_post(rows, deltas(), now=as_of)
+
+
+def _flag(flagged: list[tuple[_Side, str, str]], ids: dict[str, int], *, actor: str, now: datetime) -> list[dict]:
+    if not flagged:
+        return []
+    ComplianceException.objects.bulk_create(
+        [
+            ComplianceException(
+                trade_id=ids[side.trade.trade_id],
+                operator_id=side.operator.id,
+                account_ref=side.account,
+                code=code,
+                message=message,
+                created_at=now,
+            )
+            for side, code, message in flagged
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    counts: dict[str, int] = {}
+    for _, code, _ in flagged:
+        counts[code] = counts.get(code, 0) + 1
+    sample = [
+        {"trade_id": side.trade.trade_id, "side": side.name, "operator": side.operator.code, "code": code}
+        for side, code, _ in flagged
+    ]
+    alert_raise(
+        kind="prefunding_exception",
+        message=f"{len(flagged)} trade side(s) accepted without full prefunding ("
+        + ", ".join(f"{code}: {n}" for code, n in sorted(counts.items()))
+        + "); see the compliance exceptions",
+        details={"counts": counts, "sides": sample[:100], "actor": actor},
+        at=now,
+    )
+    return sample
