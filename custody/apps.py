@@ -11,5 +11,8 @@ class CustodyConfig(AppConfig):
         from settlement import hooks
 
         from .services.instructions import instructions_write
+        from .tasks import open_orders_queue
 
         hooks.outbound_legs_instructed.connect(instructions_write)
+        # the engine posted its open orders: reconcile them with the holds
+        hooks.open_orders_received.connect(open_orders_queue)
