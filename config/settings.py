@@ -215,6 +215,9 @@ PREFUNDING_ATTESTATION_MAX_AGE_SECONDS = {
     "bank": int(os.environ.get("PREFUNDING_ATTESTATION_MAX_AGE_BANK_SECONDS", str(26 * 3600))),
     "manual": int(os.environ.get("PREFUNDING_ATTESTATION_MAX_AGE_MANUAL_SECONDS", str(26 * 3600))),
 }
+# The chain watcher records an unchanged designated-wallet balance again only
+# after this long (a changed one at once).
+PREFUNDING_CHAIN_ATTEST_EVERY_SECONDS = int(os.environ.get("PREFUNDING_CHAIN_ATTEST_EVERY_SECONDS", "60"))
 
 LOGGING = {
     "version": 1,
