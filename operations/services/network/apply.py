@@ -95,6 +95,7 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
             "temperature": row["temperature"],
             "custodian": custodians[row["custodian"]] if row["custodian"] else None,
             "lead_time_minutes": row["lead_time_minutes"],
+            "designated": row["designated"],
         }
         recorder.upsert(
             "wallet",
@@ -106,7 +107,7 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
 
     for row in plan.bank_accounts:
         rail, number = rails[row["rail"]], row["number"]
-        values = {"operator": operators[row["operator"]], "bank": row["bank"]}
+        values = {"operator": operators[row["operator"]], "bank": row["bank"], "designated": row["designated"]}
         recorder.upsert(
             "bank_account",
             BankAccount,
