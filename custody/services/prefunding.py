@@ -66,7 +66,7 @@ def cover_breaks_sync(*, covers: list[CoverFigures], actor: str, now: datetime) 
                 amount=shortfall,
                 counterparty_id=cover.operator_id,
                 description=(
-                    f"{cover.operator}'s designated custodians attest {amount_text(cover.attested or 0, cover.scale)} "
+                    f"{cover.operator}'s designated custodians attest {amount_text(cover.attested or Decimal(0), cover.scale)} "
                     f"{cover.asset}; short by {amount_text(shortfall, cover.scale)}: {cover.reason}. "
                     "New holds are refused (cover_breach); existing holds stay."
                 ),
@@ -90,7 +90,7 @@ def cover_breaks_sync(*, covers: list[CoverFigures], actor: str, now: datetime) 
                 at=now,
             )
         else:
-            note = f"covered again: attested {amount_text(cover.attested or 0, cover.scale)} {cover.asset}"
+            note = f"covered again: attested {amount_text(cover.attested or Decimal(0), cover.scale)} {cover.asset}"
             _close(breach, note=note, actor=actor, at=now)
             _close(stale, note=note, actor=actor, at=now)
             continue

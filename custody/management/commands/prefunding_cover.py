@@ -1,6 +1,7 @@
 import json
 
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from controls.commands import as_of_argument
 from custody.services.prefunding import cover_check
@@ -17,7 +18,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def handle(self, *args, **options):
-        result = cover_check(as_of=as_of_argument(options["as_of"]), actor="cli:prefunding_cover")
+        as_of = as_of_argument(options["as_of"]) if options["as_of"] else timezone.now()
+        result = cover_check(as_of=as_of, actor="cli:prefunding_cover")
         if options["json"]:
             self.stdout.write(json.dumps(result, indent=2))
             return

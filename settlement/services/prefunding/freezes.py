@@ -128,9 +128,7 @@ def _lift_check(*, payload: dict) -> None:
 
 @approval_kind(LIFT_KIND, check=_lift_check)
 def _lift(*, payload: dict, request: ApprovalRequest, approver: User, now: datetime) -> dict:
-    freeze = (
-        PrefundingFreeze.objects.select_for_update().select_related("operator", "asset").get(pk=payload["freeze_id"])
-    )
+    freeze = PrefundingFreeze.objects.select_for_update().get(pk=payload["freeze_id"])
     if freeze.status != PrefundingFreeze.Status.ACTIVE:
         raise Conflict("freeze_lifted", f"freeze {freeze.id} is already lifted")
     freeze.status, freeze.lifted_at, freeze.lifted_by, freeze.lift_approval = (

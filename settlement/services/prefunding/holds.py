@@ -313,6 +313,7 @@ def _within_available(
         for request in requests:
             available = left.get(request.key)
             if available is None or available < request.amount:
+                request.available_after = available or Decimal(0)  # what it found: the refusal says so
                 short.append(request)
                 continue
             left[request.key] = available - request.amount
@@ -336,8 +337,7 @@ def _within_available(
                 balances = balances_lock({r.key for r in requests})  # re-read what the expiry gave back
                 taken, short = take()
     for request in short:
-        balance = balances.get(request.key)
-        available = balance.available if balance else Decimal(0)
+        available = request.available_after
         results[request.index] = _refusal(
             request,
             "insufficient_prefunding",
