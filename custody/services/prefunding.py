@@ -197,11 +197,11 @@ def open_orders_reconcile(*, snapshot_id: int, now: datetime, actor: str = ACTOR
             opened_at__lte=snapshot.as_of,
         ).exclude(key__in=keys)
         for key in stale.values_list("key", flat=True):
-            brk = break_close_if_open(
+            closed = break_close_if_open(
                 key=key, note=f"not a difference in the open-orders list at {at}", actor=actor, at=now
             )
-            if brk is not None:
-                result.closed.append(brk.id)
+            if closed is not None:
+                result.closed.append(closed.id)
         overflow = sum(
             max(0, n - MAX_BREAKS_PER_LIST) for n in (result.holds_without_order, result.orders_without_hold)
         )

@@ -11,12 +11,14 @@
 - ``verify``: the balances against a recompute from their records.
 """
 
+from .checks import HoldResult
 from .consumption import ConsumeResult, prefunding_consume, prefunding_settle
 from .cover import AttestationLine, attestations_record, cover_evaluate
 from .freezes import LIFT_KIND, freeze_as_json, freeze_create, freeze_lift_request
 from .funding import funding_event_record
-from .holds import HoldResult, hold_amend, hold_get, hold_release, holds_expire, holds_place
+from .holds import hold_amend, hold_get, hold_release, holds_expire
 from .open_orders import open_orders_as_json, open_orders_receive, open_orders_reconciled
+from .placing import holds_place
 from .verify import VerifyResult, prefunding_verify
 
 __all__ = [

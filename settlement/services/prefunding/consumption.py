@@ -257,7 +257,7 @@ def settlements_post(rows: list[SettlementRow], moved, *, now: datetime) -> int:
                     [r[5] for r in rows],
                 ],
             )
-            entered = {tuple(r) for r in cursor.fetchall()}  # type: ignore[misc]
+            entered = {(r[0], r[1], r[2]) for r in cursor.fetchall()}
     for trade_pk, _, asset_id, kind, key, amount in rows:
         if (trade_pk, asset_id, kind) not in entered:
             continue

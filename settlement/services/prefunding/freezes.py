@@ -90,7 +90,8 @@ def freeze_create(
             created_by=actor,
         )
         if release_open_holds:
-            where, params = "operator_id = %s", [found.id]
+            where = "operator_id = %s"
+            params: list[object] = [found.id]
             if ref:
                 where, params = where + " AND account = %s", [*params, ref]
             if asset_row is not None:

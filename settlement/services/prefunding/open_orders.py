@@ -30,10 +30,10 @@ def _orders(raw: object) -> list[list[str]]:
         where = f"order_ids[{index}]"
         operator, order_id = "", item
         if isinstance(item, dict):
-            operator, order_id = item.get("operator"), item.get("order_id")
-            if not isinstance(operator, str) or not 0 < len(operator.strip()) <= 16:
+            code, order_id = item.get("operator"), item.get("order_id")
+            if not isinstance(code, str) or not 0 < len(code.strip()) <= 16:
                 raise InvalidInput("invalid_field", f"{where}.operator must be an operator code", field=where)
-            operator = operator.strip()
+            operator = code.strip()
         if not isinstance(order_id, str) or not 0 < len(order_id.strip()) <= 64 or not order_id.isprintable():
             raise InvalidInput(
                 "invalid_field",
