@@ -20,7 +20,8 @@ from tests.factories import trade
 
 from .conftest import prefunding_network
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.para(10)]
+# serialized_rollback: the data the migrations seeded (jurisdictions, schedules) is back for the tests after
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.para(10)]
 
 THREADS = 8
 
