@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from django.db import connection
 
 from settlement.models import OpenOrdersSnapshot
@@ -111,10 +112,9 @@ def open_orders_compare(snapshot: OpenOrdersSnapshot) -> OpenOrdersDifferences:
     consumed, released or expired) against the orders the engine listed as
     open then, set-based. An order named without an operator matches any
     operator's hold with that order id."""
-    operators = [pair[0] for pair in snapshot.orders]
-    orders = [pair[1] for pair in snapshot.orders]
-    params: dict[str, Any] = {"as_of": snapshot.as_of, "operators": operators, "orders": orders}
-    listed = "SELECT * FROM unnest(%(operators)s::text[], %(orders)s::text[]) AS l(operator, order_id)"
+    listed_json = orjson.dumps([{"operator": pair[0], "order_id": pair[1]} for pair in snapshot.orders]).decode()
+    params: dict[str, Any] = {"as_of": snapshot.as_of, "listed": listed_json}
+    listed = "SELECT * FROM json_to_recordset(%(listed)s::json) AS l(operator text, order_id text)"
     with connection.cursor() as cursor:
         cursor.execute(
             f"""

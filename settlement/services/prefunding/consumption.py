@@ -37,7 +37,18 @@ from settlement.models import ComplianceException, HoldEvent, PrefundingHold, Pr
 from settlement.selectors.prefunding import amount_text, prefunding_operator_ids
 from settlement.services.trade_parsing import ParsedTrade
 
-from .ledger import OPEN, ZERO, Key, balances_apply, balances_ensure, balances_lock_ids, deltas, events_insert
+from .ledger import (
+    OPEN,
+    ZERO,
+    Key,
+    balance_ids,
+    balances_apply,
+    balances_ensure,
+    balances_lock_ids,
+    deltas,
+    events_insert,
+    json_rows,
+)
 
 Status = PrefundingHold.Status
 MISSING, SHORTFALL = "prefunding_missing", "prefunding_shortfall"
@@ -97,10 +108,11 @@ def _holds_lock(sides: list[_Side]) -> dict[tuple[int, str], _Hold]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT h.operator_id, h.order_id, h.id, h.account, h.asset_id, h.balance_id, h.amount, h.consumed, "
-            "h.remaining, h.status, h.expires_at FROM settlement_prefundinghold h "
-            "JOIN unnest(%s::bigint[], %s::text[]) AS k(operator_id, order_id) "
-            "ON h.operator_id = k.operator_id AND h.order_id = k.order_id ORDER BY h.id FOR UPDATE OF h",
-            [[p[0] for p in pairs], [p[1] for p in pairs]],
+            "h.remaining, h.status, h.expires_at FROM settlement_prefundinghold h WHERE h.id = ANY(ARRAY("
+            "SELECT x.id FROM json_to_recordset(%s::json) AS k(operator_id bigint, order_id text) CROSS JOIN LATERAL "
+            "(SELECT id FROM settlement_prefundinghold y WHERE y.operator_id = k.operator_id AND y.order_id = k.order_id LIMIT 1) x"
+            ")) ORDER BY h.id FOR UPDATE",
+            [json_rows(("operator_id", "order_id"), pairs)],
         )
         return {(r[0], r[1]): _Hold(*r[2:]) for r in cursor.fetchall()}
 
@@ -173,21 +185,14 @@ def _consume(side: _Side, hold: _Hold | None, events: list, moved, *, trade_pk: 
 def _holds_update(holds: list[_Hold], *, now: datetime) -> None:
     if not holds:
         return
-    closed = [now if h.status not in OPEN else None for h in holds]
+    rows = [(h.id, h.remaining, h.consumed, str(h.status), now if h.status not in OPEN else None) for h in holds]
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE settlement_prefundinghold h SET remaining = v.remaining, consumed = v.consumed, status = v.status, "
             "closed_at = coalesce(h.closed_at, v.closed_at), updated_at = %s "
-            "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::text[], %s::timestamptz[]) "
-            "AS v(id, remaining, consumed, status, closed_at) WHERE h.id = v.id",
-            [
-                now,
-                [h.id for h in holds],
-                [h.remaining for h in holds],
-                [h.consumed for h in holds],
-                [str(h.status) for h in holds],
-                closed,
-            ],
+            "FROM json_to_recordset(%s::json) "
+            "AS v(id bigint, remaining numeric, consumed numeric, status text, closed_at timestamptz) WHERE h.id = v.id",
+            [now, json_rows(("id", "remaining", "consumed", "status", "closed_at"), rows)],
         )
 
 
@@ -226,35 +231,24 @@ def settlements_post(rows: list[SettlementRow], moved, *, now: datetime) -> int:
     (trade, asset, kind) is entered once (a replay enters nothing); a debit
     takes committed and funded down, a credit puts funded up. Returns the
     number of entries made."""
-    keys = sorted({row[4] for row in rows})
-    ids: dict[Key, int] = {}
-    if keys:
-        balances_ensure(keys, now=now)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT b.operator_id, b.account, b.asset_id, b.id FROM settlement_prefundingbalance b "
-                "JOIN unnest(%s::bigint[], %s::text[], %s::bigint[]) AS k(operator_id, account, asset_id) "
-                "ON b.operator_id = k.operator_id AND b.account = k.account AND b.asset_id = k.asset_id",
-                [[k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]],
-            )
-            ids = {(r[0], r[1], r[2]): r[3] for r in cursor.fetchall()}
+    keys = {row[4] for row in rows}
+    balances_ensure(keys, now=now)
+    ids = balance_ids(keys)
     balances_lock_ids(sorted(set(moved) | set(ids.values())))
     entered: set[tuple[int, int, str]] = set()
     if rows:
         with connection.cursor() as cursor:
             cursor.execute(
                 "INSERT INTO settlement_prefundingsettlement (trade_id, obligation_id, asset_id, kind, balance_id, amount, at) "
-                "SELECT t.*, %s FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::bigint[], "
-                "%s::numeric[]) AS t ORDER BY 1, 3, 4 "
+                "SELECT t.*, %s FROM json_to_recordset(%s::json) AS t(trade_id bigint, obligation_id bigint, "
+                "asset_id bigint, kind text, balance_id bigint, amount numeric) ORDER BY 1, 3, 4 "
                 "ON CONFLICT (trade_id, asset_id, kind) DO NOTHING RETURNING trade_id, asset_id, kind",
                 [
                     now,
-                    [r[0] for r in rows],
-                    [r[1] for r in rows],
-                    [r[2] for r in rows],
-                    [r[3] for r in rows],
-                    [ids[r[4]] for r in rows],
-                    [r[5] for r in rows],
+                    json_rows(
+                        ("trade_id", "obligation_id", "asset_id", "kind", "balance_id", "amount"),
+                        ((r[0], r[1], r[2], r[3], ids[r[4]], r[5]) for r in rows),
+                    ),
                 ],
             )
             entered = {(r[0], r[1], r[2]) for r in cursor.fetchall()}

@@ -7,16 +7,16 @@ row, so two holds near the limit can never both pass (pending holds count
 against available: Blnk's bug #181 is the lesson). Idempotent by (operator,
 order_id) with a content hash: the same content again answers the hold's
 current state, other content is a conflict. Set-based: a batch is a
-handful of statements whatever its size (the existing orders, the checks of
-``checks``, the balances locked, one statement that inserts the holds,
-their events and the new held).
+handful of statements whatever its size: one that locks the balances and
+reads the orders' existing holds and what stands in their way (``checks``
+judges it), one that inserts the holds, their events and the new held, and
+the audit event.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from django.db import connection, transaction
 
@@ -27,8 +27,8 @@ from registry.selectors import registry_load
 from settlement.models import HoldEvent, PrefundingHold
 from settlement.selectors.prefunding import amount_text, availables, hold_as_json, instant_text
 
-from .checks import HoldResult, conflict_for, holds_judge, refused
-from .ledger import balances_lock, holds_close
+from .checks import HoldResult, Standing, conflict_for, holds_judge, refused
+from .ledger import ZERO, Balance, Key, balances_lock, holds_close, json_rows
 from .parsing import HoldRequest, hold_parse, order_id_of
 
 CREATED, DUPLICATE = "created", "duplicate"
@@ -46,8 +46,10 @@ def holds_place(*, items: list, actor: str, now: datetime) -> list[HoldResult]:
             results[index] = refused(index, order_id_of(item), error)
     twins: list[tuple[HoldRequest, HoldRequest]] = []
     with transaction.atomic():
-        fresh = _replays(requests, results, twins, now=now)
-        fresh = _within_available(holds_judge(fresh, results, now=now), results, now=now)
+        existing, standings, balances = _snapshot(requests)
+        fresh = _replays(requests, results, twins, existing=existing, now=now)
+        fresh = holds_judge(fresh, results, standings=standings, now=now)
+        fresh = _within_available(fresh, results, balances=balances, now=now)
         created = _insert(fresh, results, actor=actor, now=now)
         for twin, first in twins:
             answer = results[first.index]
@@ -71,30 +73,94 @@ def holds_place(*, items: list, actor: str, now: datetime) -> list[HoldResult]:
     return [results[i] for i in range(len(items))]
 
 
-_EXISTING_SQL = """
-SELECT h.id, h.order_id, h.account, h.amount, h.consumed, h.remaining, h.status, h.expires_at, h.created_at,
-       h.operator_id, h.asset_id, h.balance_id, h.content_hash
-FROM settlement_prefundinghold h
-JOIN unnest(%s::bigint[], %s::text[]) AS k(operator_id, order_id)
-  ON h.operator_id = k.operator_id AND h.order_id = k.order_id
+_SNAPSHOT_SQL = """
+WITH k AS MATERIALIZED (
+    SELECT * FROM json_to_recordset(%s::json)
+             AS k(i int, operator_id bigint, order_id text, account text, asset_id bigint)
+),
+locked AS MATERIALIZED (
+    -- the balances, locked in id order (a LATERAL probe per key: LIMIT 1 keeps
+    -- the planner from scanning the table for a handful of keys)
+    SELECT b.id, b.operator_id, b.account, b.asset_id, b.funded, b.held, b.committed
+    FROM settlement_prefundingbalance b
+    WHERE b.id = ANY(ARRAY(
+        SELECT x.id FROM k CROSS JOIN LATERAL (
+            SELECT y.id FROM settlement_prefundingbalance y
+            WHERE y.operator_id = k.operator_id AND y.account = k.account AND y.asset_id = k.asset_id LIMIT 1) x))
+    ORDER BY b.id FOR UPDATE
+)
+SELECT k.i, k.operator_id, k.account, k.asset_id,
+       h.id, h.order_id, h.account, h.amount, h.consumed, h.remaining, h.status, h.expires_at, h.created_at,
+       h.asset_id, h.balance_id, h.content_hash,
+       (SELECT min(f.id) FROM settlement_prefundingfreeze f
+        WHERE f.status = 'active' AND f.operator_id = k.operator_id AND f.account IN ('', k.account)
+          AND (f.asset_id IS NULL OR f.asset_id = k.asset_id)),
+       c.state, c.attested_at, c.reason, r.kind,
+       l.id, l.funded, l.held, l.committed
+FROM k
+JOIN registry_asset a ON a.id = k.asset_id
+JOIN registry_rail r ON r.id = a.rail_id
+LEFT JOIN LATERAL (
+    SELECT * FROM settlement_prefundinghold x WHERE x.operator_id = k.operator_id AND x.order_id = k.order_id LIMIT 1
+) h ON true
+LEFT JOIN settlement_prefundingcover c ON c.operator_id = k.operator_id AND c.asset_id = k.asset_id
+LEFT JOIN locked l ON l.operator_id = k.operator_id AND l.account = k.account AND l.asset_id = k.asset_id
 """
 
+Existing = dict[tuple[int, str], PrefundingHold]
 
-def _existing(pairs: list[tuple[int, str]]) -> dict[tuple[int, str], PrefundingHold]:
-    if not pairs:
-        return {}
-    holds = PrefundingHold.objects.raw(_EXISTING_SQL, [[p[0] for p in pairs], [p[1] for p in pairs]])
-    return {(h.operator_id, h.order_id): h for h in holds}
+
+def _snapshot(requests: list[HoldRequest]) -> tuple[Existing, dict[Key, Standing], dict[Key, Balance]]:
+    """Everything placing needs from the database, in one statement: the
+    holds the orders already have, what stands in the way of new ones, and
+    the balances, locked (in id order) for the rest of the transaction."""
+    if not requests:
+        return {}, {}, {}
+    rows = json_rows(
+        ("i", "operator_id", "order_id", "account", "asset_id"),
+        ((r.index, r.operator.id, r.order_id, r.account, r.asset.id) for r in requests),
+    )
+    existing: Existing = {}
+    standings: dict[Key, Standing] = {}
+    balances: dict[Key, Balance] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_SNAPSHOT_SQL, [rows])
+        for row in cursor.fetchall():
+            key: Key = (row[1], row[2], row[3])
+            if row[4] is not None:
+                existing[(row[1], row[5])] = PrefundingHold(
+                    id=row[4],
+                    operator_id=row[1],
+                    order_id=row[5],
+                    account=row[6],
+                    amount=row[7],
+                    consumed=row[8],
+                    remaining=row[9],
+                    status=row[10],
+                    expires_at=row[11],
+                    created_at=row[12],
+                    asset_id=row[13],
+                    balance_id=row[14],
+                    content_hash=row[15],
+                )
+            standings[key] = Standing(*row[16:21])
+            if row[21] is not None:
+                balances[key] = Balance(*row[21:25])
+    return existing, standings, balances
 
 
 def _replays(
-    requests: list[HoldRequest], results: dict[int, HoldResult], twins: list[tuple[HoldRequest, HoldRequest]], *, now
+    requests: list[HoldRequest],
+    results: dict[int, HoldResult],
+    twins: list[tuple[HoldRequest, HoldRequest]],
+    *,
+    existing: Existing,
+    now: datetime,
 ) -> list[HoldRequest]:
     """Answer the orders already held (the same content: its current state;
     other content: a conflict). Returns the requests for new holds, the
     first of each order in this batch; a later twin with the same content
     goes to ``twins`` to get the first's answer."""
-    existing = _existing(sorted({(r.operator.id, r.order_id) for r in requests}))
     fresh: list[HoldRequest] = []
     first: dict[tuple[int, str], HoldRequest] = {}
     known = []
@@ -142,14 +208,13 @@ def _answer_known(known: list[tuple[HoldRequest, PrefundingHold]], results: dict
 
 
 def _within_available(
-    requests: list[HoldRequest], results: dict[int, HoldResult], *, now: datetime
+    requests: list[HoldRequest], results: dict[int, HoldResult], *, balances: dict[Key, Balance], now: datetime
 ) -> list[HoldRequest]:
-    """Lock the balances and take each request, in item order, while its
-    balance's available covers it. Expired holds in the way are swept first
+    """Take each request, in item order, while its (locked) balance's
+    available covers it. Expired holds in the way are swept first
     (only when something is short: an expired hold matters only then)."""
     if not requests:
         return []
-    balances = balances_lock({r.key for r in requests})
 
     def take() -> tuple[list[HoldRequest], list[HoldRequest]]:
         left = {key: balance.available for key, balance in balances.items()}
@@ -196,9 +261,9 @@ def _within_available(
 
 _INSERT_SQL = """
 WITH input AS (
-    SELECT * FROM unnest(%(operators)s::bigint[], %(orders)s::text[], %(accounts)s::text[], %(assets)s::bigint[],
-                         %(balances)s::bigint[], %(amounts)s::numeric[], %(expiries)s::timestamptz[], %(hashes)s::text[])
-             AS t(operator_id, order_id, account, asset_id, balance_id, amount, expires_at, content_hash)
+    SELECT * FROM json_to_recordset(%(rows)s::json)
+             AS t(operator_id bigint, order_id text, account text, asset_id bigint, balance_id bigint, amount numeric,
+                  expires_at timestamptz, content_hash text)
 ),
 ins AS (
     INSERT INTO settlement_prefundinghold (operator_id, order_id, account, asset_id, balance_id, amount, consumed,
@@ -226,31 +291,47 @@ def _insert(fresh: list[HoldRequest], results: dict[int, HoldResult], *, actor: 
     """Insert the holds, their events and the balances' new held in one
     statement. An order another request stored meanwhile is answered as a
     replay or a conflict, and moves nothing here."""
+    ids: dict[tuple[int, str], int] = {}
     if fresh:
-        params: dict[str, Any] = {
-            "operators": [r.operator.id for r in fresh],
-            "orders": [r.order_id for r in fresh],
-            "accounts": [r.account for r in fresh],
-            "assets": [r.asset.id for r in fresh],
-            "balances": [r.balance_id for r in fresh],
-            "amounts": [r.amount for r in fresh],
-            "expiries": [r.expires_given for r in fresh],
-            "hashes": [r.content_hash for r in fresh],
-            "now": now,
-            "actor": actor,
-        }
+        rows = json_rows(
+            ("operator_id", "order_id", "account", "asset_id", "balance_id", "amount", "expires_at", "content_hash"),
+            (
+                (
+                    r.operator.id,
+                    r.order_id,
+                    r.account,
+                    r.asset.id,
+                    r.balance_id,
+                    r.amount,
+                    r.expires_given,
+                    r.content_hash,
+                )
+                for r in fresh
+            ),
+        )
         with connection.cursor() as cursor:
-            cursor.execute(_INSERT_SQL, params)
+            cursor.execute(_INSERT_SQL, {"rows": rows, "now": now, "actor": actor})
             ids = {(operator_id, order_id): hold_id for hold_id, operator_id, order_id in cursor.fetchall()}
-    else:
-        ids = {}
     created, lost = [], []
+    created_at, held = instant_text(now), PrefundingHold.Status.HELD.value
+    texts: dict[tuple[Decimal, int], str] = {}  # most amounts and every zero repeat within a batch
+    expiries: dict[datetime | None, str | None] = {}
+
+    def text(amount: Decimal, scale: int) -> str:
+        key = (amount, scale)
+        if key not in texts:
+            texts[key] = amount_text(amount, scale)
+        return texts[key]
+
     for request in fresh:
         hold_id = ids.get((request.operator.id, request.order_id))
         if hold_id is None:
             lost.append(request)
             continue
-        amount = amount_text(request.amount, request.asset.scale)
+        scale = request.asset.scale
+        amount = text(request.amount, scale)
+        if request.expires_given not in expiries:
+            expiries[request.expires_given] = instant_text(request.expires_given)
         body = {
             "hold_id": hold_id,
             "order_id": request.order_id,
@@ -258,18 +339,22 @@ def _insert(fresh: list[HoldRequest], results: dict[int, HoldResult], *, actor: 
             "account": request.account,
             "asset": request.asset.code,
             "amount": amount,
-            "consumed": amount_text(Decimal(0), request.asset.scale),
+            "consumed": text(ZERO, scale),
             "remaining": amount,
-            "status": PrefundingHold.Status.HELD.value,
-            "available_after": amount_text(request.available_after, request.asset.scale),
-            "expires_at": instant_text(request.expires_given),
-            "created_at": instant_text(now),
+            "status": held,
+            "available_after": text(request.available_after, scale),
+            "expires_at": expiries[request.expires_given],
+            "created_at": created_at,
         }
         results[request.index] = HoldResult(request.index, request.order_id, CREATED, 201, body)
         created.append([hold_id, request.operator.code, request.order_id, as_str(request.amount)])
     if lost:  # a concurrent request stored these orders first
         _answer_known(
-            [(r, h) for r in lost if (h := _existing([(r.operator.id, r.order_id)]).get((r.operator.id, r.order_id)))],
+            [
+                (r, h)
+                for r in lost
+                if (h := PrefundingHold.objects.filter(operator_id=r.operator.id, order_id=r.order_id).first())
+            ],
             results,
             now=now,
         )
