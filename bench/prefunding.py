@@ -90,7 +90,7 @@ def prefunding_build(*, accounts: int) -> None:
     attestations_record(lines=lines, source="balance_report", reference="bench", as_of=now, actor="bench", now=now)
     operators = dict(Operator.objects.filter(code__in=OPERATORS).values_list("code", "id"))
     with connection.cursor() as cursor:
-        for code, operator_id in operators.items():
+        for operator_id in operators.values():
             for asset in ASSETS:
                 cursor.execute(
                     "INSERT INTO settlement_prefundingbalance (operator_id, account, asset_id, funded, held, committed, "
@@ -215,7 +215,12 @@ def latency_compare(*, port: int, key: str, holds: list[dict], requests: int, wa
     def call(name: str) -> float:
         nonlocal closes
         if name == "hold":
-            method, path, body, headers = "POST", "/api/v1/prefunding/holds", next(bodies), {**auth, "Content-Type": "application/json"}
+            method, path, body, headers = (
+                "POST",
+                "/api/v1/prefunding/holds",
+                next(bodies),
+                {**auth, "Content-Type": "application/json"},
+            )
             expected = 201
         else:
             method, path, body, headers, expected = "GET", "/api/v1/whoami", None, auth, 200
@@ -273,14 +278,25 @@ def raw_rows(url: str, batches: list[list[dict]]) -> list[list[tuple]]:
         assets = dict(conn.execute("SELECT code, id FROM registry_asset").fetchall())
         balances = {
             (o, a, s): i
-            for i, o, a, s in conn.execute("SELECT id, operator_id, account, asset_id FROM settlement_prefundingbalance")
+            for i, o, a, s in conn.execute(
+                "SELECT id, operator_id, account, asset_id FROM settlement_prefundingbalance"
+            )
         }
     out = []
     for batch in batches:
         rows = []
         for h in batch:
             operator, asset = operators[h["operator"]], assets[h["asset"]]
-            rows.append((operator, h["order_id"], h["account"], asset, balances[(operator, h["account"], asset)], Decimal(h["amount"])))
+            rows.append(
+                (
+                    operator,
+                    h["order_id"],
+                    h["account"],
+                    asset,
+                    balances[(operator, h["account"], asset)],
+                    Decimal(h["amount"]),
+                )
+            )
         out.append(rows)
     return out
 
@@ -341,7 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     ingest.database_recreate(url)
     env = ingest.django_env(url)
     subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True)
-    step(f"network under prefunding: {len(OPERATORS)} operators, {args.accounts:,} funded accounts each in USDC and HKD")
+    step(
+        f"network under prefunding: {len(OPERATORS)} operators, {args.accounts:,} funded accounts each in USDC and HKD"
+    )
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "LOG_LEVEL", "VAR_DIR")})
     import django
 
@@ -357,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     bodies = [orjson.dumps({"holds": b}) for b in batches]
     sizes = [len(b) for b in batches]
     total = sum(Decimal(h["amount"]) for h in items)
-    singles = holds_generate(args.latency_requests + args.warmup, seed=args.seed + 1, accounts=args.accounts, prefix="L")
+    singles = holds_generate(
+        args.latency_requests + args.warmup, seed=args.seed + 1, accounts=args.accounts, prefix="L"
+    )
     result: dict = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": ingest.machine(),
@@ -427,7 +447,9 @@ def report(result: dict) -> None:
     print("\n".join(lines))
     p, m = result["params"], result["machine"]
     print()
-    print(f"Prefunding holds on PostgreSQL {result['postgres']['server_version'].split()[0]}, {m['cores']} cores ({m['cpu']})")
+    print(
+        f"Prefunding holds on PostgreSQL {result['postgres']['server_version'].split()[0]}, {m['cores']} cores ({m['cpu']})"
+    )
     print(
         f"{p['holds']:,} holds in {p['requests']} batches of {p['batch']:,} (~{p['body_bytes_mean'] / 1e3:.0f} kB each); "
         f"load average {result['load_average_before']:.2f} before, {result['load_average_after']:.2f} after"
@@ -435,7 +457,9 @@ def report(result: dict) -> None:
     print()
     print(f"  {'path':<58} {'seconds':>8} {'holds/s':>10} {'ratio':>7}")
     for count, run in runs.items():
-        label = f"HTTP batch, {count} client connection{'s' if count != '1' else ''}, {p['workers']}x{p['threads']} gthread"
+        label = (
+            f"HTTP batch, {count} client connection{'s' if count != '1' else ''}, {p['workers']}x{p['threads']} gthread"
+        )
         print(f"  {label:<58} {run['seconds']:>8.2f} {run['holds_per_s']:>10,.0f} {run['ratio_to_raw']:>7.3f}")
     label = "raw INSERT ... ON CONFLICT + UPDATE, 1 connection"
     print(f"  {label:<58} {raw['seconds']:>8.2f} {raw['holds_per_s']:>10,.0f} {1:>7.3f}")
@@ -448,7 +472,9 @@ def report(result: dict) -> None:
         print(f"  {label:<34} {s['p50_ms']:>8.2f} {s['p90_ms']:>8.2f} {s['p99_ms']:>8.2f} {s['max_ms']:>8.2f}")
     print(f"  {'ratio hold / whoami':<34} {lat['p50_ratio']:>8.2f} {'':>8} {lat['p99_ratio']:>8.2f}")
     print()
-    print(f"  the issue's targets, for reading the figures: >= 20,000 holds/s ({first['holds_per_s']:,.0f}), p99 ratio <= 1.5")
+    print(
+        f"  the issue's targets, for reading the figures: >= 20,000 holds/s ({first['holds_per_s']:,.0f}), p99 ratio <= 1.5"
+    )
 
 
 if __name__ == "__main__":

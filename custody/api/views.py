@@ -67,7 +67,7 @@ class OpsBreaksView(OpsView):
             queryset = queryset.filter(counterparty__code=counterparty)
         older = request.query_params.get("older_than_hours")
         if older:
-            if not older.isdigit():
+            if not (older.isascii() and older.isdigit()):  # "¹" is a digit to str.isdigit, not to int()
                 raise InvalidInput("invalid_field", "older_than_hours must be a whole number", field="older_than_hours")
             queryset = queryset.filter(opened_at__lte=now - timedelta(hours=int(older)))
         paginator = BreakPage()

@@ -20,8 +20,7 @@ from tests.factories import trade
 
 from .conftest import prefunding_network
 
-# serialized_rollback: the data the migrations seeded (jurisdictions, schedules) is back for the tests after
-pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True), pytest.mark.para(10)]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.para(10)]
 
 THREADS = 8
 
