@@ -213,9 +213,11 @@ class FundingEvent(models.Model):
 
 class PrefundingSettlement(models.Model):
     """A settled trade moving prefunded balances, append-only: the payer's
-    ``debit`` (committed and funded go down by what its hold committed to
-    the trade) and the receiver's ``credit`` (funded goes up by what it
-    received). One of each kind per trade and asset."""
+    ``debit`` (funded goes down by what it paid: first what its hold
+    committed to the trade, which also leaves committed, then the rest out
+    of its available as far as that goes) and the receiver's ``credit``
+    (funded goes up by what it received). One of each kind per trade and
+    asset."""
 
     class Kind(models.TextChoices):
         DEBIT = "debit"
@@ -233,7 +235,10 @@ class PrefundingSettlement(models.Model):
     )
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=6, choices=Kind.choices)
-    amount = models.DecimalField(**MONEY)
+    amount = models.DecimalField(**MONEY, help_text="what funded moved by")
+    committed = models.DecimalField(
+        **MONEY, default=Decimal(0), help_text="a debit: of amount, what came out of committed (the hold's part)"
+    )
     at = models.DateTimeField()
 
     class Meta:
@@ -241,6 +246,10 @@ class PrefundingSettlement(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["trade", "asset", "kind"], name="prefunding_settlement_once"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="prefunding_settlement_positive"),
+            models.CheckConstraint(
+                condition=Q(committed__gte=0) & Q(committed__lte=F("amount")) & (Q(kind="debit") | Q(committed=0)),
+                name="prefunding_settlement_committed_within",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -31,7 +31,7 @@ holds AS (
 settled AS (
     SELECT balance_id,
            sum(CASE WHEN kind = 'credit' THEN amount ELSE -amount END) AS funded,
-           sum(CASE WHEN kind = 'debit' THEN amount ELSE 0 END) AS debited
+           sum(committed) AS debited
     FROM settlement_prefundingsettlement GROUP BY balance_id
 )
 SELECT b.id, b.funded, b.held, b.committed,

@@ -198,83 +198,116 @@ def _holds_update(holds: list[_Hold], *, now: datetime) -> None:
 
 # --- settlement ----------------------------------------------------------------------------------
 
-# (trade pk, obligation pk or None, asset id, kind, balance key, amount)
-SettlementRow = tuple[int, int | None, int, str, Key, Decimal]
+# (trade pk, obligation pk or None, asset id, kind, balance key, amount, committed):
+# a debit is what the payer paid and, of that, what its hold had committed;
+# a credit is what the receiver received (committed 0)
+SettlementRow = tuple[int, int | None, int, str, Key, Decimal, Decimal]
 
 
 def _settle_internal(
     trades: list[ParsedTrade], sides: list[_Side], ids: dict[str, int], under: set[int]
 ) -> list[SettlementRow]:
     """A trade between two clients of one operator settles on its books at
-    once: each payer's committed goes straight out, each receiver is credited."""
+    once: each payer pays, each receiver under prefunding is credited."""
     consumed = {(s.trade.trade_id, s.name): s.consumed for s in sides}
     rows: list[SettlementRow] = []
     for t in trades:
         pk = ids[t.trade_id]
         legs = (
-            # asset, payer (side name, operator, account), receiver (operator, account), amount received
+            # asset, payer (side name, operator, account), receiver (operator, account), amount paid and received
             (t.base, ("sell", t.sell, t.sell_account), (t.buy, t.buy_account), t.quantity),
             (t.quote, ("buy", t.buy, t.buy_account), (t.sell, t.sell_account), t.quote_amount),
         )
         for asset, (name, payer, payer_account), (receiver, receiver_account), amount in legs:
-            paid = consumed.get((t.trade_id, name), ZERO)
-            if paid:
-                rows.append((pk, None, asset.id, "debit", (payer.id, payer_account, asset.id), paid))
+            committed = consumed.get((t.trade_id, name), ZERO)
+            if committed or payer.id in under:
+                rows.append((pk, None, asset.id, "debit", (payer.id, payer_account, asset.id), amount, committed))
             if receiver.id in under:
-                rows.append((pk, None, asset.id, "credit", (receiver.id, receiver_account, asset.id), amount))
+                rows.append((pk, None, asset.id, "credit", (receiver.id, receiver_account, asset.id), amount, ZERO))
     return rows
 
 
 def settlements_post(rows: list[SettlementRow], moved, *, now: datetime) -> int:
-    """Apply ``moved`` and the settlement ``rows`` to the balances: every
-    balance involved is created if missing and locked in id order first; each
-    (trade, asset, kind) is entered once (a replay enters nothing); a debit
-    takes committed and funded down, a credit puts funded up. Returns the
-    number of entries made."""
-    keys = {row[4] for row in rows}
-    balances_ensure(keys, now=now)
-    ids = balance_ids(keys)
+    """Apply ``moved`` and the settlement ``rows`` to the balances, in the
+    caller's transaction. Every balance involved is locked in id order first
+    (a receiver's is created if missing). A debit takes what the payer's hold
+    committed out of committed and funded, and the rest of what it paid out
+    of its available, as far as that goes (never below zero: a shortfall was
+    flagged when the trade arrived). A credit puts what the receiver received
+    on its funded. Each (trade, asset, kind) is entered once: a replay
+    enters nothing. Returns the number of entries made."""
+    credits = {row[4] for row in rows if row[3] == PrefundingSettlement.Kind.CREDIT}
+    balances_ensure(credits, now=now)
+    ids = balance_ids({row[4] for row in rows})
     balances_lock_ids(sorted(set(moved) | set(ids.values())))
-    entered: set[tuple[int, int, str]] = set()
-    if rows:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO settlement_prefundingsettlement (trade_id, obligation_id, asset_id, kind, balance_id, amount, at) "
-                "SELECT t.*, %s FROM json_to_recordset(%s::json) AS t(trade_id bigint, obligation_id bigint, "
-                "asset_id bigint, kind text, balance_id bigint, amount numeric) ORDER BY 1, 3, 4 "
-                "ON CONFLICT (trade_id, asset_id, kind) DO NOTHING RETURNING trade_id, asset_id, kind",
-                [
-                    now,
-                    json_rows(
-                        ("trade_id", "obligation_id", "asset_id", "kind", "balance_id", "amount"),
-                        ((r[0], r[1], r[2], r[3], ids[r[4]], r[5]) for r in rows),
-                    ),
-                ],
-            )
-            entered = {(r[0], r[1], r[2]) for r in cursor.fetchall()}
-    for trade_pk, _, asset_id, kind, key, amount in rows:
-        if (trade_pk, asset_id, kind) not in entered:
-            continue
-        change = moved[ids[key]]
+    current = _figures(sorted(ids.values()))
+    entries = []
+    for trade_pk, obligation_pk, asset_id, kind, key, amount, committed in rows:
+        balance_id = ids.get(key)
+        if balance_id is None:
+            continue  # a payer with no prefunded balance: nothing to take (flagged at intake)
+        change = moved[balance_id]
         if kind == PrefundingSettlement.Kind.DEBIT:
-            change[0] -= amount
-            change[2] -= amount
-        else:
-            change[0] += amount
+            funded, held, taken = (current[balance_id][i] + change[i] for i in range(3))
+            available = funded - held - taken  # clearing committed leaves it as it is
+            amount = committed + max(ZERO, min(amount - committed, available))
+        if amount > 0:
+            entries.append((trade_pk, obligation_pk, asset_id, kind, balance_id, amount, committed))
+            if kind == PrefundingSettlement.Kind.DEBIT:
+                change[0] -= amount
+                change[2] -= committed
+            else:
+                change[0] += amount
+    entered = _entries_insert(entries, now=now)
+    for trade_pk, _, asset_id, kind, balance_id, amount, committed in entries:
+        if (trade_pk, asset_id, kind) not in entered:  # entered before: take the change back
+            change = moved[balance_id]
+            if kind == PrefundingSettlement.Kind.DEBIT:
+                change[0] += amount
+                change[2] += committed
+            else:
+                change[0] -= amount
     balances_apply(moved, now=now)
     return len(entered)
 
 
+def _figures(balance_ids_: list[int]) -> dict[int, tuple[Decimal, Decimal, Decimal]]:
+    if not balance_ids_:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, funded, held, committed FROM settlement_prefundingbalance WHERE id = ANY(%s)", [balance_ids_]
+        )
+        return {r[0]: (r[1], r[2], r[3]) for r in cursor.fetchall()}
+
+
+def _entries_insert(entries: list[tuple], *, now: datetime) -> set[tuple[int, int, str]]:
+    if not entries:
+        return set()
+    columns = ("trade_id", "obligation_id", "asset_id", "kind", "balance_id", "amount", "committed")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO settlement_prefundingsettlement ({', '.join(columns)}, at) "
+            "SELECT t.*, %s FROM json_to_recordset(%s::json) AS t(trade_id bigint, obligation_id bigint, "
+            "asset_id bigint, kind text, balance_id bigint, amount numeric, committed numeric) ORDER BY 1, 3, 4 "
+            "ON CONFLICT (trade_id, asset_id, kind) DO NOTHING RETURNING trade_id, asset_id, kind",
+            [now, json_rows(columns, entries)],
+        )
+        return {(r[0], r[1], r[2]) for r in cursor.fetchall()}
+
+
 _SETTLE_SQL = """
-SELECT o.trade_id, o.id, o.asset_id, 'debit', h.operator_id, h.account, sum(e.amount)
-FROM settlement_obligation o
-JOIN settlement_holdevent e ON e.trade_id = o.trade_id AND e.kind = 'consumed'
-JOIN settlement_prefundinghold h ON h.id = e.hold_id AND h.operator_id = o.debtor_id AND h.asset_id = o.asset_id
+SELECT o.trade_id, o.id, o.asset_id, 'debit', o.debtor_id,
+       CASE WHEN o.asset_id = t.base_asset_id THEN t.sell_account ELSE t.buy_account END, o.amount,
+       coalesce((SELECT sum(e.amount) FROM settlement_holdevent e
+                 JOIN settlement_prefundinghold h ON h.id = e.hold_id
+                 WHERE e.trade_id = o.trade_id AND e.kind = 'consumed'
+                   AND h.operator_id = o.debtor_id AND h.asset_id = o.asset_id), 0) AS committed
+FROM settlement_obligation o JOIN settlement_trade t ON t.id = o.trade_id
 WHERE o.batch_id = %(batch)s AND o.status = 'in_batch'
-GROUP BY o.trade_id, o.id, o.asset_id, h.operator_id, h.account
 UNION ALL
 SELECT o.trade_id, o.id, o.asset_id, 'credit', o.creditor_id,
-       CASE WHEN o.asset_id = t.base_asset_id THEN t.buy_account ELSE t.sell_account END, o.amount
+       CASE WHEN o.asset_id = t.base_asset_id THEN t.buy_account ELSE t.sell_account END, o.amount, 0
 FROM settlement_obligation o JOIN settlement_trade t ON t.id = o.trade_id
 WHERE o.batch_id = %(batch)s AND o.status = 'in_batch' AND o.creditor_id = ANY(%(under)s)
 """
@@ -282,15 +315,18 @@ WHERE o.batch_id = %(batch)s AND o.status = 'in_batch' AND o.creditor_id = ANY(%
 
 def prefunding_settle(*, batch_id: int, as_of: datetime) -> int:
     """The batch's obligations are settling (call before their status
-    changes, in that transaction): clear what each payer's hold committed to
-    the trade from its committed and funded, and credit each receiver under
-    prefunding with what it received, set-based. Returns the entries made."""
-    under = sorted(prefunding_operator_ids())
+    changes, in that transaction): each payer pays out of what its hold
+    committed to the trade (and the rest out of its available), each receiver
+    under prefunding is credited with what it received; set-based. Returns
+    the entries made."""
+    under = prefunding_operator_ids()
     with connection.cursor() as cursor:
-        cursor.execute(_SETTLE_SQL, {"batch": batch_id, "under": under})
+        cursor.execute(_SETTLE_SQL, {"batch": batch_id, "under": sorted(under)})
         rows: list[SettlementRow] = [
-            (trade_pk, obligation_pk, asset_id, kind, (operator_id, account, asset_id), amount)
-            for trade_pk, obligation_pk, asset_id, kind, operator_id, account, amount in cursor.fetchall()
+            (trade_pk, obligation_pk, asset_id, kind, (operator_id, account, asset_id), amount, committed)
+            for trade_pk, obligation_pk, asset_id, kind, operator_id, account, amount, committed in cursor.fetchall()
+            # a payer counts when its hold committed something or its operator is under prefunding
+            if kind == "credit" or committed or operator_id in under
         ]
     if not rows:
         return 0

@@ -211,3 +211,25 @@ def test_the_order_ids_are_kept_on_the_trade_and_part_of_its_content(funded):
     stored = Trade.objects.get(trade_id="T1")
     assert (stored.buy_order_id, stored.sell_order_id) == ("B1", "S1")
     assert [r.code for r in result.rejected] == ["conflict"]
+
+
+@pytest.mark.para(13)
+def test_a_payer_without_a_hold_pays_out_of_its_available_as_far_as_it_goes(pf):
+    pf.fund("HK1", "pro-1", "USDC", "3000")
+    pf.fund("HK1", "pro-1", "BTC", "0.5")
+    pf.hold("KEEP", "0.5", operator="HK1", account="pro-1", asset="BTC")  # held: not the payer's to give
+    pf.fund("SG1", "sg-1", "BTC", "1")
+    pf.hold("S1", "1", operator="SG1", account="sg-1", asset="BTC")
+    ingest(crossing(quantity="0.1", buy_order=None), at=MONDAY - timedelta(minutes=5))  # 5,000 USDC, no hold
+    batch = cycle_run(kind="intraday", as_of=MONDAY, actor="test").batches.get()
+    for code, minute in (("BTC", 1), ("USDC", 2)):
+        leg = Leg.objects.get(batch=batch, asset__code=code)
+        leg_confirm(leg_id=leg.id, evidence={"test": True}, actor="test", as_of=MONDAY + timedelta(minutes=minute))
+
+    assert ComplianceException.objects.get(account_ref="pro-1").code == "prefunding_missing"
+    # it paid what it had available (3,000 of 5,000); the rest was never prefunded
+    assert bal("HK1", "pro-1", "USDC") == (Decimal(0), Decimal(0), Decimal(0))
+    assert bal("HK1", "pro-1", "BTC") == (Decimal("0.6"), Decimal("0.5"), Decimal(0))
+    debit = PrefundingSettlement.objects.get(kind="debit", balance__account="pro-1")
+    assert (debit.amount, debit.committed) == (Decimal(3000), Decimal(0))
+    assert prefunding_recompute() == []
