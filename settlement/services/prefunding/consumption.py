@@ -297,19 +297,35 @@ def _entries_insert(entries: list[tuple], *, now: datetime) -> set[tuple[int, in
 
 
 _SETTLE_SQL = """
-SELECT o.trade_id, o.id, o.asset_id, 'debit', o.debtor_id,
-       CASE WHEN o.asset_id = t.base_asset_id THEN t.sell_account ELSE t.buy_account END, o.amount,
-       coalesce((SELECT sum(e.amount) FROM settlement_holdevent e
-                 JOIN settlement_prefundinghold h ON h.id = e.hold_id
-                 WHERE e.trade_id = o.trade_id AND e.kind = 'consumed'
-                   AND h.operator_id = o.debtor_id AND h.asset_id = o.asset_id), 0) AS committed
-FROM settlement_obligation o JOIN settlement_trade t ON t.id = o.trade_id
-WHERE o.batch_id = %(batch)s AND o.status = 'in_batch'
+WITH ob AS MATERIALIZED (
+    SELECT o.id, o.trade_id, o.asset_id, o.debtor_id, o.creditor_id, o.amount
+    FROM settlement_obligation o WHERE o.batch_id = %(batch)s AND o.status = 'in_batch'
+),
+committed AS (
+    -- what each trade's holds committed, per operator and asset
+    SELECT e.trade_id, h.operator_id, h.asset_id, sum(e.amount) AS amount
+    FROM settlement_holdevent e JOIN settlement_prefundinghold h ON h.id = e.hold_id
+    WHERE e.kind = 'consumed' AND e.trade_id IN (SELECT trade_id FROM ob)
+    GROUP BY 1, 2, 3
+)
+SELECT ob.trade_id, ob.id, ob.asset_id, 'debit', ob.debtor_id,
+       CASE WHEN ob.asset_id = t.base_asset_id THEN t.sell_account ELSE t.buy_account END, ob.amount,
+       coalesce(c.amount, 0)
+FROM ob
+JOIN settlement_trade t ON t.id = ob.trade_id
+LEFT JOIN committed c ON c.trade_id = ob.trade_id AND c.operator_id = ob.debtor_id AND c.asset_id = ob.asset_id
+WHERE ob.debtor_id = ANY(%(under)s) OR c.amount IS NOT NULL
 UNION ALL
-SELECT o.trade_id, o.id, o.asset_id, 'credit', o.creditor_id,
-       CASE WHEN o.asset_id = t.base_asset_id THEN t.buy_account ELSE t.sell_account END, o.amount, 0
-FROM settlement_obligation o JOIN settlement_trade t ON t.id = o.trade_id
-WHERE o.batch_id = %(batch)s AND o.status = 'in_batch' AND o.creditor_id = ANY(%(under)s)
+SELECT ob.trade_id, ob.id, ob.asset_id, 'credit', ob.creditor_id,
+       CASE WHEN ob.asset_id = t.base_asset_id THEN t.buy_account ELSE t.sell_account END, ob.amount, 0
+FROM ob JOIN settlement_trade t ON t.id = ob.trade_id
+WHERE ob.creditor_id = ANY(%(under)s)
+"""
+_ANY_CONSUMED_SQL = """
+SELECT EXISTS (
+    SELECT 1 FROM settlement_obligation o JOIN settlement_holdevent e ON e.trade_id = o.trade_id AND e.kind = 'consumed'
+    WHERE o.batch_id = %s AND o.status = 'in_batch'
+)
 """
 
 
@@ -317,16 +333,19 @@ def prefunding_settle(*, batch_id: int, as_of: datetime) -> int:
     """The batch's obligations are settling (call before their status
     changes, in that transaction): each payer pays out of what its hold
     committed to the trade (and the rest out of its available), each receiver
-    under prefunding is credited with what it received; set-based. Returns
-    the entries made."""
-    under = prefunding_operator_ids()
+    under prefunding is credited with what it received; set-based. A payer
+    counts when its hold committed something or its operator is under
+    prefunding. Returns the entries made."""
+    under = sorted(prefunding_operator_ids())
     with connection.cursor() as cursor:
-        cursor.execute(_SETTLE_SQL, {"batch": batch_id, "under": sorted(under)})
+        if not under:  # nobody under prefunding: only holds named by orders can have committed anything
+            cursor.execute(_ANY_CONSUMED_SQL, [batch_id])
+            if not cursor.fetchone()[0]:
+                return 0
+        cursor.execute(_SETTLE_SQL, {"batch": batch_id, "under": under})
         rows: list[SettlementRow] = [
             (trade_pk, obligation_pk, asset_id, kind, (operator_id, account, asset_id), amount, committed)
             for trade_pk, obligation_pk, asset_id, kind, operator_id, account, amount, committed in cursor.fetchall()
-            # a payer counts when its hold committed something or its operator is under prefunding
-            if kind == "credit" or committed or operator_id in under
         ]
     if not rows:
         return 0
