@@ -3,21 +3,43 @@ read: an expired hold never counts, swept or not."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
+from functools import wraps
+from typing import Any, TypeVar, cast
 
 from django.db import connection
 
-from controls.money import quantum
+from controls.money import MAX_INTEGER_DIGITS, MAX_SCALE, quantum
 from settlement.models import PrefundingHold
 
 OPEN = [str(s) for s in PrefundingHold.OPEN]
 ZERO = Decimal(0)
 
 
+# Storage is NUMERIC(38, 18): an amount may have 38 significant digits, more
+# than the default decimal context's 28, which would round a sum or refuse
+# to quantize it. Prefunding arithmetic runs in this context.
+EXACT = Context(prec=2 * (MAX_INTEGER_DIGITS + MAX_SCALE))
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def exact_decimals(function: F) -> F:
+    """Run ``function`` with exact decimal arithmetic for any stored amount."""
+
+    @wraps(function)
+    def wrapper(*args, **kwargs):
+        with localcontext(EXACT):
+            return function(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
 def amount_text(amount: Decimal, scale: int) -> str:
     """An amount as the API shows it: a string at the asset's scale."""
-    return format(amount.quantize(quantum(scale)), "f")
+    return format(amount.quantize(quantum(scale), context=EXACT), "f")
 
 
 def instant_text(moment: datetime | None) -> str | None:
@@ -93,6 +115,7 @@ def availables(balance_ids: list[int], *, now: datetime) -> dict[int, Decimal]:
         return dict(cursor.fetchall())
 
 
+@exact_decimals
 def account_balances(*, operator_id: int, account: str, now: datetime) -> list[dict]:
     """Per asset ``{"asset", "funded", "held", "committed", "available"}``,
     with expiry applied."""

@@ -13,7 +13,7 @@ from django.db import connection
 
 from settlement.models import PrefundingCover
 
-from .balances import OPEN, amount_text, instant_text
+from .balances import EXACT, OPEN, amount_text, exact_decimals, instant_text
 
 
 @dataclass(slots=True)
@@ -37,11 +37,11 @@ class CoverFigures:
     @property
     def required(self) -> Decimal:
         """What the attestation must cover: the larger of the two sums."""
-        return max(self.funded, self.held + self.committed + self.unsettled_outbound)
+        return max(self.funded, EXACT.add(EXACT.add(self.held, self.committed), self.unsettled_outbound))
 
     @property
     def headroom(self) -> Decimal | None:
-        return None if self.attested is None else self.attested - self.required
+        return None if self.attested is None else EXACT.subtract(self.attested, self.required)
 
     def as_json(self) -> dict:
         def text(amount: Decimal | None) -> str | None:
@@ -157,6 +157,7 @@ ORDER BY op.code, a.code
 """
 
 
+@exact_decimals
 def cover_compute(
     *, as_of: datetime, pairs: list[tuple[int, int]] | None = None, operator_id: int | None = None
 ) -> list[CoverFigures]:

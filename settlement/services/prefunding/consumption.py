@@ -34,7 +34,7 @@ from django.db import connection
 from controls.services.alerts import alert_raise
 from registry.selectors import AssetInfo, OperatorInfo
 from settlement.models import ComplianceException, HoldEvent, PrefundingHold, PrefundingSettlement
-from settlement.selectors.prefunding import amount_text, prefunding_operator_ids
+from settlement.selectors.prefunding import amount_text, exact_decimals, prefunding_operator_ids
 from settlement.services.trade_parsing import ParsedTrade
 
 from .ledger import (
@@ -117,6 +117,7 @@ def _holds_lock(sides: list[_Side]) -> dict[tuple[int, str], _Hold]:
         return {(r[0], r[1]): _Hold(*r[2:]) for r in cursor.fetchall()}
 
 
+@exact_decimals
 def prefunding_consume(*, trades: list[ParsedTrade], ids: dict[str, int], actor: str, now: datetime) -> ConsumeResult:
     """Consume the holds of the trades this request stored (see the module doc)."""
     if not trades:
@@ -329,6 +330,7 @@ SELECT EXISTS (
 """
 
 
+@exact_decimals
 def prefunding_settle(*, batch_id: int, as_of: datetime) -> int:
     """The batch's obligations are settling (call before their status
     changes, in that transaction): each payer pays out of what its hold

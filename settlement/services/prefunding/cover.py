@@ -25,7 +25,7 @@ from controls.money import as_str
 from controls.services.alerts import alert_raise
 from controls.services.audit import audit_record
 from settlement.models import CustodianAttestation, PrefundingCover
-from settlement.selectors.prefunding import CoverFigures, cover_compute
+from settlement.selectors.prefunding import CoverFigures, cover_compute, exact_decimals
 
 State = PrefundingCover.State
 
@@ -96,6 +96,7 @@ def attestations_record(
         return cover_evaluate(as_of=now, pairs=pairs, actor=actor)
 
 
+@exact_decimals
 def cover_evaluate(*, as_of: datetime, actor: str, pairs: list[tuple[int, int]] | None = None) -> list[CoverFigures]:
     """Evaluate the cover of ``pairs`` (every pair when None) and keep it.
     A pair that goes into ``breach`` or ``stale`` raises an alert once."""

@@ -16,7 +16,7 @@ from controls.services.approvals import actor_of, approval_kind, approval_reques
 from controls.services.audit import audit_record
 from registry.models import Asset, Operator
 from settlement.models import HoldEvent, PrefundingFreeze
-from settlement.selectors.prefunding import instant_text
+from settlement.selectors.prefunding import exact_decimals, instant_text
 
 from .ledger import holds_close
 
@@ -50,6 +50,7 @@ def _text(value: object, *, field: str, max_length: int) -> str:
     return value.strip()
 
 
+@exact_decimals
 def freeze_create(
     *,
     operator: object,

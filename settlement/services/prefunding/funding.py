@@ -27,7 +27,7 @@ from controls.money import as_str
 from controls.services.audit import audit_record
 from registry.selectors import OperatorInfo, registry_load
 from settlement.models import FundingEvent, PrefundingFreeze
-from settlement.selectors.prefunding import amount_text, availables
+from settlement.selectors.prefunding import amount_text, availables, exact_decimals
 
 from .cover import cover_evaluate
 from .ledger import balances_apply, balances_ensure, balances_lock, deltas
@@ -36,6 +36,7 @@ from .parsing import FINISHES, FundingRequest, funding_parse
 Kind = FundingEvent.Kind
 
 
+@exact_decimals
 def funding_event_record(*, item: object, operator: OperatorInfo | str, actor: str, now: datetime) -> tuple[dict, bool]:
     """Apply one funding event for ``operator``'s own client account.
     Returns (result, created)."""

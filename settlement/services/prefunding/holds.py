@@ -15,7 +15,7 @@ from controls.money import as_str, parse_decimal
 from controls.services.audit import audit_record
 from controls.timestamps import parse_instant
 from settlement.models import HoldEvent, PrefundingHold
-from settlement.selectors.prefunding import amount_text, availables, hold_as_json
+from settlement.selectors.prefunding import amount_text, availables, exact_decimals, hold_as_json
 
 from .ledger import OPEN, balances_apply, balances_lock_ids, deltas, events_insert, holds_close
 
@@ -45,6 +45,7 @@ def _as_json(found: _Located, *, now: datetime) -> dict:
     )
 
 
+@exact_decimals
 def hold_get(*, operator: str, order_id: str, now: datetime) -> dict:
     """A hold's state, with expiry applied."""
     return _as_json(_locate(operator=operator, order_id=order_id, lock=False), now=now)
@@ -61,6 +62,7 @@ def _expire_if_due(found: _Located, *, now: datetime) -> bool:
     return True
 
 
+@exact_decimals
 def hold_release(*, operator: str, order_id: str, actor: str, now: datetime) -> dict:
     """Release what remains. Releasing a closed hold changes nothing and
     answers its final state, however often it is called."""
@@ -83,6 +85,7 @@ def hold_release(*, operator: str, order_id: str, actor: str, now: datetime) -> 
         return _as_json(found, now=now)
 
 
+@exact_decimals
 def hold_amend(
     *, operator: str, order_id: str, amount: object = None, expires_at: object = None, actor: str, now: datetime
 ) -> dict:
@@ -170,6 +173,7 @@ def hold_amend(
 SWEEP_LIMIT = 10_000
 
 
+@exact_decimals
 def holds_expire(*, as_of: datetime, actor: str, limit: int = SWEEP_LIMIT) -> int:
     """Expire the open holds past their time (at most ``limit`` a run; the
     next run takes the rest). Holds another transaction is changing are

@@ -25,7 +25,7 @@ from controls.money import as_str
 from controls.services.audit import audit_record
 from registry.selectors import registry_load
 from settlement.models import HoldEvent, PrefundingHold
-from settlement.selectors.prefunding import amount_text, availables, hold_as_json, instant_text
+from settlement.selectors.prefunding import amount_text, availables, exact_decimals, hold_as_json, instant_text
 
 from .checks import HoldResult, Standing, conflict_for, holds_judge, refused
 from .ledger import ZERO, Balance, Key, balances_lock, holds_close, json_rows
@@ -34,6 +34,7 @@ from .parsing import HoldRequest, hold_parse, order_id_of
 CREATED, DUPLICATE = "created", "duplicate"
 
 
+@exact_decimals
 def holds_place(*, items: list, actor: str, now: datetime) -> list[HoldResult]:
     """Place each item's hold, or say why not. One transaction for all."""
     registry = registry_load()

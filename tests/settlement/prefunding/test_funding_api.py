@@ -220,3 +220,18 @@ def test_the_cover_read_shows_every_field_and_an_operator_sees_its_own(pf, engin
     assert {c["operator"] for c in everything["cover"]} == {"HK1", "SG1"}
     assert {c["operator"] for c in own["cover"]} == {"SG1"}
     assert other.status_code == 403
+
+
+def test_the_largest_amounts_storage_holds_are_shown_exactly(pf, sg1_client, engine):
+    """20 integer digits and 18 decimals: beyond the default decimal precision."""
+    pf.attest("SG1", "ETH", "99999999999999999999")
+    big = "12345678901234567890.123456789012345678"
+    response = sg1_client.post(URL, {**event(asset="ETH", amount=big), "account": "whale"}, format="json")
+    hold = engine.post(
+        "/api/v1/prefunding/holds",
+        {"order_id": "W1", "operator": "SG1", "account": "whale", "asset": "ETH", "amount": big},
+        format="json",
+    )
+
+    assert response.status_code == 201 and response.json()["balance"]["funded"] == big
+    assert hold.status_code == 201 and hold.json()["available_after"] == "0.000000000000000000"
