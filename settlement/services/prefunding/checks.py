@@ -61,10 +61,23 @@ def _operator_refusal(request: HoldRequest) -> HoldResult | None:
     return None
 
 
-def _expiry(request: HoldRequest, *, now: datetime) -> datetime:
-    longest = now + timedelta(seconds=settings.PREFUNDING_HOLD_MAX_TTL_SECONDS)
+@dataclass(frozen=True, slots=True)
+class _Lifetimes:
+    """The bounds of a new hold's expiry, read from the settings once per request."""
+
+    default: datetime
+    longest: datetime
+
+    @classmethod
+    def at(cls, now: datetime) -> _Lifetimes:
+        longest = now + timedelta(seconds=settings.PREFUNDING_HOLD_MAX_TTL_SECONDS)
+        return cls(min(now + timedelta(seconds=settings.PREFUNDING_HOLD_DEFAULT_TTL_SECONDS), longest), longest)
+
+
+def _expiry(request: HoldRequest, *, now: datetime, lifetimes: _Lifetimes) -> datetime:
+    longest = lifetimes.longest
     if request.expires_given is None:
-        return min(now + timedelta(seconds=settings.PREFUNDING_HOLD_DEFAULT_TTL_SECONDS), longest)
+        return lifetimes.default
     if request.expires_given <= now:
         raise InvalidInput("invalid_field", "expires_at must be in the future", field="expires_at")
     if request.expires_given > longest:
@@ -118,11 +131,12 @@ def holds_judge(
     """Everything but the balance: operator status, expiry bounds, freezes,
     cover. Returns the requests that passed; the others get their refusal."""
     passed = []
+    lifetimes = _Lifetimes.at(now)
     for request in fresh:
         refusal = _operator_refusal(request)
         if refusal is None:
             try:
-                request.expires_given = _expiry(request, now=now)
+                request.expires_given = _expiry(request, now=now, lifetimes=lifetimes)
             except InvalidInput as error:
                 refusal = refused(request.index, request.order_id, error)
         standing = standings[request.key]
