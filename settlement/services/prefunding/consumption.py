@@ -322,8 +322,11 @@ SELECT ob.trade_id, ob.id, ob.asset_id, 'credit', ob.creditor_id,
 FROM ob JOIN settlement_trade t ON t.id = ob.trade_id
 WHERE ob.creditor_id = ANY(%(under)s)
 """
+# any hold consumed by a trade at all (the partial index on trade answers at once),
+# then by a trade of this batch
 _ANY_CONSUMED_SQL = """
-SELECT EXISTS (
+SELECT EXISTS (SELECT 1 FROM settlement_holdevent WHERE trade_id IS NOT NULL)
+   AND EXISTS (
     SELECT 1 FROM settlement_obligation o JOIN settlement_holdevent e ON e.trade_id = o.trade_id AND e.kind = 'consumed'
     WHERE o.batch_id = %s AND o.status = 'in_batch'
 )
