@@ -277,6 +277,26 @@ DEFAULT_THRESHOLDS = {
     "halt_at": Decimal("1.00"),
 }
 
+# --- Prefunding (circular para 10, DESIGN section 6a) ------------------------------
+# Every hold expires: expires_at defaults to now + the default time to live
+# and may not pass created + the maximum.
+PREFUNDING_HOLD_DEFAULT_TTL_SECONDS = int(os.environ.get("PREFUNDING_HOLD_DEFAULT_TTL_SECONDS", str(24 * 3600)))
+PREFUNDING_HOLD_MAX_TTL_SECONDS = int(os.environ.get("PREFUNDING_HOLD_MAX_TTL_SECONDS", str(30 * 24 * 3600)))
+PREFUNDING_HOLD_BATCH_MAX = 1_000
+PREFUNDING_OPEN_ORDERS_MAX = int(os.environ.get("PREFUNDING_OPEN_ORDERS_MAX", "200000"))
+# The oldest a designated custodian's attestation may be, per rail kind,
+# before new holds in its assets are refused (attestation_stale). The chain
+# watcher reads designated wallets on every poll; custodians and banks
+# report daily (a day and two hours' grace, unverified: a setting).
+PREFUNDING_ATTESTATION_MAX_AGE_SECONDS = {
+    "evm": int(os.environ.get("PREFUNDING_ATTESTATION_MAX_AGE_EVM_SECONDS", str(15 * 60))),
+    "bank": int(os.environ.get("PREFUNDING_ATTESTATION_MAX_AGE_BANK_SECONDS", str(26 * 3600))),
+    "manual": int(os.environ.get("PREFUNDING_ATTESTATION_MAX_AGE_MANUAL_SECONDS", str(26 * 3600))),
+}
+# The chain watcher records an unchanged designated-wallet balance again only
+# after this long (a changed one at once).
+PREFUNDING_CHAIN_ATTEST_EVERY_SECONDS = int(os.environ.get("PREFUNDING_CHAIN_ATTEST_EVERY_SECONDS", "60"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

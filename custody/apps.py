@@ -11,8 +11,11 @@ class CustodyConfig(AppConfig):
         from settlement import hooks
 
         from .services.instructions import instructions_follow_legs, instructions_write
+        from .tasks import open_orders_queue
 
         hooks.outbound_legs_instructed.connect(instructions_write)
         # and closes an instruction when its leg ends (confirmed: done; failed
         # or cancelled: cancelled), so the outbox lists only what is due
         hooks.legs_finished.connect(instructions_follow_legs)
+        # the engine posted its open orders: reconcile them with the holds
+        hooks.open_orders_received.connect(open_orders_queue)

@@ -203,6 +203,7 @@ class BalanceReportLine(models.Model):
         BASELINE = "baseline", "baseline (no books yet: becomes the opening)"
         MATCH = "match"
         DIFFERENCE = "difference"
+        ATTESTED = "attested", "attested (another operator's designated custodian account: cover, not our books)"
 
     report = models.ForeignKey(BalanceReport, on_delete=models.PROTECT, related_name="lines")
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -264,6 +265,11 @@ class Break(models.Model):
         MISSING_DELIVERY = "missing_delivery", "missing delivery past deadline"
         BALANCE_DIFFERENCE = "balance_difference"
         REORGED = "reorged", "transfer reorged out after being seen"
+        # prefunding (circular para 10)
+        COVER_BREACH = "cover_breach", "prefunding cover breach at the designated custodian"
+        ATTESTATION_STALE = "attestation_stale", "designated custodian attestation stale"
+        HOLD_WITHOUT_ORDER = "hold_without_order", "prefunding hold without an open order"
+        ORDER_WITHOUT_HOLD = "order_without_hold", "open order without a prefunding hold"
 
     class Status(models.TextChoices):
         OPEN = "open"
@@ -275,7 +281,8 @@ class Break(models.Model):
     key = models.CharField(max_length=120, unique=True, help_text="what the break is about: one break per cause")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.OPEN)
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    # blank only when no asset is known: an open order the engine lists without a hold
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     amount = models.DecimalField(**MONEY, help_text="the difference (always positive)")
     counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     leg = models.ForeignKey("settlement.Leg", on_delete=models.PROTECT, null=True, blank=True, related_name="breaks")

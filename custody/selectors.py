@@ -20,11 +20,13 @@ AGE_BUCKETS = (
 )
 
 
-def amount_str(amount: Decimal | None, asset: Asset) -> str | None:
+def amount_str(amount: Decimal | None, asset: Asset | None) -> str | None:
     """An amount at its asset's scale (as the API shows legs), or in full
     when it is finer than that scale (a token with more decimals)."""
     if amount is None:
         return None
+    if asset is None:
+        return format(amount.normalize(), "f")
     scaled = at_scale(amount, asset.scale)
     return format(scaled if scaled == amount else amount.normalize(), "f")
 
@@ -34,7 +36,7 @@ def break_as_json(brk: Break, *, now: datetime, history: bool = False) -> dict:
         "id": brk.id,
         "kind": brk.kind,
         "status": brk.status,
-        "asset": brk.asset.code,
+        "asset": brk.asset.code if brk.asset else None,
         "amount": amount_str(brk.amount, brk.asset),
         "counterparty": brk.counterparty.code if brk.counterparty else None,
         "leg": brk.leg_id,

@@ -10,11 +10,13 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from controls.models import Alert
+from controls.money import display
 from custody.selectors import breaks_by_age
 from registry.models import Asset
 from registry.selectors import HKD
 from settlement.models import Batch, ComplianceException, CycleRequest, TradeException, TradeIngest
 from settlement.selectors.exposure import exposure_get
+from settlement.selectors.prefunding import attestation_max_age, cover_compute
 
 
 def _pct(part: Decimal, whole: Decimal) -> Decimal:
@@ -65,6 +67,39 @@ def _today_line(now) -> dict | None:
     points = " ".join(point(at, total) for at, total, _ in rows)
     caps = " ".join(point(at, cap) for at, _, cap in rows)
     return {"points": points, "caps": caps, "peak": max(total for _, total, _ in rows), "samples": len(rows)}
+
+
+def _cover_card(now) -> list[dict]:
+    """Prefunding cover per operator and asset (para 10): the attested
+    balance against what it must cover, with the attestation's age."""
+    rows = []
+    for cover in cover_compute(as_of=now):
+        age = int((now - cover.attested_at).total_seconds()) if cover.attested_at else None
+        headroom = cover.headroom
+        rows.append(
+            {
+                "operator": cover.operator,
+                "asset": cover.asset,
+                "state": cover.state,
+                "reason": cover.reason,
+                "attested": display(cover.attested, cover.scale) if cover.attested is not None else None,
+                "required": display(cover.required, cover.scale),
+                "headroom": display(headroom, cover.scale) if headroom is not None else None,
+                "short": headroom is not None and headroom < 0,
+                "age": _age(age) if age is not None else None,
+                "max_age": _age(int(attestation_max_age(cover.rail_kind).total_seconds())),
+                "bar": _pct(cover.required, cover.attested) if cover.attested else Decimal(100),
+            }
+        )
+    return rows
+
+
+def _age(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 @staff_member_required
@@ -119,5 +154,6 @@ def dashboard(request):
         "reserve": _reserve_card(exposure),
         "today": _today_line(now),
         "breaks_by_age": breaks_by_age(now=now),
+        "cover": _cover_card(now),
     }
     return render(request, "ops/dashboard.html", context)

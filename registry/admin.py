@@ -206,14 +206,14 @@ class CustodianAdmin(ProposedChangeAdmin):
 
 @admin.register(Wallet)
 class WalletAdmin(ProposedChangeAdmin):
-    list_display = ["operator", "rail", "address", "temperature", "custodian", "lead_time_minutes"]
-    list_filter = ["operator", "rail", "temperature"]
+    list_display = ["operator", "rail", "address", "temperature", "custodian", "lead_time_minutes", "designated"]
+    list_filter = ["operator", "rail", "temperature", "designated"]
 
 
 @admin.register(BankAccount)
 class BankAccountAdmin(ProposedChangeAdmin):
-    list_display = ["operator", "rail", "number", "bank"]
-    list_filter = ["operator", "rail"]
+    list_display = ["operator", "rail", "number", "bank", "designated"]
+    list_filter = ["operator", "rail", "designated"]
 
 
 @admin.register(WalletBalance)

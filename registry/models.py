@@ -221,6 +221,11 @@ class Wallet(models.Model):
     temperature = models.CharField(max_length=4, choices=Temperature.choices, default=Temperature.HOT)
     custodian = models.ForeignKey(Custodian, on_delete=models.PROTECT, null=True, blank=True)
     lead_time_minutes = models.PositiveIntegerField(default=0)
+    designated = models.BooleanField(
+        default=False,
+        help_text="a designated custodian wallet: where the operator's clients' prefunded settlement assets sit "
+        "(circular para 10); its balances attest the operator's prefunding cover",
+    )
 
     class Meta:
         ordering = ["rail__code", "address"]
@@ -235,6 +240,11 @@ class BankAccount(models.Model):
     rail = models.ForeignKey(Rail, on_delete=models.PROTECT, related_name="bank_accounts")
     number = models.CharField(max_length=64)
     bank = models.CharField(max_length=200)
+    designated = models.BooleanField(
+        default=False,
+        help_text="a designated custodian account: where the operator's clients' prefunded settlement assets sit "
+        "(circular para 10); its balances attest the operator's prefunding cover",
+    )
 
     class Meta:
         ordering = ["rail__code", "number"]

@@ -245,3 +245,7 @@ class LegAdmin(ReadOnlyAdmin):
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ["id", "leg", "tx_hash", "bank_reference", "reported_by", "reported_at"]
     search_fields = ["tx_hash", "bank_reference"]
+
+
+# prefunding (circular para 10): its own read-only pages
+from . import admin_prefunding  # noqa: E402, F401

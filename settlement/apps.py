@@ -6,5 +6,6 @@ class SettlementConfig(AppConfig):
     verbose_name = "Settlement"
 
     def ready(self) -> None:
-        # registers the four-eyes handler (manual leg confirmation) beside its service
-        from .services import legs  # noqa: F401
+        # registers the four-eyes handlers (manual leg confirmation, lifting a
+        # prefunding freeze) beside their services
+        from .services import legs, prefunding  # noqa: F401

@@ -15,3 +15,9 @@ legs_finished = Hook(
     "custody closes the instructions of those legs (done or cancelled) so the outbox never lists a payment "
     "that must not be sent.",
 )
+
+open_orders_received = Hook(
+    "open_orders_received",
+    "The matching engine posted its open orders (an OpenOrdersSnapshot) in this transaction. "
+    "Called with snapshot_id; custody reconciles them with the open prefunding holds.",
+)

@@ -14,6 +14,7 @@ from settlement.services.cycle_requests import cycle_request_dispatch_service
 from settlement.services.cycles import cycle_run
 from settlement.services.deadlines import deadlines_check
 from settlement.services.exposure import exposure_verify
+from settlement.services.prefunding import holds_expire, prefunding_verify
 
 ACTOR = "celery"
 
@@ -43,3 +44,15 @@ def cycle_run_task(kind: str, as_of: str | None = None) -> int:
 def deadlines_check_task() -> dict:
     result = deadlines_check(as_of=timezone.now(), actor=ACTOR)
     return {"failed": result.failed, "waiting": result.waiting, "flagged": result.flagged}
+
+
+@shared_task(name="settlement.prefunding_expire", time_limit=120, soft_time_limit=100)
+def prefunding_expire_task() -> int:
+    """Expire holds past their time (expiry is applied on every read too)."""
+    return holds_expire(as_of=timezone.now(), actor=ACTOR)
+
+
+@shared_task(name="settlement.prefunding_verify", time_limit=120, soft_time_limit=100)
+def prefunding_verify_task() -> dict:
+    result = prefunding_verify(as_of=timezone.now(), actor=ACTOR)
+    return {"ok": result.ok, "differences": len(result.differences), "alert_id": result.alert_id}

@@ -1,12 +1,21 @@
-"""Custodian balance reports against the books.
+"""Custodian balance reports against the books, and as attestations of
+prefunding cover.
 
-A report says what a custodian (or bank) holds for us, per wallet or
-account and asset, at a time. The books' expected balance of a holder is its
-opening (the first report that named it: a *baseline*) plus every final
-movement into it minus every final movement out of it (gas fees included)
-after the opening and up to the report's time. A difference is a
-``balance_difference`` break. A wallet's reported balance also becomes its
-``WalletBalance`` (what the cycle service uses for cold-to-hot lead times).
+A report says what a custodian (or bank) holds, per wallet or account and
+asset, at a time. For home's own wallets and accounts the books' expected
+balance of a holder is its opening (the first report that named it: a
+*baseline*) plus every final movement into it minus every final movement out
+of it (gas fees included) after the opening and up to the report's time. A
+difference is a ``balance_difference`` break. A home wallet's reported
+balance also becomes its ``WalletBalance`` (what the cycle service uses for
+cold-to-hot lead times).
+
+A line for a *designated* custodian wallet or account (of any operator:
+circular para 10) is also an attestation of that operator's prefunding
+cover: it is recorded through settlement, the cover of that operator and
+asset is evaluated at once, and a stale or breached cover becomes a break
+(``prefunding.cover_breaks_sync``). Another operator's designated holder is
+not on our books: its line is ``attested`` only.
 
 Idempotent per (source, reference): the same report again returns the
 stored result; the same reference with other content is a conflict.
@@ -31,8 +40,11 @@ from custody.models import BalanceReport, BalanceReportLine, BookOpening, Break,
 from custody.selectors import amount_str
 from registry.models import Asset, BankAccount, Operator, Rail, Wallet
 from registry.services.rails import wallet_balance_set
+from settlement.models import CustodianAttestation
+from settlement.services.prefunding import AttestationLine, attestations_record
 
 from .breaks import break_raise
+from .prefunding import cover_breaks_sync
 from .statements import normalise_account
 
 MAX_LINES = 10_000
@@ -46,6 +58,9 @@ class _Line:
     account: BankAccount | None
     asset: Asset
     amount: Decimal
+    operator_id: int
+    ours: bool  # home's own holder: compared with the books
+    designated: bool  # a designated custodian holder: attests prefunding cover
 
     @property
     def holder(self) -> str:
@@ -91,7 +106,7 @@ def _parse_lines(lines: object) -> list[_Line]:
                     f"{where}.wallet: {address} is not a wallet on rail {rail.code}",
                     field=f"{where}.wallet",
                 )
-            owner = wallet.operator_id
+            owner, designated = wallet.operator_id, wallet.designated
         else:
             number = normalise_account(_text(raw, "account", f"{where}.account"))
             account = next(
@@ -103,10 +118,14 @@ def _parse_lines(lines: object) -> list[_Line]:
                     f"{where}.account: {raw['account']} is not a bank account on rail {rail.code}",
                     field=f"{where}.account",
                 )
-            owner = account.operator_id
-        if home is None or owner != home.id:
+            owner, designated = account.operator_id, account.designated
+        ours = home is not None and owner == home.id
+        if not ours and not designated:
             raise InvalidInput(
-                "invalid_field", f"{where}: balance reports are for home's own wallets and accounts", field=where
+                "invalid_field",
+                f"{where}: balance reports are for home's own wallets and accounts, and for any operator's "
+                "designated custodian wallets and accounts",
+                field=where,
             )
         asset = Asset.objects.filter(code=_text(raw, "asset", f"{where}.asset"), rail=rail).first()
         if asset is None:
@@ -120,7 +139,7 @@ def _parse_lines(lines: object) -> list[_Line]:
         if key in seen:
             raise InvalidInput("invalid_field", f"{where}: the same holder and asset twice in one report", field=where)
         seen.add(key)
-        parsed.append(_Line(index, rail, wallet, account, asset, amount))
+        parsed.append(_Line(index, rail, wallet, account, asset, amount, owner, ours, designated))
     return parsed
 
 
@@ -209,7 +228,18 @@ def balance_report_record(
             received_by=actor,
         )
         for line in parsed:
-            _compare(report=report, line=line, actor=actor, now=now)
+            if line.ours:
+                _compare(report=report, line=line, actor=actor, now=now)
+            else:
+                BalanceReportLine.objects.create(
+                    report=report,
+                    wallet=line.wallet,
+                    account=line.account,
+                    asset=line.asset,
+                    reported=line.amount,
+                    outcome=BalanceReportLine.Outcome.ATTESTED,
+                )
+        _attest(report=report, lines=[line for line in parsed if line.designated], actor=actor, now=now)
         audit_record(
             actor=actor,
             action="balance_report.recorded",
@@ -270,7 +300,31 @@ def _compare(*, report: BalanceReport, line: _Line, actor: str, now: datetime) -
                 at=now,
                 balance_line_id=record.id,
             )
-    if line.wallet is not None:
+    if line.wallet is not None:  # home's own wallet (only those are compared)
         wallet_balance_set(
             wallet_id=line.wallet.id, asset_id=line.asset.id, amount=line.amount, actor=actor, now=report.as_of
         )
+
+
+def _attest(*, report: BalanceReport, lines: list[_Line], actor: str, now: datetime) -> None:
+    """Designated holders' lines attest their operators' prefunding cover."""
+    if not lines:
+        return
+    covers = attestations_record(
+        lines=[
+            AttestationLine(
+                operator_id=line.operator_id,
+                asset_id=line.asset.id,
+                amount=line.amount,
+                wallet_id=line.wallet.id if line.wallet else None,
+                bank_account_id=line.account.id if line.account else None,
+            )
+            for line in lines
+        ],
+        source=CustodianAttestation.Source.BALANCE_REPORT,
+        reference=f"report {report.id}: {report.source} {report.reference}",
+        as_of=report.as_of,
+        actor=actor,
+        now=now,
+    )
+    cover_breaks_sync(covers=covers, actor=actor, now=now)

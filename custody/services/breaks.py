@@ -151,7 +151,7 @@ def break_raise(
     *,
     key: str,
     kind: str,
-    asset_id: int,
+    asset_id: int | None,
     amount: Decimal,
     description: str,
     actor: str,

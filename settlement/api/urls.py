@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import cycles, views
+from . import cycles, prefunding, views
 
 urlpatterns = [
     path("trades", views.TradesView.as_view(), name="trades"),
@@ -13,4 +13,26 @@ urlpatterns = [
     path("legs/<int:leg_id>/deliveries", cycles.DeliveriesView.as_view(), name="leg-deliveries"),
     path("ops/cycles", cycles.OpsCyclesView.as_view(), name="ops-cycles"),
     path("ops/legs/<int:leg_id>/confirm", cycles.OpsLegConfirmView.as_view(), name="ops-leg-confirm"),
+    # prefunding (DESIGN section 6a)
+    path("prefunding/holds", prefunding.HoldsView.as_view(), name="prefunding-holds"),
+    path("prefunding/holds/batch", prefunding.HoldsBatchView.as_view(), name="prefunding-holds-batch"),
+    path("prefunding/holds/<str:operator>/<path:order_id>", prefunding.HoldView.as_view(), name="prefunding-hold"),
+    path("prefunding/funding-events", prefunding.FundingEventsView.as_view(), name="prefunding-funding-events"),
+    path(
+        "prefunding/accounts/<str:operator>/<path:account>", prefunding.AccountView.as_view(), name="prefunding-account"
+    ),
+    path("prefunding/cover", prefunding.CoverView.as_view(), name="prefunding-cover"),
+    path("prefunding/open-orders", prefunding.OpenOrdersView.as_view(), name="prefunding-open-orders"),
+    path(
+        "prefunding/open-orders/<int:snapshot_id>",
+        prefunding.OpenOrdersDetailView.as_view(),
+        name="prefunding-open-orders-detail",
+    ),
+    path("ops/prefunding/freeze", prefunding.OpsFreezeView.as_view(), name="ops-prefunding-freeze"),
+    path("ops/prefunding/freezes", prefunding.OpsFreezesView.as_view(), name="ops-prefunding-freezes"),
+    path(
+        "ops/prefunding/freeze/<int:freeze_id>/lift",
+        prefunding.OpsFreezeLiftView.as_view(),
+        name="ops-prefunding-freeze-lift",
+    ),
 ]

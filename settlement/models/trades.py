@@ -41,6 +41,11 @@ class Trade(models.Model):
     buy_account = models.CharField(max_length=64)
     sell_operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
     sell_account = models.CharField(max_length=64)
+    # the engine's orders on each side (circular para 10: each consumes its
+    # prefunding hold); blank when the engine did not name one. A database
+    # default, so a COPY that does not list them stores blanks.
+    buy_order_id = models.CharField(max_length=64, blank=True, default="", db_default="")
+    sell_order_id = models.CharField(max_length=64, blank=True, default="", db_default="")
     executed_at = models.DateTimeField()
     received_at = models.DateTimeField()
     is_cross = models.BooleanField()
@@ -138,7 +143,8 @@ class TradeException(models.Model):
 
 
 class ComplianceException(models.Model):
-    """An accepted trade that breaks a client rule (para 25: retail opt-in)."""
+    """An accepted trade that breaks a client rule: para 25 (retail opt-in),
+    para 10 (an order without its full prefunding hold)."""
 
     class Status(models.TextChoices):
         OPEN = "open"

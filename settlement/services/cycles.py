@@ -29,6 +29,7 @@ from settlement.aggregates import sums_by_direction
 from settlement.models import Batch, Cycle, CycleLock, CycleRequest, Leg, Obligation
 
 from .positions import positions_release
+from .prefunding import prefunding_settle
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +275,7 @@ def batch_release(*, batch: Batch, as_of: datetime, actor: str) -> None:
 def batch_settle(*, batch: Batch, as_of: datetime, actor: str, by_netting: bool = False) -> None:
     obligations = Obligation.objects.filter(batch=batch, status=IN_BATCH)
     positions_release(obligations=obligations)
+    prefunding_settle(batch_id=batch.id, as_of=as_of)  # para 10: committed clears, funded moves
     settled = obligations.update(status=Obligation.Status.SETTLED, settled_at=as_of)
     batch.status = Batch.Status.SETTLED
     batch.settled_at = as_of

@@ -51,6 +51,9 @@ class ParsedTrade:
     executed_at: datetime
     content_hash: str
     payload: object
+    # the engine's orders on each side ("" when not named): they consume prefunding holds
+    buy_order_id: str = ""
+    sell_order_id: str = ""
 
     @property
     def is_cross(self) -> bool:
@@ -65,7 +68,8 @@ class ParsedTrade:
 # --- parsing one item ----------------------------------------------------------
 
 
-def _text(item: dict, key: str, *, prefix: str = "", max_length: int = 64) -> str:
+def text_field(item: dict, key: str, *, prefix: str = "", max_length: int = 64) -> str:
+    """A required, printable, trimmed string of at most ``max_length`` characters."""
     name = prefix + key
     if key not in item or item[key] is None:
         raise InvalidInput("missing_field", f"{name} is required", field=name)
@@ -82,24 +86,26 @@ def _text(item: dict, key: str, *, prefix: str = "", max_length: int = 64) -> st
     return value
 
 
-def _side(item: dict, key: str, registry: Registry) -> tuple[OperatorInfo, str]:
+def _side(item: dict, key: str, registry: Registry) -> tuple[OperatorInfo, str, str]:
     side = item.get(key)
     if side is None:
         raise InvalidInput("missing_field", f"{key} is required", field=key)
     if not isinstance(side, dict):
         raise InvalidInput("invalid_field", f"{key} must be an object with operator and account", field=key)
-    code = _text(side, "operator", prefix=f"{key}.", max_length=16)
-    account = _text(side, "account", prefix=f"{key}.")
+    code = text_field(side, "operator", prefix=f"{key}.", max_length=16)
+    account = text_field(side, "account", prefix=f"{key}.")
     operator = registry.operators.get(code)
     if operator is None:
         raise InvalidInput(
             "unknown_operator", f"{key}.operator {code!r} is not a registered operator", field=f"{key}.operator"
         )
-    return operator, account
+    # optional: the order whose prefunding hold this side consumes (para 10)
+    order_id = text_field(side, "order_id", prefix=f"{key}.") if side.get("order_id") is not None else ""
+    return operator, account, order_id
 
 
 def _asset(item: dict, key: str, registry: Registry) -> AssetInfo:
-    code = _text(item, key, max_length=16)
+    code = text_field(item, key, max_length=16)
     asset = registry.assets.get(code)
     if asset is None:
         raise InvalidInput("unknown_asset", f"{key} {code!r} is not a registered asset", field=key)
@@ -167,7 +173,7 @@ def trade_parse(
             f"{bad_text or 'a key'} holds a NUL character or a lone surrogate (not valid Unicode text)",
             field=bad_text or None,
         )
-    trade_id = _text(item, "trade_id")
+    trade_id = text_field(item, "trade_id")
     base = _asset(item, "base_asset", registry)
     quote = _asset(item, "quote_asset", registry)
     if base.id == quote.id:
@@ -176,8 +182,8 @@ def trade_parse(
     quantity = amount_in_range(
         parse_decimal(item.get("quantity"), field="quantity", scale=base.scale), scale=base.scale, field="quantity"
     )
-    buy, buy_account = _side(item, "buy", registry)
-    sell, sell_account = _side(item, "sell", registry)
+    buy, buy_account, buy_order_id = _side(item, "buy", registry)
+    sell, sell_account, sell_order_id = _side(item, "sell", registry)
     _counterparty_check(buy, sell, registry)
     executed_at = _timestamp(item, now)
     amount = quote_amount(price, quantity, quote.scale)
@@ -191,23 +197,21 @@ def trade_parse(
     marks = marks or {}
     _value_in_range(quantity, base, marks, "quantity")
     _value_in_range(amount, quote, marks, "price")
-    digest = hashlib.blake2b(
-        "\x1f".join(
-            (
-                trade_id,
-                base.code,
-                quote.code,
-                format(price.normalize(), "f"),
-                format(quantity.normalize(), "f"),
-                buy.code,
-                buy_account,
-                sell.code,
-                sell_account,
-                executed_at.isoformat(),
-            )
-        ).encode(),
-        digest_size=16,
-    ).hexdigest()
+    parts = [
+        trade_id,
+        base.code,
+        quote.code,
+        format(price.normalize(), "f"),
+        format(quantity.normalize(), "f"),
+        buy.code,
+        buy_account,
+        sell.code,
+        sell_account,
+        executed_at.isoformat(),
+    ]
+    if buy_order_id or sell_order_id:  # only then: the hashes of trades without orders stay as they were
+        parts += [buy_order_id, sell_order_id]
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
     return ParsedTrade(
         index,
         trade_id,
@@ -223,6 +227,8 @@ def trade_parse(
         executed_at,
         digest,
         item,
+        buy_order_id,
+        sell_order_id,
     )
 
 

@@ -33,6 +33,7 @@ from settlement.selectors.exposure import Exposure, exposure_get
 
 from .cycle_requests import cycle_request_if_settling
 from .positions import PositionDelta, positions_apply
+from .prefunding import ConsumeResult, prefunding_consume
 from .trade_parsing import ParsedTrade, Rejection, trade_id_of, trade_parse
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class IngestResult:
     rejected: list[Rejection] = field(default_factory=list)
     accepted_ids: list[str] = field(default_factory=list)
     exposure: Exposure | None = None
+    prefunding: ConsumeResult = field(default_factory=ConsumeResult)
 
     def as_json(self) -> dict:
         return {
@@ -56,6 +58,7 @@ class IngestResult:
             "duplicates": self.duplicates,
             "rejected": [r.as_json() for r in self.rejected],
             "exposure": self.exposure.as_json() if self.exposure else None,
+            "prefunding": self.prefunding.as_json(),
         }
 
 
@@ -110,6 +113,8 @@ def trades_ingest(*, items: list, actor: str, now: datetime | None = None) -> In
         _insert_obligations(accepted, ids, now=now)
         positions_apply(deltas=_deltas(accepted))
         _record_compliance(accepted, ids, registry=registry, now=now)
+        # para 10: the orders' holds, in this same transaction (never a refusal)
+        prefunding = prefunding_consume(trades=accepted, ids=ids, actor=actor, now=now)
         rejected.sort(key=lambda r: r.index)
         TradeException.objects.bulk_create(
             [
@@ -146,7 +151,7 @@ def trades_ingest(*, items: list, actor: str, now: datetime | None = None) -> In
         )
         exposure = exposure_get(as_of=now)
         cycle_request_if_settling(exposure=exposure, actor=actor)
-    return IngestResult(ingest.id, len(accepted), duplicates, rejected, accepted_ids, exposure)
+    return IngestResult(ingest.id, len(accepted), duplicates, rejected, accepted_ids, exposure, prefunding)
 
 
 def _conflict(trade: ParsedTrade, where: str) -> Rejection:
@@ -175,8 +180,10 @@ _TRADE_COLUMNS = (
     "quote_amount",
     "buy_operator_id",
     "buy_account",
+    "buy_order_id",
     "sell_operator_id",
     "sell_account",
+    "sell_order_id",
     "executed_at",
     "received_at",
     "is_cross",
@@ -207,8 +214,10 @@ def _trade_row(t: ParsedTrade, ingest_id: int, now: datetime) -> tuple:
         t.quote_amount,
         t.buy.id,
         t.buy_account,
+        t.buy_order_id,
         t.sell.id,
         t.sell_account,
+        t.sell_order_id,
         t.executed_at,
         now,
         t.is_cross,

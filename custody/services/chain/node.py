@@ -71,6 +71,7 @@ class PollResult:
     new: int = 0
     final: int = 0
     reorged: int = 0
+    attested: int = 0  # designated wallet balances recorded as prefunding attestations
     status: str = ""
     error: str = ""
     notes: list[str] = field(default_factory=list)
@@ -84,6 +85,7 @@ class PollResult:
             "new_movements": self.new,
             "final": self.final,
             "reorged": self.reorged,
+            "attested": self.attested,
             "rail_status": self.status,
             "error": self.error or None,
             "notes": self.notes,

@@ -17,6 +17,8 @@ One poll of one ``evm`` rail:
    and nothing is stored twice (unique chain id + tx hash + log index).
 4. Movements at the rail's confirmation depth become ``final``
    (depth = head - block + 1: the block holding the transfer counts as one).
+   Designated custodian wallets are read at the head: their balances attest
+   their operators' prefunding cover (``balances``).
 5. Health: no new head for ``CUSTODY_WATCHER_STALE_SECONDS`` or
    ``CUSTODY_WATCHER_ERROR_LIMIT`` failed polls in a row marks the rail
    ``degraded`` (with an alert); a later good poll with a new block puts it
@@ -40,6 +42,7 @@ from custody.models import ChainCursor
 from registry.models import Rail
 from registry.services.rails import rail_status_set
 
+from .balances import designated_balances_read
 from .node import ACTOR, WATCHER_REASON, ChainError, PollResult, Restart, error_limit, stale_seconds, web3_for
 from .reorg import reorg_check
 from .scan import blocks_scan, movements_finalise
@@ -73,6 +76,7 @@ def chain_poll(*, rail_code: str, now: datetime, w3: Web3 | None = None, reconci
         reorg_check(w3=w3, rail=rail, cursor=cursor, now=now, result=result)
         blocks_scan(w3=w3, rail=rail, cursor=cursor, head=head, now=now, result=result)
         result.final += movements_finalise(rail=rail, head=head, now=now)
+        result.attested = designated_balances_read(w3=w3, rail=rail, head=head, now=now)
     except Restart as restart:
         result.notes.append(str(restart))
     except (InvalidInput, NotFound):

@@ -41,8 +41,10 @@ Table reference (keys beyond DESIGN's example are optional):
 - ``[[asset]]``: code, kind (crypto | fiat), scale (0 to 18), rail, contract
   (evm rails; omit for the native coin).
 - ``[[wallet]]``: operator, rail, address, temperature (hot | cold, default
-  hot), custodian, lead_time_minutes (cold wallets).
-- ``[[bank_account]]``: operator, rail (a bank rail), number, bank.
+  hot), custodian, lead_time_minutes (cold wallets), designated (default
+  false: a designated custodian wallet for the operator's prefunding).
+- ``[[bank_account]]``: operator, rail (a bank rail), number, bank,
+  designated (default false).
 - ``[[account]]``: operator, ref, client_class (retail | professional,
   default retail), shared_book_opt_in, disclosure_version (needed with an
   opt-in).

@@ -118,6 +118,7 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
             "temperature": row["temperature"],
             "custodian": custodians[row["custodian"]] if row["custodian"] else None,
             "lead_time_minutes": row["lead_time_minutes"],
+            "designated": row["designated"],
         }
         _upsert(
             recorder,
@@ -131,7 +132,7 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
 
     for row in plan.bank_accounts:
         rail, number = rails[row["rail"]], row["number"]
-        values = {"operator": operators[row["operator"]], "bank": row["bank"]}
+        values = {"operator": operators[row["operator"]], "bank": row["bank"], "designated": row["designated"]}
         _upsert(
             recorder,
             "bank_account",

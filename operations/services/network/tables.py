@@ -66,8 +66,8 @@ RAIL_KEYS = {
     Rail.Kind.MANUAL: ("window_minutes",),
 }
 ASSET_KEYS = ("code", "kind", "scale", "rail", "contract")
-WALLET_KEYS = ("operator", "rail", "address", "temperature", "custodian", "lead_time_minutes")
-BANK_ACCOUNT_KEYS = ("operator", "rail", "number", "bank")
+WALLET_KEYS = ("operator", "rail", "address", "temperature", "custodian", "lead_time_minutes", "designated")
+BANK_ACCOUNT_KEYS = ("operator", "rail", "number", "bank", "designated")
 ACCOUNT_KEYS = ("operator", "ref", "client_class", "shared_book_opt_in", "disclosure_version")
 CAP_KEYS = ("total_hkd", "warn_at", "settle_at", "halt_at")
 RESERVE_KEYS = ("trustee", "deed", "bank_account", "name", "opening_hkd")
@@ -321,6 +321,8 @@ def _wallet(check: Checker, table: Table) -> Row:
         ),
         "custodian": check.get(table, "custodian", clearable(text(max_length=200))),
         "lead_time_minutes": check.get(table, "lead_time_minutes", MINUTES, default=0),
+        # a designated custodian wallet of its operator (prefunding, circular para 10)
+        "designated": check.get(table, "designated", boolean, default=False),
     }
     given = set(table.data)
     if values["temperature"] == Wallet.Temperature.HOT:
@@ -339,6 +341,7 @@ def _bank_account(check: Checker, table: Table) -> Row:
             "rail": check.get(table, "rail", RAIL_CODE, required=True),
             "number": check.get(table, "number", text(max_length=64), required=True),
             "bank": check.get(table, "bank", text(max_length=200), required=True),
+            "designated": check.get(table, "designated", boolean, default=False),
         },
     )
 
