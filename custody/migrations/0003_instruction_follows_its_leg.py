@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
             field=models.DateTimeField(blank=True, help_text="when it became done or cancelled", null=True),
         ),
         migrations.AddIndex(
-            model_name="instruction", index=models.Index(fields=["status"], name="custody_ins_status_6a1d0e_idx")
+            model_name="instruction", index=models.Index(fields=["status"], name="custody_ins_status_9dcd31_idx")
         ),
         migrations.RunPython(close_ended, migrations.RunPython.noop),
     ]
