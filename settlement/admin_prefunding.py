@@ -169,7 +169,7 @@ class PrefundingFreezeAdmin(ReadOnlyAdmin):
     list_select_related = ["operator", "asset"]
     actions = ["ask_to_lift"]
 
-    @admin.action(description="Ask to lift (a second person approves)")
+    @admin.action(description="Ask to lift (a second person approves)", permissions=["act"])
     def ask_to_lift(self, request, queryset):
         for freeze in queryset.order_by("id"):
             try:

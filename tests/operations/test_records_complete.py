@@ -29,10 +29,12 @@ from settlement.services.cycles import cycle_run
 from settlement.services.deliveries import delivery_report
 from settlement.services.legs import leg_confirm
 from settlement.services.marks import marks_post
+from settlement.services.prefunding import freeze_create
 from settlement.services.trades import trades_ingest
 from tests.factories import trade
 
 from ..custody.test_statements import HOME_HKD, SG1_HKD, read
+from ..settlement.prefunding.conftest import Prefunding
 
 pytestmark = [pytest.mark.django_db, pytest.mark.para(22), pytest.mark.para(23)]
 HKT = ZoneInfo("Asia/Hong_Kong")
@@ -115,6 +117,13 @@ def scenario(network) -> None:
         approval=None,
         now=now,
     )
+    # para 10: a designated custodian's attestation, a deposit, an order's hold, a freeze
+    prefunding = Prefunding(network, {}, {})
+    prefunding.designate("SG1")
+    prefunding.attest("SG1", "USDC", "1000000")
+    prefunding.fund("SG1", "s", "USDC", "5000")
+    assert prefunding.hold("O-1", "100", operator="SG1", account="s", asset="USDC").outcome == "created"
+    freeze_create(operator="SG1", account="s", reason="client under review", actor="t", now=now)
 
 
 def export(tmp_path) -> dict:
@@ -158,6 +167,11 @@ EVERY_FAMILY = {
     "claims.csv",
     "claim_lines.csv",
     "reserve_ledger.csv",
+    "prefunding_holds.csv",
+    "prefunding_hold_events.csv",
+    "prefunding_funding_events.csv",
+    "prefunding_freezes.csv",
+    "prefunding_attestations.csv",
     "audit_trail.jsonl",
 }
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from controls.exceptions import Conflict, InvalidInput, NotFound
-from controls.money import as_str, parse_decimal
+from controls.money import amount_in_range, as_str, parse_decimal
 from controls.services.audit import audit_record
 from controls.timestamps import parse_instant
 from settlement.models import HoldEvent, PrefundingHold
@@ -100,7 +100,9 @@ def hold_amend(
         hold = found.hold
         new_amount = hold.amount
         if amount is not None:
-            new_amount = parse_decimal(amount, field="amount", scale=found.scale)
+            new_amount = amount_in_range(
+                parse_decimal(amount, field="amount", scale=found.scale), scale=found.scale, field="amount"
+            )
             if new_amount > hold.amount:
                 raise InvalidInput(
                     "invalid_field",

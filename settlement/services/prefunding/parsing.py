@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from controls.exceptions import InvalidInput
-from controls.money import fits_storage, parse_decimal
+from controls.money import amount_in_range, parse_decimal
 from controls.timestamps import parse_instant
 from registry.selectors import AssetInfo, OperatorInfo, Registry
 from settlement.models import FundingEvent
@@ -22,10 +22,10 @@ def _digest(*parts: str) -> str:
 
 
 def _amount(raw: object, *, asset: AssetInfo, field: str = "amount", positive: bool = True) -> Decimal:
+    """At the asset's scale and in the range every amount from outside keeps
+    (``controls.money``): the same rule as a trade's quantity."""
     amount = parse_decimal(raw, field=field, scale=asset.scale, positive=positive)
-    if not fits_storage(amount):
-        raise InvalidInput("out_of_range", f"{field} has more than 20 integer digits", field=field)
-    return amount
+    return amount_in_range(amount, scale=asset.scale, field=field)
 
 
 def operator_of(item: dict, registry: Registry, *, key: str = "operator") -> OperatorInfo:

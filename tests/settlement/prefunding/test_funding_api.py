@@ -222,16 +222,23 @@ def test_the_cover_read_shows_every_field_and_an_operator_sees_its_own(pf, engin
     assert other.status_code == 403
 
 
-def test_the_largest_amounts_storage_holds_are_shown_exactly(pf, sg1_client, engine):
-    """20 integer digits and 18 decimals: beyond the default decimal precision."""
+def test_the_largest_amounts_the_api_takes_are_shown_exactly(pf, sg1_client, engine):
+    """28 significant digits at ETH's 18 decimals (beyond a float, at the edge
+    of the default decimal precision) round-trip exactly; one digit more is
+    refused ``out_of_range`` by name, never rounded."""
     pf.attest("SG1", "ETH", "99999999999999999999")
-    big = "12345678901234567890.123456789012345678"
+    big = "9999999999.123456789012345678"
     response = sg1_client.post(URL, {**event(asset="ETH", amount=big), "account": "whale"}, format="json")
     hold = engine.post(
         "/api/v1/prefunding/holds",
         {"order_id": "W1", "operator": "SG1", "account": "whale", "asset": "ETH", "amount": big},
         format="json",
     )
+    too_big = sg1_client.post(
+        URL, {**event("F2", asset="ETH", amount="12345678901.123456789012345678"), "account": "whale"}, format="json"
+    )
 
     assert response.status_code == 201 and response.json()["balance"]["funded"] == big
     assert hold.status_code == 201 and hold.json()["available_after"] == "0.000000000000000000"
+    assert too_big.status_code == 400
+    assert too_big.json()["code"] == "out_of_range" and too_big.json()["field"] == "amount"
