@@ -71,6 +71,17 @@ elif (exec 3<>/dev/tcp/127.0.0.1/8545) 2>/dev/null; then
   chain="the node already at http://127.0.0.1:8545"
 fi
 
+# Prefunding (circular para 10) reads the operators' designated custodian
+# wallets on the chain: the demo chain gets its tokens and the custodians'
+# holdings (both left alone when already there), and one watcher poll
+# attests them before the demo places its first hold.
+if [ "$chain" != "none (the eth rail will show degraded)" ]; then
+  for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/8545) 2>/dev/null && break; sleep 0.2; done
+  $BIN/python manage.py demo_chain_tokens --rail eth &&
+    $BIN/python manage.py watch_chain --rail eth --once >/dev/null ||
+    echo "demo chain not prepared: prefunding holds in chain assets will be refused (attestation_stale)" >&2
+fi
+
 # gthread workers that keep connections alive (scripts/gunicorn.conf.py says why)
 $BIN/gunicorn -c scripts/gunicorn.conf.py --bind "127.0.0.1:$PORT" --access-logfile - >var/log/web.log 2>&1 &
 pids+=($!)

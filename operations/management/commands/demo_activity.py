@@ -26,3 +26,9 @@ class Command(BaseCommand):
             f"demo: {result['trades']} trades, cycle {result['cycle']} with {result['batches']} batch(es), "
             f"{result['legs_confirmed_by_demo']} leg(s) confirmed by SIMULATION"
         )
+        holds = result["holds"]
+        refused = ", ".join(f"{n} {code}" for code, n in sorted(holds["refused"].items())) or "none"
+        self.stdout.write(
+            f"demo prefunding: {holds['placed']} order(s) funded and held before matching; refused: {refused}; "
+            f"{result['bank_reports']} bank balance report(s) attesting designated accounts"
+        )
