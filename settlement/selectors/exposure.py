@@ -22,11 +22,12 @@ from settlement.models import CapConfig, Obligation
 @dataclass(slots=True)
 class CounterpartyExposure:
     operator: str
-    exposure_hkd: Decimal
+    exposure_hkd: Decimal  # at replacement prices: mark x (1 + haircut), what the cap checks
     net_hkd: Decimal
     limit_hkd: Decimal | None
     open_obligations: int
     eligible: bool
+    at_marks_hkd: Decimal = Decimal("0.00")  # the same receivables at the plain marks
 
 
 @dataclass(slots=True)
@@ -43,6 +44,8 @@ class Exposure:
     thresholds: dict[str, Decimal]
     by_counterparty: list[CounterpartyExposure] = field(default_factory=list)
     missing_marks: list[str] = field(default_factory=list)
+    total_at_marks_hkd: Decimal = Decimal("0.00")
+    stale_marks: list[str] = field(default_factory=list)
 
     def counterparty(self, code: str) -> CounterpartyExposure | None:
         return next((c for c in self.by_counterparty if c.operator == code), None)
@@ -58,6 +61,8 @@ class Exposure:
                 if self.method == "net"
                 else self.total_hkd
             ),
+            "total_at_marks_hkd": as_str(self.total_at_marks_hkd),
+            "stale_marks": self.stale_marks,
             "cap_hkd": as_str(self.cap_hkd),
             "effective_cap_hkd": as_str(self.effective_cap_hkd),
             "reserve_available_hkd": as_str(self.reserve_available_hkd),
@@ -67,6 +72,7 @@ class Exposure:
                 {
                     "operator": c.operator,
                     "exposure_hkd": as_str(c.net_hkd if self.method == "net" else c.exposure_hkd),
+                    "exposure_at_marks_hkd": as_str(c.at_marks_hkd),
                     "limit_hkd": as_str(c.limit_hkd),
                     "open_obligations": c.open_obligations,
                     "eligible": c.eligible,
@@ -90,6 +96,29 @@ class ValuedAsset:
     scale: int
     mark: Decimal | None  # HKD is always 1
     mark_as_of: datetime | None
+    haircut: Decimal = Decimal(0)
+
+    def stale(self, *, before: datetime) -> bool:
+        """A mark older than its staleness limit (HKD never is)."""
+        return self.code != HKD and self.mark_as_of is not None and self.mark_as_of < before
+
+    def haircut_at(self, *, stale_before: datetime) -> Decimal:
+        """The haircut to value with: doubled while the mark is stale (fail safe)."""
+        return self.haircut * 2 if self.stale(before=stale_before) else self.haircut
+
+
+def valued_receivable(quantity: Decimal, asset: ValuedAsset, *, haircut: Decimal) -> tuple[Decimal, Decimal]:
+    """What ``quantity`` of ``asset`` owed to home is worth: (at the mark, at
+    the replacement price mark x (1 + haircut)), unrounded. The one place a
+    receivable is valued, for the running positions, the recompute and the
+    pre-trade check alike. The asset must have a mark."""
+    assert asset.mark is not None
+    at_mark = quantity * asset.mark
+    return at_mark, at_mark * (1 + haircut)
+
+
+def stale_before(as_of: datetime) -> datetime:
+    return as_of - timedelta(seconds=settings.MARK_STALE_AFTER_SECONDS)
 
 
 @dataclass(slots=True)
@@ -114,7 +143,7 @@ SELECT
   (SELECT coalesce(json_agg(json_build_array(counterparty_id, asset_id, receivable::text, payable::text,
                                              receivable_count, payable_count)), '[]')
      FROM settlement_exposureposition)::text,
-  (SELECT coalesce(json_agg(json_build_array(id, code, scale, mark_hkd::text, mark_as_of)), '[]')
+  (SELECT coalesce(json_agg(json_build_array(id, code, scale, mark_hkd::text, mark_as_of, haircut::text)), '[]')
      FROM registry_asset)::text,
   (SELECT coalesce(json_agg(json_build_array(o.id, o.code, o.name, o.role, o.status, o.sfc_approval, o.approved_on,
                                              o.limit_hkd::text, o.jurisdiction_id, j.code, j.fatf_member, j.fatf_suspended,
@@ -142,9 +171,9 @@ def exposure_inputs() -> ExposureInputs:
         positions_json, assets_json, operators_json, cap_json, reserve_available = cursor.fetchone()
     positions = [(cp, asset, Decimal(r), Decimal(p), rc, pc) for cp, asset, r, p, rc, pc in json.loads(positions_json)]
     assets = {}
-    for asset_id, code, scale, mark, mark_as_of in json.loads(assets_json):
+    for asset_id, code, scale, mark, mark_as_of, haircut in json.loads(assets_json):
         assets[asset_id] = ValuedAsset(
-            asset_id, code, scale, Decimal(1) if code == HKD else _dec(mark), _when(mark_as_of)
+            asset_id, code, scale, Decimal(1) if code == HKD else _dec(mark), _when(mark_as_of), Decimal(haircut)
         )
     operators = []
     for row in json.loads(operators_json):
@@ -233,35 +262,39 @@ def _value(inputs: ExposureInputs, positions: list[tuple], *, as_of: datetime, m
     effective_cap = max(min(cap_hkd, reserve), Decimal(0)) if cap_hkd is not None else Decimal(0)
 
     gross: dict[int, Decimal] = {}
+    at_marks: dict[int, Decimal] = {}
     owed_by_home: dict[int, Decimal] = {}
     counts: dict[int, int] = {}
     missing: set[str] = set()
     stale: set[str] = set()
-    stale_before = as_of - timedelta(seconds=settings.MARK_STALE_AFTER_SECONDS)
+    cutoff = stale_before(as_of)
     for cp_id, asset_id, receivable, payable, receivable_count, payable_count in positions:
         counts[cp_id] = counts.get(cp_id, 0) + receivable_count + payable_count
         valued = inputs.assets[asset_id]
-        code, mark, mark_as_of = valued.code, valued.mark, valued.mark_as_of
-        if receivable > 0 or payable > 0:
-            if mark is None:
-                if receivable > 0:
-                    missing.add(code)
-                continue
-            if code != HKD and mark_as_of is not None and mark_as_of < stale_before and receivable > 0:
-                stale.add(code)
-        if mark is not None:
-            gross[cp_id] = gross.get(cp_id, Decimal(0)) + receivable * mark
-            owed_by_home[cp_id] = owed_by_home.get(cp_id, Decimal(0)) + payable * mark
+        if valued.mark is None:
+            if receivable > 0:
+                missing.add(valued.code)
+            continue
+        if receivable > 0 and valued.stale(before=cutoff):
+            stale.add(valued.code)
+        plain, replacement = valued_receivable(receivable, valued, haircut=valued.haircut_at(stale_before=cutoff))
+        at_marks[cp_id] = at_marks.get(cp_id, Decimal(0)) + plain
+        gross[cp_id] = gross.get(cp_id, Decimal(0)) + replacement
+        owed_by_home[cp_id] = owed_by_home.get(cp_id, Decimal(0)) + payable * valued.mark
 
     reasons: list[str] = []
     by_cp = []
-    total = Decimal("0.00")
+    total = total_at_marks = Decimal("0.00")
     for op in counterparties:
         exposure = hkd(gross.get(op.id, Decimal(0)))
+        plain = hkd(at_marks.get(op.id, Decimal(0)))
         net = max(hkd(exposure - owed_by_home.get(op.id, Decimal(0))), Decimal("0.00"))
         total += exposure
+        total_at_marks += plain
         problems = operator_eligibility(op)
-        by_cp.append(CounterpartyExposure(op.code, exposure, net, op.limit_hkd, counts.get(op.id, 0), not problems))
+        by_cp.append(
+            CounterpartyExposure(op.code, exposure, net, op.limit_hkd, counts.get(op.id, 0), not problems, plain)
+        )
         if op.limit_hkd is not None and exposure > 0 and exposure >= op.limit_hkd:
             reasons.append(
                 f"{op.code} exposure {as_str(exposure)} HKD is at or above its limit {as_str(op.limit_hkd)} HKD"
@@ -292,7 +325,10 @@ def _value(inputs: ExposureInputs, positions: list[tuple], *, as_of: datetime, m
         state = ExposureState.HALTED
         reasons.insert(0, "no mark for " + ", ".join(sorted(missing)) + ": unsettled receivables cannot be valued")
     for code in sorted(stale):
-        reasons.append(f"mark for {code} is stale (older than {settings.MARK_STALE_AFTER_SECONDS} s)")
+        reasons.append(
+            f"mark for {code} is stale (older than {settings.MARK_STALE_AFTER_SECONDS} s): new exposure in {code} "
+            "is denied and what is owed in it is valued with a doubled haircut until a fresh mark arrives"
+        )
 
     return Exposure(
         as_of=as_of,
@@ -307,6 +343,8 @@ def _value(inputs: ExposureInputs, positions: list[tuple], *, as_of: datetime, m
         thresholds=thresholds,
         by_counterparty=by_cp,
         missing_marks=sorted(missing),
+        total_at_marks_hkd=total_at_marks,
+        stale_marks=sorted(stale),
     )
 
 
@@ -335,9 +373,10 @@ class CheckResult:
 
 def exposure_check(*, counterparty: str, asset: str, amount: object, account: object, as_of: datetime) -> CheckResult:
     """May the engine match an order that makes home receive ``amount`` of
-    ``asset`` from ``counterparty``? Advisory pre-trade check: the denial
-    reasons are, in order, eligibility, client opt-in, the halt state, a
-    missing mark, the cap and the counterparty's limit. Everything but the
+    ``asset`` from ``counterparty``, valued at its replacement price (mark x
+    (1 + haircut))? The denial reasons are, in order, eligibility, client
+    opt-in, the halt state, a missing mark, a stale mark, the cap and the
+    counterparty's limit. Everything but the
     client's opt-in comes from one read."""
     inputs = exposure_inputs()
     operator = inputs.operator(counterparty) if isinstance(counterparty, str) else None
@@ -359,7 +398,13 @@ def exposure_check(*, counterparty: str, asset: str, amount: object, account: ob
     cp_exposure = mine.exposure_hkd if mine else Decimal("0.00")
     limit_room = operator.limit_hkd - cp_exposure if operator.limit_hkd is not None else None
     headroom = hkd(max(min(cap_room, limit_room) if limit_room is not None else cap_room, Decimal(0)))
-    added = hkd(quantity * valued.mark) if valued.mark is not None else None
+    cutoff = stale_before(as_of)
+    mark_stale = valued.stale(before=cutoff)
+    added = (
+        hkd(valued_receivable(quantity, valued, haircut=valued.haircut_at(stale_before=cutoff))[1])
+        if valued.mark is not None
+        else None
+    )
 
     def result(reason: str | None) -> CheckResult:
         return CheckResult(reason is None, reason, exposure.total_hkd, added, headroom, exposure.state)
@@ -380,6 +425,11 @@ def exposure_check(*, counterparty: str, asset: str, amount: object, account: ob
         return result("halted: " + "; ".join(exposure.reasons))
     if added is None:
         return result(f"no_mark: {valued.code} has no mark, so the exposure it adds cannot be valued")
+    if mark_stale:
+        return result(
+            f"mark_stale: the {valued.code} mark is older than {settings.MARK_STALE_AFTER_SECONDS} s; new exposure "
+            f"in {valued.code} is denied until a fresh mark arrives"
+        )
     if added > cap_room:
         return result(
             f"cap_exceeded: adds {as_str(added)} HKD with {as_str(hkd(max(cap_room, Decimal(0))))} HKD left under the cap"

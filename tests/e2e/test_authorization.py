@@ -113,6 +113,8 @@ API: dict[str, set[str]] = {
     "POST /api/v1/ops/approvals/{id}/approve": APPROVER,
     "POST /api/v1/ops/approvals/{id}/reject": APPROVER,
     "POST /api/v1/ops/rails/{code}/status": WRITERS,
+    "GET /api/v1/ops/assets/{code}/haircut": STAFF,
+    "POST /api/v1/ops/assets/{code}/haircut": WRITERS,
     "POST /api/v1/ops/cycles": WRITERS,
     "POST /api/v1/ops/legs/{id}/confirm": WRITERS,
     "GET /api/v1/ops/breaks": STAFF,
