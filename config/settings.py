@@ -276,6 +276,9 @@ HAIRCUT_QUANTILE = Decimal(os.environ.get("HAIRCUT_QUANTILE", "0.99"))
 HAIRCUT_HISTORY_DAYS = int(os.environ.get("HAIRCUT_HISTORY_DAYS", "365"))
 HAIRCUT_HORIZON_LOOKAHEAD_DAYS = int(os.environ.get("HAIRCUT_HORIZON_LOOKAHEAD_DAYS", "90"))
 HAIRCUT_MIN_SAMPLES = int(os.environ.get("HAIRCUT_MIN_SAMPLES", "30"))
+# A reserving pre-trade check holds its room under the cap this long unless a
+# trade names it first.
+EXPOSURE_RESERVATION_TTL_SECONDS = int(os.environ.get("EXPOSURE_RESERVATION_TTL_SECONDS", "60"))
 EXPOSURE_VERIFY_INTERVAL_SECONDS = int(os.environ.get("EXPOSURE_VERIFY_INTERVAL_SECONDS", "300"))
 HKD_SCALE = 2
 DEFAULT_THRESHOLDS = {

@@ -75,6 +75,10 @@ class ExposureCheckInSerializer(serializers.Serializer):
     asset = serializers.CharField(help_text="the asset home would receive")
     amount = serializers.CharField(help_text="decimal string")
     account = serializers.CharField(required=False, help_text="home client reference: checks shared-book opt-in")
+    reserve = serializers.BooleanField(
+        required=False,
+        help_text="true: when allowed, hold the amount under the cap until a trade names the reservation_id or it expires",
+    )
 
 
 class ExposureCheckOutSerializer(serializers.Serializer):
@@ -84,6 +88,8 @@ class ExposureCheckOutSerializer(serializers.Serializer):
     added_hkd = serializers.CharField(allow_null=True)
     headroom_hkd = serializers.CharField()
     state = serializers.CharField()
+    reservation_id = serializers.CharField(required=False, help_text="with reserve: true, when allowed")
+    expires_at = serializers.DateTimeField(required=False, help_text="with reserve: true, when allowed")
 
 
 class MarkInSerializer(serializers.Serializer):
