@@ -47,6 +47,12 @@ ReserveOut = inline_serializer(
         "coverage_ratio": serializers.CharField(allow_null=True),
         "recommended_hkd": serializers.CharField(),
         "method": serializers.ListField(child=serializers.CharField()),
+        "loss_if_default": serializers.ListField(
+            child=serializers.DictField(), help_text='per counterparty {"operator", "loss_hkd", ...}, largest first'
+        ),
+        "largest_loss_if_default_hkd": serializers.CharField(),
+        "cover1_ratio": serializers.CharField(allow_null=True, help_text="available / largest loss if default"),
+        "cover1_covered": serializers.BooleanField(),
     },
 )
 

@@ -17,6 +17,8 @@ from registry.selectors import HKD
 from settlement.selectors.exposure import exposure_get
 
 from ..models import ExposureSnapshot, InsurancePolicy
+from ..selectors import reserve_available_hkd
+from .losses import cover1
 
 
 def exposure_snapshot_take(*, now: datetime) -> ExposureSnapshot:
@@ -111,3 +113,45 @@ def _alert_once(*, kind: str, day: date, message: str, details: dict, actor: str
         actor=actor, action=f"alert.{kind}", object_type="Alert", object_id=alert.id, after={"message": message}
     )
     return alert
+
+
+def cover1_check(*, now: datetime, actor: str) -> Alert | None:
+    """Every minute: alert when the fund's available balance no longer covers
+    the largest loss-if-default (cover-1). Once per breach: no new alert while
+    one is still open; a breach after an acknowledged one alerts again."""
+    available = reserve_available_hkd()
+    cover = cover1(as_of=now, available=available)
+    if cover["cover1_covered"]:
+        return None
+    with transaction.atomic():
+        if Alert.objects.select_for_update().filter(kind="cover1_shortfall", status=Alert.Status.OPEN).exists():
+            return None
+        largest = cover["largest_loss_if_default_hkd"]
+        if cover["cover1_unvalued"]:
+            message = f"cover-1 cannot be measured: no mark for what {', '.join(cover['cover1_unvalued'])} owes"
+        else:
+            message = (
+                f"the reserve fund's available {available} HKD does not cover the {largest} HKD loss if "
+                f"{cover['largest_loss_operator']} defaulted now (cover-1 ratio {cover['cover1_ratio']})"
+            )
+        alert = alert_raise(
+            kind="cover1_shortfall",
+            message=message,
+            details={
+                "available_hkd": format(available, "f"),
+                "largest_loss_if_default_hkd": format(largest, "f"),
+                "operator": cover["largest_loss_operator"],
+                "unvalued": cover["cover1_unvalued"],
+            },
+            operator_code=cover["largest_loss_operator"] or "",
+            at=now,
+        )
+        audit_record(
+            actor=actor,
+            action="alert.cover1_shortfall",
+            object_type="Alert",
+            object_id=alert.id,
+            at=now,
+            after={"message": message},
+        )
+        return alert
