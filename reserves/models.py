@@ -92,7 +92,40 @@ class InsurancePolicy(models.Model):
         default=list, blank=True, help_text='asset codes, e.g. ["BTC", "ETH"]; empty = all'
     )
     beneficiary_on_trust = models.BooleanField(default=True)
+    # Who holds the policy: home (blank) or an overseas operator. A policy an
+    # overseas operator holds counts toward home's para 18 coverage only when
+    # home or its associated entity is a beneficiary on trust for the clients
+    # (circular footnote 4).
+    policyholder = models.ForeignKey(
+        "registry.Operator",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="blank: home holds it; else the overseas operator that does",
+    )
+
+    class TrustBeneficiary(models.TextChoices):
+        NONE = "", "none"
+        HOME = "home", "home"
+        ASSOCIATED_ENTITY = "associated_entity", "home's associated entity"
+
+    trust_beneficiary = models.CharField(
+        max_length=20,
+        choices=TrustBeneficiary.choices,
+        blank=True,
+        default="",
+        help_text="for a policy an overseas operator holds: who is beneficiary on trust for clients",
+    )
     notes = models.TextField(blank=True)
+
+    @property
+    def counts_for_home(self) -> bool:
+        """Footnote 4: home's own policy counts; an overseas operator's only
+        with home or its associated entity as beneficiary on trust."""
+        if self.policyholder_id is None:
+            return True
+        return self.beneficiary_on_trust and self.trust_beneficiary != self.TrustBeneficiary.NONE
 
     class Meta:
         ordering = ["ends_on"]
