@@ -119,14 +119,6 @@ class InsurancePolicy(models.Model):
     )
     notes = models.TextField(blank=True)
 
-    @property
-    def counts_for_home(self) -> bool:
-        """Footnote 4: home's own policy counts; an overseas operator's only
-        with home or its associated entity as beneficiary on trust."""
-        if self.policyholder_id is None:
-            return True
-        return self.beneficiary_on_trust and self.trust_beneficiary != self.TrustBeneficiary.NONE
-
     class Meta:
         ordering = ["ends_on"]
         verbose_name_plural = "insurance policies"
@@ -137,6 +129,14 @@ class InsurancePolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.provider} {self.coverage_hkd} HKD to {self.ends_on}"
+
+    @property
+    def counts_for_home(self) -> bool:
+        """Footnote 4: home's own policy counts; an overseas operator's only
+        with home or its associated entity as beneficiary on trust."""
+        if self.policyholder_id is None:
+            return True
+        return self.beneficiary_on_trust and self.trust_beneficiary != self.TrustBeneficiary.NONE
 
 
 class Default(models.Model):
