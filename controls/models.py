@@ -44,6 +44,7 @@ class ApprovalRequest(models.Model):
         CAP_CHANGE = "cap_change"
         RECORD_CHANGE = "record_change"
         NETWORK_CHANGE = "network_change"
+        DEFAULT_RECOVERY = "default_recovery"
 
     class Status(models.TextChoices):
         PENDING = "pending"

@@ -18,11 +18,12 @@ from controls.exceptions import InvalidInput, NotFound
 from controls.models import ApprovalRequest
 from controls.services.approvals import actor_of, approval_as_json, approval_request
 
-from ..models import Claim, ReserveEntry
+from ..models import Claim, Default, ReserveEntry
 from ..reports import jsonable, reserve_report
 from ..services.claims import claim_approval_request, claim_as_json, claim_file, claim_reject
 from ..services.ledger import reserve_contribute
 from ..services.monitoring import insurance_required
+from ..services.waterfall import default_as_json, recovery_request
 
 ClaimOut = inline_serializer(
     "Claim",
@@ -35,6 +36,21 @@ ClaimOut = inline_serializer(
         "paid_hkd": serializers.CharField(),
         "shortfall_hkd": serializers.CharField(),
         "lines": serializers.ListField(child=serializers.DictField()),
+    },
+)
+DefaultOut = inline_serializer(
+    "Default",
+    {
+        "id": serializers.IntegerField(),
+        "operator": serializers.CharField(),
+        "as_of": serializers.DateTimeField(),
+        "reason": serializers.CharField(),
+        "total_loss_hkd": serializers.CharField(),
+        "claims": serializers.IntegerField(),
+        "waterfall": serializers.ListField(
+            child=serializers.DictField(),
+            help_text='[{"layer", "amount_hkd"}]: own_assets, insurance, reserve_fund, refill',
+        ),
     },
 )
 ReserveOut = inline_serializer(
@@ -159,6 +175,42 @@ class DefaultsView(OpsView):
         approval = approval_request(
             kind=ApprovalRequest.Kind.DEFAULT, payload=payload, user=request.user, now=timezone.now()
         )
+        return Response(approval_as_json(approval), status=202)
+
+    @extend_schema(
+        summary="Defaults, newest first, each with its loss waterfall",
+        responses={200: inline_serializer("DefaultList", {"results": serializers.ListField(child=DefaultOut)})},
+    )
+    def get(self, request):
+        defaults = Default.objects.select_related("operator").order_by("-id")
+        return Response({"results": [default_as_json(d) for d in defaults]})
+
+
+class DefaultDetailView(OpsView):
+    @extend_schema(summary="One default: its waterfall, steps and recoveries", responses={200: DefaultOut})
+    def get(self, request, default_id: int):
+        default = Default.objects.select_related("operator").filter(pk=default_id).first()
+        if default is None:
+            raise NotFound("not_found", f"no default {default_id}")
+        return Response(default_as_json(default, detail=True))
+
+
+class DefaultRecoveriesView(OpsView):
+    @extend_schema(
+        summary="Record a recovery against a default (four eyes; refills the fund)",
+        request=inline_serializer(
+            "RecoveryIn",
+            {
+                "source": serializers.ChoiceField(["insurance", "estate", "other"]),
+                "amount_hkd": serializers.CharField(),
+                "reference": serializers.CharField(),
+            },
+        ),
+        responses={202: s.ApprovalSerializer},
+    )
+    def post(self, request, default_id: int):
+        data = json_object(request, "source")
+        approval = recovery_request(default_id=default_id, data=data, user=request.user, now=timezone.now())
         return Response(approval_as_json(approval), status=202)
 
 

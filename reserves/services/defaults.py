@@ -32,6 +32,7 @@ from settlement.services.positions import positions_release
 
 from ..models import Claim, ClaimLine, Default
 from .losses import client_loss, losses_by_client
+from .waterfall import waterfall_own_assets
 
 
 def _parse_as_of(raw: object, now: datetime) -> datetime:
@@ -59,6 +60,18 @@ def close_out_marks(*, as_of: datetime, asset_ids: set[int]) -> dict[int, Decima
             "no_close_out_mark",
             f"no mark at or before {as_of.isoformat()} for {', '.join(missing)}: cannot value the close-out",
         )
+    return marks
+
+
+def _marks_available(*, as_of: datetime, asset_ids: set[int]) -> dict[int, Decimal]:
+    """Close-out marks for the assets that have one by ``as_of`` (a source of
+    the waterfall in an asset without a mark is left out, not guessed)."""
+    marks = {}
+    for asset_id in asset_ids:
+        try:
+            marks.update(close_out_marks(as_of=as_of, asset_ids={asset_id}))
+        except Conflict:
+            continue
     return marks
 
 
@@ -170,10 +183,14 @@ def default_close_out(
                 at=now,
             )
 
+        # the loss waterfall, layer (a): the defaulter's own assets home holds or controls
+        default.total_loss_hkd = total
+        waterfall_own_assets(default=default, marks=lambda ids: _marks_available(as_of=as_of, asset_ids=ids), now=now)
+
         positions_release(obligations=unsettled)
         closed = unsettled.update(status=Obligation.Status.CLOSED_OUT, batch=None)
         default.obligations_closed_out, default.total_loss_hkd = closed, total
-        default.save(update_fields=["obligations_closed_out", "total_loss_hkd"])
+        default.save(update_fields=["obligations_closed_out", "total_loss_hkd", "own_assets_hkd"])
         audit_record(
             actor=approved_by,
             action="default.closed_out",
@@ -185,6 +202,7 @@ def default_close_out(
                 "marks": default.marks,
                 "obligations": closed,
                 "total_loss_hkd": format(total, "f"),
+                "own_assets_hkd": format(default.own_assets_hkd, "f"),
                 "working": {
                     c: [
                         {"trade_id": ln.trade.trade_id if ln.trade else None, "loss_hkd": format(ln.loss_hkd, "f")}
