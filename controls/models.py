@@ -45,6 +45,7 @@ class ApprovalRequest(models.Model):
         RECORD_CHANGE = "record_change"
         NETWORK_CHANGE = "network_change"
         DEFAULT_RECOVERY = "default_recovery"
+        CLAIM_BUY_IN = "claim_buy_in"
 
     class Status(models.TextChoices):
         PENDING = "pending"

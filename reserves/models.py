@@ -219,9 +219,22 @@ class ClaimLine(models.Model):
     retained_amount = models.DecimalField(max_digits=38, decimal_places=18, default=0)
     retained_hkd = models.DecimalField(max_digits=38, decimal_places=2, default=0)
     loss_hkd = models.DecimalField(max_digits=38, decimal_places=2)
+    # close-out at replacement cost (DESIGN section 9): the price operations
+    # actually paid to buy the owed asset back, used in place of the mark
+    buy_in_price_hkd = models.DecimalField(max_digits=38, decimal_places=18, null=True, blank=True)
+    buy_in_evidence = models.TextField(blank=True)
+    owed_mark_hkd = models.DecimalField(
+        max_digits=38, decimal_places=18, null=True, blank=True, help_text="the close-out mark the buy-in replaced"
+    )
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(buy_in_price_hkd__isnull=True) | (Q(buy_in_price_hkd__gt=0) & ~Q(buy_in_evidence="")),
+                name="claim_line_buy_in_has_evidence",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.claim_id}: {self.owed_asset} {self.loss_hkd} HKD"

@@ -18,5 +18,6 @@ urlpatterns = [
     path("ops/claims/<int:claim_id>", views.ClaimDetailView.as_view(), name="ops-claim"),
     path("ops/claims/<int:claim_id>/approve", views.ClaimApproveView.as_view(), name="ops-claim-approve"),
     path("ops/claims/<int:claim_id>/reject", views.ClaimRejectView.as_view(), name="ops-claim-reject"),
+    path("ops/claims/<int:claim_id>/buy-ins", views.ClaimBuyInView.as_view(), name="ops-claim-buy-ins"),
     path("ops/claims/<int:claim_id>/statement", views.ClaimStatementView.as_view(), name="ops-claim-statement"),
 ]

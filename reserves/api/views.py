@@ -20,6 +20,7 @@ from controls.services.approvals import actor_of, approval_as_json, approval_req
 
 from ..models import Claim, Default, ReserveEntry
 from ..reports import jsonable, reserve_report
+from ..services.buy_ins import buy_in_request
 from ..services.claims import claim_approval_request, claim_as_json, claim_file, claim_reject
 from ..services.ledger import reserve_contribute
 from ..services.monitoring import insurance_required
@@ -361,3 +362,22 @@ class InsuranceView(OpsView):
     @extend_schema(summary="Insurance coverage against the para 18 requirement", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         return Response(jsonable(insurance_required(on=timezone.localdate())))
+
+
+class ClaimBuyInView(OpsView):
+    @extend_schema(
+        summary="Record the price paid to buy a client's asset back (four eyes; the claim then uses it)",
+        request=inline_serializer(
+            "BuyInIn",
+            {
+                "trade_id": serializers.CharField(),
+                "price_hkd": serializers.CharField(),
+                "evidence": serializers.CharField(),
+            },
+        ),
+        responses={202: s.ApprovalSerializer},
+    )
+    def post(self, request, claim_id: int):
+        data = json_object(request, "trade_id")
+        approval = buy_in_request(claim_id=claim_id, data=data, user=request.user, now=timezone.now())
+        return Response(approval_as_json(approval), status=202)

@@ -272,6 +272,15 @@ def claim_as_json(claim: Claim) -> dict:
                     "value_hkd": format(line.retained_hkd, "f"),
                 },
                 "loss_hkd": format(line.loss_hkd, "f"),
+                # close-out at replacement cost: the buy-in price in place of the mark, and the evidence
+                "owed_valued_at": "buy_in" if line.buy_in_price_hkd is not None else "close_out_mark",
+                "buy_in": None
+                if line.buy_in_price_hkd is None
+                else {
+                    "price_hkd": format(line.buy_in_price_hkd.normalize(), "f"),
+                    "close_out_mark_hkd": format(line.owed_mark_hkd.normalize(), "f") if line.owed_mark_hkd else None,
+                    "evidence": line.buy_in_evidence,
+                },
             }
             for line in claim.lines.select_related("trade")
         ],

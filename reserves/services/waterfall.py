@@ -98,8 +98,11 @@ def claim_shares(*, claim: Claim, default: Default) -> tuple[Decimal, Decimal]:
     if default.total_loss_hkd <= 0:
         return Decimal("0.00"), Decimal("0.00")
     share = claim.loss_hkd / default.total_loss_hkd
-    own = (default.own_assets_hkd * share).quantize(CENT, rounding=ROUND_DOWN)
-    insurance = (default.insurance_hkd * share).quantize(CENT, rounding=ROUND_DOWN)
+    # a buy-in below the mark can lower the loss under what the layers absorbed
+    own_total = min(default.own_assets_hkd, default.total_loss_hkd)
+    insurance_total = min(default.insurance_hkd, default.total_loss_hkd - own_total)
+    own = (own_total * share).quantize(CENT, rounding=ROUND_DOWN)
+    insurance = (insurance_total * share).quantize(CENT, rounding=ROUND_DOWN)
     return own, insurance
 
 

@@ -138,6 +138,7 @@ API: dict[str, set[str]] = {
     "GET /api/v1/ops/claims/{id}": STAFF,
     "POST /api/v1/ops/claims/{id}/approve": WRITERS,
     "POST /api/v1/ops/claims/{id}/reject": APPROVER,
+    "POST /api/v1/ops/claims/{id}/buy-ins": WRITERS,
     "GET /api/v1/ops/claims/{id}/statement": STAFF,
     # prefunding (circular para 10): an operator's key reads and funds its own
     # accounts only, so a path naming another operator is refused to it
