@@ -157,6 +157,11 @@ class CapView(OpsView):
         return Response(approval_as_json(approval), status=202)
 
 
+class DefaultPage(pagination.CursorPagination):
+    ordering = "-id"
+    page_size = 100
+
+
 class DefaultsView(OpsView):
     @extend_schema(
         summary="Ask to declare a counterparty in default (four eyes; on approval it is closed out)",
@@ -180,11 +185,13 @@ class DefaultsView(OpsView):
 
     @extend_schema(
         summary="Defaults, newest first, each with its loss waterfall",
-        responses={200: inline_serializer("DefaultList", {"results": serializers.ListField(child=DefaultOut)})},
+        operation_id="ops_defaults_list",
+        responses={200: cursor_page("DefaultPage", DefaultOut)},
     )
     def get(self, request):
-        defaults = Default.objects.select_related("operator").order_by("-id")
-        return Response({"results": [default_as_json(d) for d in defaults]})
+        paginator = DefaultPage()
+        page = paginator.paginate_queryset(Default.objects.select_related("operator"), request, view=self)
+        return paginator.get_paginated_response([default_as_json(d) for d in page])
 
 
 class DefaultDetailView(OpsView):
