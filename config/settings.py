@@ -267,8 +267,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # (clock skew between the matching engine and us).
 TRADE_FUTURE_TOLERANCE_SECONDS = int(os.environ.get("TRADE_FUTURE_TOLERANCE_SECONDS", "30"))
 TRADE_BATCH_MAX = 10_000
-# A mark older than this is flagged as stale (not a halt).
+# A mark older than this is stale: new exposure in its asset is denied and what
+# is owed in it is valued with a doubled haircut until a fresh mark arrives.
 MARK_STALE_AFTER_SECONDS = int(os.environ.get("MARK_STALE_AFTER_SECONDS", str(15 * 60)))
+# The suggested haircut (DESIGN section 5): this quantile of the price rise over
+# the longest settlement horizon in the coming days, from this much marks history.
+HAIRCUT_QUANTILE = Decimal(os.environ.get("HAIRCUT_QUANTILE", "0.99"))
+HAIRCUT_HISTORY_DAYS = int(os.environ.get("HAIRCUT_HISTORY_DAYS", "365"))
+HAIRCUT_HORIZON_LOOKAHEAD_DAYS = int(os.environ.get("HAIRCUT_HORIZON_LOOKAHEAD_DAYS", "90"))
+HAIRCUT_MIN_SAMPLES = int(os.environ.get("HAIRCUT_MIN_SAMPLES", "30"))
+# A reserving pre-trade check holds its room under the cap this long unless a
+# trade names it first.
+EXPOSURE_RESERVATION_TTL_SECONDS = int(os.environ.get("EXPOSURE_RESERVATION_TTL_SECONDS", "60"))
 EXPOSURE_VERIFY_INTERVAL_SECONDS = int(os.environ.get("EXPOSURE_VERIFY_INTERVAL_SECONDS", "300"))
 HKD_SCALE = 2
 DEFAULT_THRESHOLDS = {

@@ -44,6 +44,8 @@ class ApprovalRequest(models.Model):
         CAP_CHANGE = "cap_change"
         RECORD_CHANGE = "record_change"
         NETWORK_CHANGE = "network_change"
+        DEFAULT_RECOVERY = "default_recovery"
+        CLAIM_BUY_IN = "claim_buy_in"
 
     class Status(models.TextChoices):
         PENDING = "pending"

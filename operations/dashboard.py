@@ -24,9 +24,10 @@ def _pct(part: Decimal, whole: Decimal) -> Decimal:
     return Decimal(0) if not whole else min(Decimal(100), (part / whole * 100).quantize(Decimal("0.1")))
 
 
-def _reserve_card(exposure) -> dict:
+def _reserve_card(exposure, now) -> dict:
     from reserves.models import Claim
     from reserves.selectors import reserve_balance_hkd
+    from reserves.services.losses import cover1
 
     balance = reserve_balance_hkd()
     claims = (
@@ -39,6 +40,8 @@ def _reserve_card(exposure) -> dict:
         "cap": exposure.cap_hkd,
         "coverage": (balance / exposure.cap_hkd).quantize(Decimal("0.01")) if exposure.cap_hkd else None,
         "claims": list(claims),
+        # cover-1: the fund's available balance against the largest loss if one counterparty defaulted now
+        "cover1": cover1(as_of=now, available=exposure.reserve_available_hkd),
     }
 
 
@@ -151,7 +154,7 @@ def dashboard(request):
         .prefetch_related("legs__asset")
         .order_by("-id")[:12],
         "fails": Batch.objects.filter(status=Batch.Status.FAILED).count(),
-        "reserve": _reserve_card(exposure),
+        "reserve": _reserve_card(exposure, now),
         "today": _today_line(now),
         "breaks_by_age": breaks_by_age(now=now),
         "cover": _cover_card(now),

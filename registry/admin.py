@@ -25,7 +25,7 @@ from registry.models import (
     Wallet,
     WalletBalance,
 )
-from registry.selectors import jurisdiction_problems, operator_eligibility
+from registry.selectors import haircut_suggest, jurisdiction_problems, operator_eligibility
 from registry.services.keys import api_key_create, api_key_scope_check, api_key_update
 from registry.services.rails import wallet_balance_set
 
@@ -88,8 +88,16 @@ class OperatorAdmin(ProposedChangeAdmin):
 
 @admin.register(Asset)
 class AssetAdmin(ProposedChangeAdmin):
-    list_display = ["code", "kind", "scale", "rail", "contract", "mark_hkd", "mark_as_of", "mark_source"]
-    readonly_fields = ["mark_hkd", "mark_as_of", "mark_source"]
+    list_display = ["code", "kind", "scale", "rail", "contract", "haircut", "mark_hkd", "mark_as_of", "mark_source"]
+    readonly_fields = ["mark_hkd", "mark_as_of", "mark_source", "suggested_haircut"]
+
+    @admin.display(description="suggested haircut (marks history)")
+    def suggested_haircut(self, obj: Asset) -> str:
+        if obj.pk is None:
+            return "-"
+        suggestion = haircut_suggest(obj, as_of=timezone.now())
+        shown = "none" if suggestion.suggested is None else format(suggestion.suggested, "f")
+        return f"{shown}: {suggestion.note}"
 
 
 @admin.register(Mark)

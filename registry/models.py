@@ -143,11 +143,20 @@ class Asset(models.Model):
     mark_hkd = models.DecimalField(**MONEY, null=True, blank=True)
     mark_as_of = models.DateTimeField(null=True, blank=True)
     mark_source = models.CharField(max_length=100, blank=True)
+    # What replacing the asset after a fail may cost above today's mark
+    # (DESIGN section 5): exposure against the cap is receivable x mark x (1 + haircut).
+    haircut = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal(0),
+        help_text="fraction above the mark, 0 to 1 (0.10 = 10 %); a stale mark doubles it",
+    )
 
     class Meta:
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(condition=Q(scale__lte=18), name="asset_scale_max_18"),
+            models.CheckConstraint(condition=Q(haircut__gte=0) & Q(haircut__lte=1), name="asset_haircut_0_to_1"),
             models.CheckConstraint(condition=Q(mark_hkd__isnull=True) | Q(mark_hkd__gt=0), name="asset_mark_positive"),
         ]
 

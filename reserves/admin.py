@@ -42,8 +42,18 @@ class ExposureSnapshotAdmin(ReadOnlyAdmin):
 
 @admin.register(InsurancePolicy)
 class InsurancePolicyAdmin(admin.ModelAdmin):
-    list_display = ["reference", "provider", "form", "coverage_hkd", "starts_on", "ends_on", "beneficiary_on_trust"]
-    list_filter = ["form"]
+    list_display = [
+        "reference",
+        "provider",
+        "form",
+        "coverage_hkd",
+        "starts_on",
+        "ends_on",
+        "policyholder",
+        "beneficiary_on_trust",
+        "trust_beneficiary",
+    ]
+    list_filter = ["form", "policyholder"]
 
     def save_model(self, request, obj, form, change):
         before = {f: str(form.initial.get(f)) for f in form.changed_data} if change else None

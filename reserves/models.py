@@ -92,6 +92,31 @@ class InsurancePolicy(models.Model):
         default=list, blank=True, help_text='asset codes, e.g. ["BTC", "ETH"]; empty = all'
     )
     beneficiary_on_trust = models.BooleanField(default=True)
+    # Who holds the policy: home (blank) or an overseas operator. A policy an
+    # overseas operator holds counts toward home's para 18 coverage only when
+    # home or its associated entity is a beneficiary on trust for the clients
+    # (circular footnote 4).
+    policyholder = models.ForeignKey(
+        "registry.Operator",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="blank: home holds it; else the overseas operator that does",
+    )
+
+    class TrustBeneficiary(models.TextChoices):
+        NONE = "", "none"
+        HOME = "home", "home"
+        ASSOCIATED_ENTITY = "associated_entity", "home's associated entity"
+
+    trust_beneficiary = models.CharField(
+        max_length=20,
+        choices=TrustBeneficiary.choices,
+        blank=True,
+        default="",
+        help_text="for a policy an overseas operator holds: who is beneficiary on trust for clients",
+    )
     notes = models.TextField(blank=True)
 
     class Meta:
@@ -104,6 +129,14 @@ class InsurancePolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.provider} {self.coverage_hkd} HKD to {self.ends_on}"
+
+    @property
+    def counts_for_home(self) -> bool:
+        """Footnote 4: home's own policy counts; an overseas operator's only
+        with home or its associated entity as beneficiary on trust."""
+        if self.policyholder_id is None:
+            return True
+        return self.beneficiary_on_trust and self.trust_beneficiary != self.TrustBeneficiary.NONE
 
 
 class Default(models.Model):
@@ -120,6 +153,10 @@ class Default(models.Model):
     total_loss_hkd = models.DecimalField(max_digits=38, decimal_places=2, default=0)
     # pro rata: the share of each claim the fund pays, fixed at the first payout
     payout_ratio = models.DecimalField(max_digits=12, decimal_places=10, null=True, blank=True)
+    # the loss waterfall (DESIGN section 9): what the layers before the fund
+    # absorbed; fixed once the first claim is paid
+    own_assets_hkd = models.DecimalField(max_digits=38, decimal_places=2, default=0)
+    insurance_hkd = models.DecimalField(max_digits=38, decimal_places=2, default=0)
     created_at = models.DateTimeField()
 
     def __str__(self) -> str:
@@ -149,6 +186,8 @@ class Claim(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     rejected_reason = models.TextField(blank=True)
+    # which waterfall layer paid what: {"own_assets", "insurance", "reserve_fund"} -> HKD string
+    paid_by = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -180,9 +219,80 @@ class ClaimLine(models.Model):
     retained_amount = models.DecimalField(max_digits=38, decimal_places=18, default=0)
     retained_hkd = models.DecimalField(max_digits=38, decimal_places=2, default=0)
     loss_hkd = models.DecimalField(max_digits=38, decimal_places=2)
+    # close-out at replacement cost (DESIGN section 9): the price operations
+    # actually paid to buy the owed asset back, used in place of the mark
+    buy_in_price_hkd = models.DecimalField(max_digits=38, decimal_places=18, null=True, blank=True)
+    buy_in_evidence = models.TextField(blank=True)
+    owed_mark_hkd = models.DecimalField(
+        max_digits=38, decimal_places=18, null=True, blank=True, help_text="the close-out mark the buy-in replaced"
+    )
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(buy_in_price_hkd__isnull=True) | (Q(buy_in_price_hkd__gt=0) & ~Q(buy_in_evidence="")),
+                name="claim_line_buy_in_has_evidence",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.claim_id}: {self.owed_asset} {self.loss_hkd} HKD"
+
+
+class DefaultRecovery(models.Model):
+    """Money recovered for a default (an insurer, the defaulter's estate),
+    recorded under four eyes. Before the first claim is paid an insurance
+    recovery is layer (b) of the waterfall; anything else refills the fund."""
+
+    class Source(models.TextChoices):
+        INSURANCE = "insurance"
+        ESTATE = "estate"
+        OTHER = "other"
+
+    default = models.ForeignKey(Default, on_delete=models.PROTECT, related_name="recoveries")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    amount_hkd = models.DecimalField(max_digits=38, decimal_places=2)
+    reference = models.CharField(max_length=100)
+    requested_by = models.CharField(max_length=150)
+    approved_by = models.CharField(max_length=150)
+    approval = models.OneToOneField("controls.ApprovalRequest", on_delete=models.PROTECT, null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "default recoveries"
+        constraints = [
+            models.UniqueConstraint(fields=["default", "reference"], name="recovery_unique_reference"),
+            models.CheckConstraint(condition=Q(amount_hkd__gt=0), name="recovery_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} recovery {self.amount_hkd} HKD for default {self.default_id}"
+
+
+class WaterfallStep(models.Model):
+    """One step of a default's loss waterfall and what it absorbed: (a) the
+    defaulter's own assets home holds or controls, (b) insurance recoveries,
+    (c) the reserve fund; and later recoveries that refilled the fund."""
+
+    class Layer(models.TextChoices):
+        OWN_ASSETS = "own_assets"
+        INSURANCE = "insurance"
+        RESERVE_FUND = "reserve_fund"
+        REFILL = "refill"
+
+    default = models.ForeignKey(Default, on_delete=models.PROTECT, related_name="waterfall")
+    layer = models.CharField(max_length=12, choices=Layer.choices)
+    source = models.CharField(max_length=100, help_text="e.g. prefunded:USDC, claim:12, recovery:INS-1")
+    amount_hkd = models.DecimalField(max_digits=38, decimal_places=2)
+    claim = models.ForeignKey(Claim, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    recovery = models.ForeignKey(DefaultRecovery, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=Q(amount_hkd__gt=0), name="waterfall_step_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.layer} {self.amount_hkd} HKD ({self.source})"

@@ -18,6 +18,7 @@ from settlement.models import CapConfig, Obligation
 
 from .models import Claim, ExposureSnapshot
 from .selectors import reserve_available_hkd, reserve_balance_hkd
+from .services.losses import cover1
 
 HK = ZoneInfo("Asia/Hong_Kong")
 HEADROOM = Decimal("1.25")  # recommended cap = 1.25 x the 99th percentile daily peak
@@ -77,6 +78,7 @@ def reserve_report(*, as_of: datetime) -> dict:
     cap = CapConfig.objects.first()
     cap_hkd = cap.total_hkd if cap else Decimal("0.00")
     balance, available = reserve_balance_hkd(), reserve_available_hkd()
+    cover = cover1(as_of=as_of, available=available)
     recent, longer = _window(as_of, 30), _window(as_of, 90)
     inflow = _daily_inflow_hkd(as_of)
     today = as_of.astimezone(HK).date()
@@ -121,12 +123,22 @@ def reserve_report(*, as_of: datetime) -> dict:
         )
     driver = max(candidates, key=lambda k: candidates[k])
     recommended_cap = _round_up(max(candidates.values())) if max(candidates.values()) > 0 else Decimal("0.00")
-    recommended_fund = max(recommended_cap, cap_hkd)
     method.append(
         f"recommended cap = the largest of these ({driver}), rounded up to {ROUND_TO:,.0f} HKD = {recommended_cap} HKD"
     )
+    largest = cover["largest_loss_if_default_hkd"]
+    # cover-1: what the fund has available must pay the largest default; approved claims come first
+    cover1_fund = _round_up(largest + (balance - available)) if largest > 0 else Decimal("0.00")
+    if largest > 0:
+        method.append(
+            f"cover-1: if {cover['largest_loss_operator']} defaulted now its clients would lose {largest} HKD at "
+            f"stressed marks (mark x (1 + haircut)); with {balance - available} HKD of approved claims unpaid, a fund "
+            f"covering it holds {cover1_fund} HKD (rounded up)"
+        )
+    recommended_fund = max(recommended_cap, cap_hkd, cover1_fund)
     method.append(
-        f"recommended fund = max(recommended cap, configured cap) = {recommended_fund} HKD; the fund holds {balance} HKD"
+        f"recommended fund = max(recommended cap, configured cap, cover-1) = {recommended_fund} HKD; "
+        f"the fund holds {balance} HKD"
     )
     unpaid = Claim.objects.aggregate(t=Sum("shortfall_hkd"))["t"] or Decimal("0.00")
     return {
@@ -139,6 +151,7 @@ def reserve_report(*, as_of: datetime) -> dict:
         "recommended_hkd": recommended_fund,
         "recommended_cap_hkd": recommended_cap,
         "claims_shortfall_hkd": unpaid,
+        **cover,
         "last_30_days": recent,
         "last_90_days": longer,
         "daily_inflow_hkd": inflow,

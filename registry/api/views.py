@@ -7,7 +7,10 @@ from rest_framework.response import Response
 
 from controls.api.ops import OpsView
 from controls.api.parsing import json_object
-from controls.services.approvals import actor_of
+from controls.api.serializers import ApprovalSerializer
+from controls.services.approvals import actor_of, approval_as_json
+from registry.selectors import haircut_suggest
+from registry.services.haircuts import asset_get, haircut_propose
 from registry.services.rails import rail_status_set
 
 from . import serializers as s
@@ -44,3 +47,21 @@ class OpsRailStatusView(OpsView):
             now=timezone.now(),
         )
         return Response({"rail": rail.code, "status": rail.status, "reason": rail.status_reason})
+
+
+class OpsAssetHaircutView(OpsView):
+    @extend_schema(
+        summary="An asset's haircut and the haircut its marks history suggests", responses={200: s.HaircutSerializer}
+    )
+    def get(self, request, code: str):
+        return Response(haircut_suggest(asset_get(code), as_of=timezone.now()).as_json())
+
+    @extend_schema(
+        summary="Propose a haircut (four eyes: a different ops_approver applies it)",
+        request=inline_serializer("HaircutIn", {"haircut": serializers.CharField(help_text="0 to 1, e.g. 0.10")}),
+        responses={202: ApprovalSerializer},
+    )
+    def post(self, request, code: str):
+        data = json_object(request, "haircut")
+        approval = haircut_propose(code=code, haircut=data.get("haircut"), user=request.user, now=timezone.now())
+        return Response(approval_as_json(approval), status=202)

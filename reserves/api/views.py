@@ -18,11 +18,13 @@ from controls.exceptions import InvalidInput, NotFound
 from controls.models import ApprovalRequest
 from controls.services.approvals import actor_of, approval_as_json, approval_request
 
-from ..models import Claim, ReserveEntry
+from ..models import Claim, Default, ReserveEntry
 from ..reports import jsonable, reserve_report
+from ..services.buy_ins import buy_in_request
 from ..services.claims import claim_approval_request, claim_as_json, claim_file, claim_reject
 from ..services.ledger import reserve_contribute
 from ..services.monitoring import insurance_required
+from ..services.waterfall import default_as_json, recovery_request
 
 ClaimOut = inline_serializer(
     "Claim",
@@ -37,6 +39,21 @@ ClaimOut = inline_serializer(
         "lines": serializers.ListField(child=serializers.DictField()),
     },
 )
+DefaultOut = inline_serializer(
+    "Default",
+    {
+        "id": serializers.IntegerField(),
+        "operator": serializers.CharField(),
+        "as_of": serializers.DateTimeField(),
+        "reason": serializers.CharField(),
+        "total_loss_hkd": serializers.CharField(),
+        "claims": serializers.IntegerField(),
+        "waterfall": serializers.ListField(
+            child=serializers.DictField(),
+            help_text='[{"layer", "amount_hkd"}]: own_assets, insurance, reserve_fund, refill',
+        ),
+    },
+)
 ReserveOut = inline_serializer(
     "Reserve",
     {
@@ -47,6 +64,12 @@ ReserveOut = inline_serializer(
         "coverage_ratio": serializers.CharField(allow_null=True),
         "recommended_hkd": serializers.CharField(),
         "method": serializers.ListField(child=serializers.CharField()),
+        "loss_if_default": serializers.ListField(
+            child=serializers.DictField(), help_text='per counterparty {"operator", "loss_hkd", ...}, largest first'
+        ),
+        "largest_loss_if_default_hkd": serializers.CharField(),
+        "cover1_ratio": serializers.CharField(allow_null=True, help_text="available / largest loss if default"),
+        "cover1_covered": serializers.BooleanField(),
     },
 )
 
@@ -134,6 +157,11 @@ class CapView(OpsView):
         return Response(approval_as_json(approval), status=202)
 
 
+class DefaultPage(pagination.CursorPagination):
+    ordering = "-id"
+    page_size = 100
+
+
 class DefaultsView(OpsView):
     @extend_schema(
         summary="Ask to declare a counterparty in default (four eyes; on approval it is closed out)",
@@ -153,6 +181,44 @@ class DefaultsView(OpsView):
         approval = approval_request(
             kind=ApprovalRequest.Kind.DEFAULT, payload=payload, user=request.user, now=timezone.now()
         )
+        return Response(approval_as_json(approval), status=202)
+
+    @extend_schema(
+        summary="Defaults, newest first, each with its loss waterfall",
+        operation_id="ops_defaults_list",
+        responses={200: cursor_page("DefaultPage", DefaultOut)},
+    )
+    def get(self, request):
+        paginator = DefaultPage()
+        page = paginator.paginate_queryset(Default.objects.select_related("operator"), request, view=self)
+        return paginator.get_paginated_response([default_as_json(d) for d in page])
+
+
+class DefaultDetailView(OpsView):
+    @extend_schema(summary="One default: its waterfall, steps and recoveries", responses={200: DefaultOut})
+    def get(self, request, default_id: int):
+        default = Default.objects.select_related("operator").filter(pk=default_id).first()
+        if default is None:
+            raise NotFound("not_found", f"no default {default_id}")
+        return Response(default_as_json(default, detail=True))
+
+
+class DefaultRecoveriesView(OpsView):
+    @extend_schema(
+        summary="Record a recovery against a default (four eyes; refills the fund)",
+        request=inline_serializer(
+            "RecoveryIn",
+            {
+                "source": serializers.ChoiceField(["insurance", "estate", "other"]),
+                "amount_hkd": serializers.CharField(),
+                "reference": serializers.CharField(),
+            },
+        ),
+        responses={202: s.ApprovalSerializer},
+    )
+    def post(self, request, default_id: int):
+        data = json_object(request, "source")
+        approval = recovery_request(default_id=default_id, data=data, user=request.user, now=timezone.now())
         return Response(approval_as_json(approval), status=202)
 
 
@@ -303,3 +369,22 @@ class InsuranceView(OpsView):
     @extend_schema(summary="Insurance coverage against the para 18 requirement", responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         return Response(jsonable(insurance_required(on=timezone.localdate())))
+
+
+class ClaimBuyInView(OpsView):
+    @extend_schema(
+        summary="Record the price paid to buy a client's asset back (four eyes; the claim then uses it)",
+        request=inline_serializer(
+            "BuyInIn",
+            {
+                "trade_id": serializers.CharField(),
+                "price_hkd": serializers.CharField(),
+                "evidence": serializers.CharField(),
+            },
+        ),
+        responses={202: s.ApprovalSerializer},
+    )
+    def post(self, request, claim_id: int):
+        data = json_object(request, "trade_id")
+        approval = buy_in_request(claim_id=claim_id, data=data, user=request.user, now=timezone.now())
+        return Response(approval_as_json(approval), status=202)

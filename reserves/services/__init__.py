@@ -1,4 +1,4 @@
 """Reserve fund writes. Importing this package registers the four-eyes
-handlers (withdrawal, reversal, cap change, default, claim payout)."""
+handlers (withdrawal, reversal, cap change, default, claim payout, recovery, buy-in)."""
 
-from . import claims, defaults, ledger  # noqa: F401
+from . import buy_ins, claims, defaults, ledger, waterfall  # noqa: F401

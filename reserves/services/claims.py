@@ -24,9 +24,10 @@ from controls.services.audit import audit_record
 from registry.models import Operator
 from settlement.models import Trade
 
-from ..models import Claim, ClaimLine, Default, ReserveEntry
+from ..models import Claim, ClaimLine, Default, ReserveEntry, WaterfallStep
 from .cover import reserve_cover_sync
 from .ledger import fund_balance, fund_locked
+from .waterfall import claim_shares, fund_part
 
 CENT = Decimal("0.01")
 
@@ -133,26 +134,46 @@ def claim_pay(*, claim_id: int, approved_by: str, now: datetime) -> Claim:
         )
 
         balance = fund_balance(fund)
+        own = insurance = Decimal("0.00")
+        default = None
         if claim.default_id is not None:
             default = Default.objects.select_for_update().get(pk=claim.default_id)
+            # the waterfall: layers (a) and (b) pay their share first, the fund the rest
+            own, insurance = claim_shares(claim=claim, default=default)
             if default.payout_ratio is None:
                 outstanding = default.claims.filter(
                     status__in=[Claim.Status.ASSESSED, Claim.Status.APPROVED]
                 ).aggregate(t=Sum("loss_hkd"))["t"]
+                fund_due = outstanding * fund_part(default) if outstanding else Decimal(0)
                 default.payout_ratio = (
-                    min(Decimal(1), max(balance, Decimal(0)) / outstanding) if outstanding else Decimal(1)
+                    min(Decimal(1), max(balance, Decimal(0)) / fund_due) if fund_due > 0 else Decimal(1)
                 )
                 default.payout_ratio = default.payout_ratio.quantize(Decimal("0.0000000001"), rounding=ROUND_DOWN)
                 default.save(update_fields=["payout_ratio"])
-            due = (claim.loss_hkd * default.payout_ratio).quantize(CENT, rounding=ROUND_DOWN)
+            due = ((claim.loss_hkd - own - insurance) * default.payout_ratio).quantize(CENT, rounding=ROUND_DOWN)
         else:
             due = claim.loss_hkd
-        paid = min(due, max(balance, Decimal(0)))
-        if paid > 0:
+        from_fund = min(due, max(balance, Decimal(0)))
+        paid = own + insurance + from_fund
+        claim.paid_by = {
+            "own_assets": format(own, "f"),
+            "insurance": format(insurance, "f"),
+            "reserve_fund": format(from_fund, "f"),
+        }
+        if default is not None and from_fund > 0:
+            WaterfallStep.objects.create(
+                default=default,
+                layer=WaterfallStep.Layer.RESERVE_FUND,
+                source=f"claim:{claim.id}",
+                amount_hkd=from_fund,
+                claim=claim,
+                created_at=now,
+            )
+        if from_fund > 0:
             ReserveEntry.objects.create(
                 fund=fund,
                 kind=ReserveEntry.Kind.PAYOUT,
-                amount_hkd=-paid,
+                amount_hkd=-from_fund,
                 reference=f"claim:{claim.id}",
                 claim=claim,
                 actor=approved_by,
@@ -164,7 +185,7 @@ def claim_pay(*, claim_id: int, approved_by: str, now: datetime) -> Claim:
             claim.loss_hkd - paid,
             now,
         )
-        claim.save(update_fields=["status", "paid_hkd", "shortfall_hkd", "paid_at"])
+        claim.save(update_fields=["status", "paid_hkd", "shortfall_hkd", "paid_at", "paid_by"])
         reserve_cover_sync(actor=approved_by, at=now)
         audit_record(
             actor=approved_by,
@@ -175,6 +196,7 @@ def claim_pay(*, claim_id: int, approved_by: str, now: datetime) -> Claim:
             after={
                 "status": Claim.Status.PAID,
                 "paid_hkd": format(paid, "f"),
+                "paid_by": claim.paid_by,
                 "shortfall_hkd": format(claim.shortfall_hkd, "f"),
             },
             at=now,
@@ -228,6 +250,12 @@ def claim_as_json(claim: Claim) -> dict:
         "loss_hkd": format(claim.loss_hkd, "f"),
         "paid_hkd": format(claim.paid_hkd, "f"),
         "shortfall_hkd": format(claim.shortfall_hkd, "f"),
+        # in waterfall order (the stored JSON keeps no order)
+        "paid_by": [
+            {"layer": layer, "amount_hkd": claim.paid_by[layer]}
+            for layer in ("own_assets", "insurance", "reserve_fund")
+            if layer in claim.paid_by
+        ],
         "default_id": claim.default_id,
         "rejected_reason": claim.rejected_reason or None,
         "lines": [
@@ -244,6 +272,15 @@ def claim_as_json(claim: Claim) -> dict:
                     "value_hkd": format(line.retained_hkd, "f"),
                 },
                 "loss_hkd": format(line.loss_hkd, "f"),
+                # close-out at replacement cost: the buy-in price in place of the mark, and the evidence
+                "owed_valued_at": "buy_in" if line.buy_in_price_hkd is not None else "close_out_mark",
+                "buy_in": None
+                if line.buy_in_price_hkd is None
+                else {
+                    "price_hkd": format(line.buy_in_price_hkd.normalize(), "f"),
+                    "close_out_mark_hkd": format(line.owed_mark_hkd.normalize(), "f") if line.owed_mark_hkd else None,
+                    "evidence": line.buy_in_evidence,
+                },
             }
             for line in claim.lines.select_related("trade")
         ],

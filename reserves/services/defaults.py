@@ -14,9 +14,8 @@ One claim per client with a loss, with the per-trade working.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from django.db import transaction
 
@@ -32,12 +31,8 @@ from settlement.services.deadlines import batches_fail_for_default
 from settlement.services.positions import positions_release
 
 from ..models import Claim, ClaimLine, Default
-
-CENT = Decimal("0.01")
-
-
-def _hkd(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+from .losses import client_loss, losses_by_client
+from .waterfall import waterfall_own_assets
 
 
 def _parse_as_of(raw: object, now: datetime) -> datetime:
@@ -65,6 +60,18 @@ def close_out_marks(*, as_of: datetime, asset_ids: set[int]) -> dict[int, Decima
             "no_close_out_mark",
             f"no mark at or before {as_of.isoformat()} for {', '.join(missing)}: cannot value the close-out",
         )
+    return marks
+
+
+def _marks_available(*, as_of: datetime, asset_ids: set[int]) -> dict[int, Decimal]:
+    """Close-out marks for the assets that have one by ``as_of`` (a source of
+    the waterfall in an asset without a mark is left out, not guessed)."""
+    marks = {}
+    for asset_id in asset_ids:
+        try:
+            marks.update(close_out_marks(as_of=as_of, asset_ids={asset_id}))
+        except Conflict:
+            continue
     return marks
 
 
@@ -148,34 +155,11 @@ def default_close_out(
             created_at=now,
         )
         rows = list(unsettled.select_related("trade", "asset").order_by("trade_id", "id"))
-        by_trade: dict[int, dict[str, Obligation]] = defaultdict(dict)
-        for o in rows:
-            by_trade[o.trade_id][o.direction] = o
-        lines_by_client: dict[str, list[ClaimLine]] = defaultdict(list)
-        for trade_obligations in by_trade.values():
-            owed = trade_obligations.get(Obligation.Direction.INBOUND)
-            if owed is None:
-                continue  # nothing was owed to home on this trade
-            trade = owed.trade
-            client = trade.buy_account if trade.buy_operator_id == home.id else trade.sell_account
-            kept = trade_obligations.get(Obligation.Direction.OUTBOUND)
-            owed_hkd = _hkd(owed.amount * marks[owed.asset_id])
-            retained_hkd = _hkd(kept.amount * marks[kept.asset_id]) if kept else Decimal("0.00")
-            lines_by_client[client].append(
-                ClaimLine(
-                    trade=trade,
-                    owed_asset=owed.asset.code,
-                    owed_amount=owed.amount,
-                    owed_hkd=owed_hkd,
-                    retained_asset=kept.asset.code if kept else "",
-                    retained_amount=kept.amount if kept else Decimal(0),
-                    retained_hkd=retained_hkd,
-                    loss_hkd=max(owed_hkd - retained_hkd, Decimal("0.00")),
-                )
-            )
+        # the same working as the live loss-if-default (cover-1), at the close-out marks
+        lines_by_client = losses_by_client(obligations=rows, marks=marks, home_id=home.id)
         total = Decimal("0.00")
-        for client, lines in sorted(lines_by_client.items()):
-            loss = sum((line.loss_hkd for line in lines), Decimal("0.00"))
+        for client, lines in lines_by_client.items():
+            loss = client_loss(lines)
             if loss <= 0:
                 continue  # no loss, no claim; the working stays in the audit trail below
             claim = Claim.objects.create(
@@ -199,10 +183,14 @@ def default_close_out(
                 at=now,
             )
 
+        # the loss waterfall, layer (a): the defaulter's own assets home holds or controls
+        default.total_loss_hkd = total
+        waterfall_own_assets(default=default, marks=lambda ids: _marks_available(as_of=as_of, asset_ids=ids), now=now)
+
         positions_release(obligations=unsettled)
         closed = unsettled.update(status=Obligation.Status.CLOSED_OUT, batch=None)
         default.obligations_closed_out, default.total_loss_hkd = closed, total
-        default.save(update_fields=["obligations_closed_out", "total_loss_hkd"])
+        default.save(update_fields=["obligations_closed_out", "total_loss_hkd", "own_assets_hkd"])
         audit_record(
             actor=approved_by,
             action="default.closed_out",
@@ -214,6 +202,7 @@ def default_close_out(
                 "marks": default.marks,
                 "obligations": closed,
                 "total_loss_hkd": format(total, "f"),
+                "own_assets_hkd": format(default.own_assets_hkd, "f"),
                 "working": {
                     c: [
                         {"trade_id": ln.trade.trade_id if ln.trade else None, "loss_hkd": format(ln.loss_hkd, "f")}

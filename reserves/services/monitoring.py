@@ -14,9 +14,12 @@ from controls.services.alerts import alert_raise
 from controls.services.audit import audit_record
 from registry.models import Asset, Wallet, WalletBalance
 from registry.selectors import HKD
+from settlement.models import Obligation
 from settlement.selectors.exposure import exposure_get
 
 from ..models import ExposureSnapshot, InsurancePolicy
+from ..selectors import reserve_available_hkd
+from .losses import cover1
 
 
 def exposure_snapshot_take(*, now: datetime) -> ExposureSnapshot:
@@ -35,12 +38,38 @@ def exposure_snapshot_take(*, now: datetime) -> ExposureSnapshot:
     return snapshot
 
 
+def _to_be_delivered() -> tuple[Decimal, set[str]]:
+    """Settlement assets overseas operators still have to deliver to home:
+    unsettled inbound obligations, at current marks, in one aggregate."""
+    marks = {a.id: (Decimal(1) if a.code == HKD else a.mark_hkd) for a in Asset.objects.all()}
+    codes = dict(Asset.objects.values_list("id", "code"))
+    rows = (
+        Obligation.objects.filter(direction=Obligation.Direction.INBOUND, status__in=Obligation.UNSETTLED)
+        .values("asset_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    value, unvalued = Decimal(0), set()
+    for row in rows:
+        mark = marks.get(row["asset_id"])
+        if mark is None:
+            unvalued.add(codes[row["asset_id"]])
+            continue
+        value += row["total"] * mark
+    return value, unvalued
+
+
 def insurance_required(*, on: date) -> dict:
     """What para 18 asks to be covered: 100% of the value of settlement assets
-    in home hot storage and at least 50% of those in cold (FACTS: VATP 10.22;
-    both percentages are settings), at current marks."""
+    in home hot storage, at least 50% of those in cold (FACTS: VATP 10.22),
+    and the same level as hot storage for the settlement assets overseas
+    operators still have to deliver (the circular); percentages are settings,
+    values at current marks. Coverage counts home's policies, and an overseas
+    operator's only with home or its associated entity as beneficiary on
+    trust (footnote 4)."""
     hot_pct = Decimal(str(getattr(settings, "INSURANCE_HOT_PCT", "1.00")))
     cold_pct = Decimal(str(getattr(settings, "INSURANCE_COLD_PCT", "0.50")))
+    delivery_pct = Decimal(str(getattr(settings, "INSURANCE_TO_BE_DELIVERED_PCT", "1.00")))
     marks = {a.id: (Decimal(1) if a.code == HKD else a.mark_hkd) for a in Asset.objects.all()}
     values = {"hot": Decimal(0), "cold": Decimal(0)}
     unvalued = set()
@@ -51,15 +80,22 @@ def insurance_required(*, on: date) -> dict:
             unvalued.add(balance.asset.code)
             continue
         values[balance.wallet.temperature] += balance.amount * mark
-    required = (values["hot"] * hot_pct + values["cold"] * cold_pct).quantize(Decimal("0.01"))
-    coverage = InsurancePolicy.objects.filter(starts_on__lte=on, ends_on__gte=on).aggregate(t=Sum("coverage_hkd"))[
-        "t"
-    ] or Decimal("0.00")
+    to_be_delivered, unvalued_inbound = _to_be_delivered()
+    unvalued |= unvalued_inbound
+    required = (values["hot"] * hot_pct + values["cold"] * cold_pct + to_be_delivered * delivery_pct).quantize(
+        Decimal("0.01")
+    )
+    in_force = InsurancePolicy.objects.filter(starts_on__lte=on, ends_on__gte=on).order_by("reference")
+    counted = [p for p in in_force if p.counts_for_home]
+    coverage = sum((p.coverage_hkd for p in counted), Decimal("0.00"))
     return {
         "hot_hkd": values["hot"].quantize(Decimal("0.01")),
         "cold_hkd": values["cold"].quantize(Decimal("0.01")),
+        "to_be_delivered_hkd": to_be_delivered.quantize(Decimal("0.01")),
         "hot_pct": hot_pct,
         "cold_pct": cold_pct,
+        "to_be_delivered_pct": delivery_pct,
+        "policies_not_counted": [p.reference for p in in_force if not p.counts_for_home],
         "required_hkd": required,
         "coverage_hkd": coverage,
         "shortfall_hkd": max(required - coverage, Decimal("0.00")),
@@ -111,3 +147,45 @@ def _alert_once(*, kind: str, day: date, message: str, details: dict, actor: str
         actor=actor, action=f"alert.{kind}", object_type="Alert", object_id=alert.id, after={"message": message}
     )
     return alert
+
+
+def cover1_check(*, now: datetime, actor: str) -> Alert | None:
+    """Every minute: alert when the fund's available balance no longer covers
+    the largest loss-if-default (cover-1). Once per breach: no new alert while
+    one is still open; a breach after an acknowledged one alerts again."""
+    available = reserve_available_hkd()
+    cover = cover1(as_of=now, available=available)
+    if cover["cover1_covered"]:
+        return None
+    with transaction.atomic():
+        if Alert.objects.select_for_update().filter(kind="cover1_shortfall", status=Alert.Status.OPEN).exists():
+            return None
+        largest = cover["largest_loss_if_default_hkd"]
+        if cover["cover1_unvalued"]:
+            message = f"cover-1 cannot be measured: no mark for what {', '.join(cover['cover1_unvalued'])} owes"
+        else:
+            message = (
+                f"the reserve fund's available {available} HKD does not cover the {largest} HKD loss if "
+                f"{cover['largest_loss_operator']} defaulted now (cover-1 ratio {cover['cover1_ratio']})"
+            )
+        alert = alert_raise(
+            kind="cover1_shortfall",
+            message=message,
+            details={
+                "available_hkd": format(available, "f"),
+                "largest_loss_if_default_hkd": format(largest, "f"),
+                "operator": cover["largest_loss_operator"],
+                "unvalued": cover["cover1_unvalued"],
+            },
+            operator_code=cover["largest_loss_operator"] or "",
+            at=now,
+        )
+        audit_record(
+            actor=actor,
+            action="alert.cover1_shortfall",
+            object_type="Alert",
+            object_id=alert.id,
+            at=now,
+            after={"message": message},
+        )
+        return alert

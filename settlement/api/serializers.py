@@ -41,7 +41,8 @@ class RejectionSerializer(serializers.Serializer):
 
 class CounterpartyExposureSerializer(serializers.Serializer):
     operator = serializers.CharField()
-    exposure_hkd = serializers.CharField()
+    exposure_hkd = serializers.CharField(help_text="at replacement prices, mark x (1 + haircut): what the cap checks")
+    exposure_at_marks_hkd = serializers.CharField(help_text="the same receivables at the plain marks")
     limit_hkd = serializers.CharField(allow_null=True)
     open_obligations = serializers.IntegerField()
     eligible = serializers.BooleanField()
@@ -52,7 +53,9 @@ class ExposureSerializer(serializers.Serializer):
     method = serializers.ChoiceField(["gross", "net"])
     state = serializers.ChoiceField(["normal", "warning", "settling", "halted"])
     reasons = serializers.ListField(child=serializers.CharField())
-    total_hkd = serializers.CharField()
+    total_hkd = serializers.CharField(help_text="at replacement prices, mark x (1 + haircut): what the cap checks")
+    total_at_marks_hkd = serializers.CharField(help_text="the same receivables at the plain marks")
+    stale_marks = serializers.ListField(child=serializers.CharField(), help_text="assets owed with a stale mark")
     cap_hkd = serializers.CharField(allow_null=True)
     effective_cap_hkd = serializers.CharField()
     reserve_available_hkd = serializers.CharField()
@@ -72,6 +75,10 @@ class ExposureCheckInSerializer(serializers.Serializer):
     asset = serializers.CharField(help_text="the asset home would receive")
     amount = serializers.CharField(help_text="decimal string")
     account = serializers.CharField(required=False, help_text="home client reference: checks shared-book opt-in")
+    reserve = serializers.BooleanField(
+        required=False,
+        help_text="true: when allowed, hold the amount under the cap until a trade names the reservation_id or it expires",
+    )
 
 
 class ExposureCheckOutSerializer(serializers.Serializer):
@@ -81,6 +88,8 @@ class ExposureCheckOutSerializer(serializers.Serializer):
     added_hkd = serializers.CharField(allow_null=True)
     headroom_hkd = serializers.CharField()
     state = serializers.CharField()
+    reservation_id = serializers.CharField(required=False, help_text="with reserve: true, when allowed")
+    expires_at = serializers.DateTimeField(required=False, help_text="with reserve: true, when allowed")
 
 
 class MarkInSerializer(serializers.Serializer):

@@ -18,6 +18,7 @@ from registry.selectors import HKD
 from settlement.models import Obligation
 from settlement.selectors.exposure import exposure_check, exposure_get
 from settlement.services.marks import marks_post
+from settlement.services.reservations import exposure_reserve
 from settlement.services.trades import trades_ingest
 
 from . import serializers as s
@@ -73,13 +74,19 @@ class ExposureCheckView(ScopedView):
     )
     def post(self, request):
         data = json_object(request, "counterparty")
-        result = exposure_check(
-            counterparty=data.get("counterparty"),
-            asset=data.get("asset"),
-            amount=data.get("amount"),
-            account=data.get("account"),
-            as_of=timezone.now(),
-        )
+        reserve = data.get("reserve", False)
+        if not isinstance(reserve, bool):
+            raise InvalidInput("invalid_field", "reserve must be true or false", field="reserve")
+        asked = {
+            "counterparty": data.get("counterparty"),
+            "asset": data.get("asset"),
+            "amount": data.get("amount"),
+            "account": data.get("account"),
+        }
+        if reserve:
+            result = exposure_reserve(**asked, actor=request_actor(request), as_of=timezone.now())
+        else:
+            result = exposure_check(**asked, as_of=timezone.now())
         return Response(result.as_json())
 
 

@@ -2,7 +2,7 @@
 prefunding, cycles and DVP."""
 
 from .cycles import Batch, BatchItem, Cycle, CycleLock, Delivery, Leg
-from .exposure import CapConfig, CycleRequest, ExposurePosition, ReserveCover
+from .exposure import CapConfig, CycleRequest, ExposurePosition, ExposureReservation, ReserveCover
 from .prefunding import (
     CustodianAttestation,
     FundingEvent,
@@ -27,6 +27,7 @@ __all__ = [
     "CycleRequest",
     "Delivery",
     "ExposurePosition",
+    "ExposureReservation",
     "FundingEvent",
     "HoldEvent",
     "Leg",

@@ -1,6 +1,7 @@
 """Running exposure per counterparty and asset, the cap it is held under,
 and requests for intraday cycles."""
 
+import uuid
 from decimal import Decimal
 
 from django.db import models
@@ -105,3 +106,45 @@ class ReserveCover(models.Model):
 
     def __str__(self) -> str:
         return f"reserve available {self.available_hkd} HKD"
+
+
+class ExposureReservation(models.Model):
+    """Room under the cap taken by a reserving pre-trade check (DESIGN
+    section 5): its value counts against the cap and the counterparty's limit
+    until a trade names it (``buy.reservation_id`` / ``sell.reservation_id``)
+    or it expires, so two concurrent checks near the cap cannot both pass.
+    An expired reservation keeps the status ``reserved``: it simply stops
+    counting (reads compare ``expires_at``)."""
+
+    class Status(models.TextChoices):
+        RESERVED = "reserved"
+        CONSUMED = "consumed"
+
+    reservation_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(**MONEY)
+    # valued when reserved, at the replacement price (mark x (1 + haircut))
+    amount_hkd = models.DecimalField(max_digits=38, decimal_places=2)
+    account = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    trade = models.ForeignKey("settlement.Trade", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    consumed_at = models.DateTimeField(null=True, blank=True)
+    actor = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "expires_at"], name="reservation_open_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0) & Q(amount_hkd__gte=0), name="reservation_positive"),
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("created_at")), name="reservation_expires"),
+            models.CheckConstraint(
+                condition=Q(status="reserved", trade__isnull=True) | Q(status="consumed", trade__isnull=False),
+                name="reservation_consumed_by_a_trade",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reservation {self.reservation_id} {self.amount_hkd} HKD ({self.status})"

@@ -22,11 +22,13 @@ from settlement.models import CapConfig, Obligation
 @dataclass(slots=True)
 class CounterpartyExposure:
     operator: str
-    exposure_hkd: Decimal
+    exposure_hkd: Decimal  # at replacement prices: mark x (1 + haircut), what the cap checks
     net_hkd: Decimal
     limit_hkd: Decimal | None
     open_obligations: int
     eligible: bool
+    at_marks_hkd: Decimal = Decimal("0.00")  # the same receivables at the plain marks
+    reserved_hkd: Decimal = Decimal("0.00")  # open reservations of reserving pre-trade checks
 
 
 @dataclass(slots=True)
@@ -43,6 +45,9 @@ class Exposure:
     thresholds: dict[str, Decimal]
     by_counterparty: list[CounterpartyExposure] = field(default_factory=list)
     missing_marks: list[str] = field(default_factory=list)
+    total_at_marks_hkd: Decimal = Decimal("0.00")
+    stale_marks: list[str] = field(default_factory=list)
+    reserved_hkd: Decimal = Decimal("0.00")  # counts against the cap beside total_hkd
 
     def counterparty(self, code: str) -> CounterpartyExposure | None:
         return next((c for c in self.by_counterparty if c.operator == code), None)
@@ -58,6 +63,9 @@ class Exposure:
                 if self.method == "net"
                 else self.total_hkd
             ),
+            "total_at_marks_hkd": as_str(self.total_at_marks_hkd),
+            "reserved_hkd": as_str(self.reserved_hkd),
+            "stale_marks": self.stale_marks,
             "cap_hkd": as_str(self.cap_hkd),
             "effective_cap_hkd": as_str(self.effective_cap_hkd),
             "reserve_available_hkd": as_str(self.reserve_available_hkd),
@@ -67,6 +75,8 @@ class Exposure:
                 {
                     "operator": c.operator,
                     "exposure_hkd": as_str(c.net_hkd if self.method == "net" else c.exposure_hkd),
+                    "exposure_at_marks_hkd": as_str(c.at_marks_hkd),
+                    "reserved_hkd": as_str(c.reserved_hkd),
                     "limit_hkd": as_str(c.limit_hkd),
                     "open_obligations": c.open_obligations,
                     "eligible": c.eligible,
@@ -90,6 +100,29 @@ class ValuedAsset:
     scale: int
     mark: Decimal | None  # HKD is always 1
     mark_as_of: datetime | None
+    haircut: Decimal = Decimal(0)
+
+    def stale(self, *, before: datetime) -> bool:
+        """A mark older than its staleness limit (HKD never is)."""
+        return self.code != HKD and self.mark_as_of is not None and self.mark_as_of < before
+
+    def haircut_at(self, *, stale_before: datetime) -> Decimal:
+        """The haircut to value with: doubled while the mark is stale (fail safe)."""
+        return self.haircut * 2 if self.stale(before=stale_before) else self.haircut
+
+
+def valued_receivable(quantity: Decimal, asset: ValuedAsset, *, haircut: Decimal) -> tuple[Decimal, Decimal]:
+    """What ``quantity`` of ``asset`` owed to home is worth: (at the mark, at
+    the replacement price mark x (1 + haircut)), unrounded. The one place a
+    receivable is valued, for the running positions, the recompute and the
+    pre-trade check alike. The asset must have a mark."""
+    assert asset.mark is not None
+    at_mark = quantity * asset.mark
+    return at_mark, at_mark * (1 + haircut)
+
+
+def stale_before(as_of: datetime) -> datetime:
+    return as_of - timedelta(seconds=settings.MARK_STALE_AFTER_SECONDS)
 
 
 @dataclass(slots=True)
@@ -101,6 +134,7 @@ class ExposureInputs:
     operators: list[Operator]  # every operator, with its jurisdiction, by code
     cap: CapConfig | None
     reserve_available: Decimal
+    reserved: dict[int, Decimal] = field(default_factory=dict)  # open reservations by counterparty id
 
     def asset(self, code: str) -> ValuedAsset | None:
         return next((a for a in self.assets.values() if a.code == code), None)
@@ -114,7 +148,7 @@ SELECT
   (SELECT coalesce(json_agg(json_build_array(counterparty_id, asset_id, receivable::text, payable::text,
                                              receivable_count, payable_count)), '[]')
      FROM settlement_exposureposition)::text,
-  (SELECT coalesce(json_agg(json_build_array(id, code, scale, mark_hkd::text, mark_as_of)), '[]')
+  (SELECT coalesce(json_agg(json_build_array(id, code, scale, mark_hkd::text, mark_as_of, haircut::text)), '[]')
      FROM registry_asset)::text,
   (SELECT coalesce(json_agg(json_build_array(o.id, o.code, o.name, o.role, o.status, o.sfc_approval, o.approved_on,
                                              o.limit_hkd::text, o.jurisdiction_id, j.code, j.fatf_member, j.fatf_suspended,
@@ -123,7 +157,10 @@ SELECT
      FROM registry_operator o JOIN registry_jurisdiction j ON j.id = o.jurisdiction_id)::text,
   (SELECT json_build_array(id, total_hkd::text, warn_at::text, settle_at::text, halt_at::text, updated_at)
      FROM settlement_capconfig LIMIT 1)::text,
-  (SELECT coalesce((SELECT available_hkd FROM settlement_reservecover LIMIT 1), 0)::text)
+  (SELECT coalesce((SELECT available_hkd FROM settlement_reservecover LIMIT 1), 0)::text),
+  (SELECT coalesce(json_agg(json_build_array(counterparty_id, reserved::text)), '[]')
+     FROM (SELECT counterparty_id, sum(amount_hkd) AS reserved FROM settlement_exposurereservation
+            WHERE status = 'reserved' AND expires_at > %s GROUP BY counterparty_id) r)::text
 """
 
 
@@ -135,16 +172,16 @@ def _when(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def exposure_inputs() -> ExposureInputs:
+def exposure_inputs(*, as_of: datetime) -> ExposureInputs:
     """Everything a valuation needs in one statement: the pre-trade check's hot path."""
     with connection.cursor() as cursor:
-        cursor.execute(_INPUTS_SQL)
-        positions_json, assets_json, operators_json, cap_json, reserve_available = cursor.fetchone()
+        cursor.execute(_INPUTS_SQL, [as_of])
+        positions_json, assets_json, operators_json, cap_json, reserve_available, reserved_json = cursor.fetchone()
     positions = [(cp, asset, Decimal(r), Decimal(p), rc, pc) for cp, asset, r, p, rc, pc in json.loads(positions_json)]
     assets = {}
-    for asset_id, code, scale, mark, mark_as_of in json.loads(assets_json):
+    for asset_id, code, scale, mark, mark_as_of, haircut in json.loads(assets_json):
         assets[asset_id] = ValuedAsset(
-            asset_id, code, scale, Decimal(1) if code == HKD else _dec(mark), _when(mark_as_of)
+            asset_id, code, scale, Decimal(1) if code == HKD else _dec(mark), _when(mark_as_of), Decimal(haircut)
         )
     operators = []
     for row in json.loads(operators_json):
@@ -200,12 +237,13 @@ def exposure_inputs() -> ExposureInputs:
             halt_at=Decimal(halt),
             updated_at=datetime.fromisoformat(updated),
         )
-    return ExposureInputs(positions, assets, operators, cap, Decimal(reserve_available))
+    reserved = {cp: Decimal(amount) for cp, amount in json.loads(reserved_json)}
+    return ExposureInputs(positions, assets, operators, cap, Decimal(reserve_available), reserved)
 
 
 def exposure_get(*, as_of: datetime, method: str = "gross") -> Exposure:
     """Value the running positions at the current marks: the figure the cap checks."""
-    inputs = exposure_inputs()
+    inputs = exposure_inputs(as_of=as_of)
     return _value(inputs, inputs.positions, as_of=as_of, method=method)
 
 
@@ -217,7 +255,7 @@ def exposure_recompute_positions() -> dict[tuple[int, int], tuple[Decimal, Decim
 
 def exposure_recompute(*, as_of: datetime, method: str = "gross") -> Exposure:
     positions = [(cp, asset, *values) for (cp, asset), values in exposure_recompute_positions().items()]
-    return _value(exposure_inputs(), positions, as_of=as_of, method=method)
+    return _value(exposure_inputs(as_of=as_of), positions, as_of=as_of, method=method)
 
 
 def _value(inputs: ExposureInputs, positions: list[tuple], *, as_of: datetime, method: str) -> Exposure:
@@ -233,35 +271,43 @@ def _value(inputs: ExposureInputs, positions: list[tuple], *, as_of: datetime, m
     effective_cap = max(min(cap_hkd, reserve), Decimal(0)) if cap_hkd is not None else Decimal(0)
 
     gross: dict[int, Decimal] = {}
+    at_marks: dict[int, Decimal] = {}
     owed_by_home: dict[int, Decimal] = {}
     counts: dict[int, int] = {}
     missing: set[str] = set()
     stale: set[str] = set()
-    stale_before = as_of - timedelta(seconds=settings.MARK_STALE_AFTER_SECONDS)
+    cutoff = stale_before(as_of)
     for cp_id, asset_id, receivable, payable, receivable_count, payable_count in positions:
         counts[cp_id] = counts.get(cp_id, 0) + receivable_count + payable_count
         valued = inputs.assets[asset_id]
-        code, mark, mark_as_of = valued.code, valued.mark, valued.mark_as_of
-        if receivable > 0 or payable > 0:
-            if mark is None:
-                if receivable > 0:
-                    missing.add(code)
-                continue
-            if code != HKD and mark_as_of is not None and mark_as_of < stale_before and receivable > 0:
-                stale.add(code)
-        if mark is not None:
-            gross[cp_id] = gross.get(cp_id, Decimal(0)) + receivable * mark
-            owed_by_home[cp_id] = owed_by_home.get(cp_id, Decimal(0)) + payable * mark
+        if valued.mark is None:
+            if receivable > 0:
+                missing.add(valued.code)
+            continue
+        if receivable > 0 and valued.stale(before=cutoff):
+            stale.add(valued.code)
+        plain, replacement = valued_receivable(receivable, valued, haircut=valued.haircut_at(stale_before=cutoff))
+        at_marks[cp_id] = at_marks.get(cp_id, Decimal(0)) + plain
+        gross[cp_id] = gross.get(cp_id, Decimal(0)) + replacement
+        owed_by_home[cp_id] = owed_by_home.get(cp_id, Decimal(0)) + payable * valued.mark
 
     reasons: list[str] = []
     by_cp = []
-    total = Decimal("0.00")
+    total = total_at_marks = total_reserved = Decimal("0.00")
     for op in counterparties:
         exposure = hkd(gross.get(op.id, Decimal(0)))
+        plain = hkd(at_marks.get(op.id, Decimal(0)))
+        reserved = inputs.reserved.get(op.id, Decimal("0.00"))
         net = max(hkd(exposure - owed_by_home.get(op.id, Decimal(0))), Decimal("0.00"))
         total += exposure
+        total_at_marks += plain
+        total_reserved += reserved
         problems = operator_eligibility(op)
-        by_cp.append(CounterpartyExposure(op.code, exposure, net, op.limit_hkd, counts.get(op.id, 0), not problems))
+        by_cp.append(
+            CounterpartyExposure(
+                op.code, exposure, net, op.limit_hkd, counts.get(op.id, 0), not problems, plain, reserved
+            )
+        )
         if op.limit_hkd is not None and exposure > 0 and exposure >= op.limit_hkd:
             reasons.append(
                 f"{op.code} exposure {as_str(exposure)} HKD is at or above its limit {as_str(op.limit_hkd)} HKD"
@@ -269,7 +315,8 @@ def _value(inputs: ExposureInputs, positions: list[tuple], *, as_of: datetime, m
 
     # States compare the exact ratio; the figure shown is rounded down, so a
     # display of 0.8000 never sits next to a "warning" state.
-    exact = total / effective_cap if effective_cap > 0 else None
+    # open reservations count against the cap like the exposure they stand for
+    exact = (total + total_reserved) / effective_cap if effective_cap > 0 else None
     utilisation = exact.quantize(Decimal("0.0001"), rounding=ROUND_FLOOR) if exact is not None else None
     state = ExposureState.NORMAL
     if cap is None:
@@ -292,7 +339,10 @@ def _value(inputs: ExposureInputs, positions: list[tuple], *, as_of: datetime, m
         state = ExposureState.HALTED
         reasons.insert(0, "no mark for " + ", ".join(sorted(missing)) + ": unsettled receivables cannot be valued")
     for code in sorted(stale):
-        reasons.append(f"mark for {code} is stale (older than {settings.MARK_STALE_AFTER_SECONDS} s)")
+        reasons.append(
+            f"mark for {code} is stale (older than {settings.MARK_STALE_AFTER_SECONDS} s): new exposure in {code} "
+            "is denied and what is owed in it is valued with a doubled haircut until a fresh mark arrives"
+        )
 
     return Exposure(
         as_of=as_of,
@@ -307,6 +357,9 @@ def _value(inputs: ExposureInputs, positions: list[tuple], *, as_of: datetime, m
         thresholds=thresholds,
         by_counterparty=by_cp,
         missing_marks=sorted(missing),
+        total_at_marks_hkd=total_at_marks,
+        stale_marks=sorted(stale),
+        reserved_hkd=total_reserved,
     )
 
 
@@ -321,9 +374,11 @@ class CheckResult:
     added_hkd: Decimal | None
     headroom_hkd: Decimal
     state: str
+    reservation_id: str | None = None
+    expires_at: datetime | None = None
 
     def as_json(self) -> dict:
-        return {
+        body = {
             "allowed": self.allowed,
             "reason": self.reason,
             "exposure_hkd": as_str(self.exposure_hkd),
@@ -331,15 +386,24 @@ class CheckResult:
             "headroom_hkd": as_str(self.headroom_hkd),
             "state": self.state,
         }
+        if self.reservation_id is not None:
+            assert self.expires_at is not None
+            body["reservation_id"] = self.reservation_id
+            body["expires_at"] = self.expires_at.isoformat().replace("+00:00", "Z")
+        return body
 
 
-def exposure_check(*, counterparty: str, asset: str, amount: object, account: object, as_of: datetime) -> CheckResult:
-    """May the engine match an order that makes home receive ``amount`` of
-    ``asset`` from ``counterparty``? Advisory pre-trade check: the denial
-    reasons are, in order, eligibility, client opt-in, the halt state, a
-    missing mark, the cap and the counterparty's limit. Everything but the
-    client's opt-in comes from one read."""
-    inputs = exposure_inputs()
+@dataclass(frozen=True, slots=True)
+class CheckRequest:
+    """A pre-trade check's input, parsed: what home would receive, from whom."""
+
+    operator: Operator
+    asset: ValuedAsset
+    quantity: Decimal
+    account: str | None
+
+
+def check_parse(inputs: ExposureInputs, *, counterparty: object, asset: object, amount: object, account: object):
     operator = inputs.operator(counterparty) if isinstance(counterparty, str) else None
     if operator is None:
         raise InvalidInput(
@@ -351,15 +415,29 @@ def exposure_check(*, counterparty: str, asset: str, amount: object, account: ob
     quantity = parse_decimal(amount, field="amount", scale=valued.scale)
     if account is not None and (not isinstance(account, str) or not account.strip()):
         raise InvalidInput("invalid_field", "account must be a non-empty string", field="account")
+    return CheckRequest(operator, valued, quantity, account)
 
+
+def check_judge(inputs: ExposureInputs, request: CheckRequest, *, as_of: datetime) -> CheckResult:
+    """The check itself, on inputs already read. The denial reasons are, in
+    order, eligibility, client opt-in, the halt state, a missing mark, a
+    stale mark, the cap and the counterparty's limit; open reservations
+    count against both."""
+    operator, valued, quantity, account = request.operator, request.asset, request.quantity, request.account
     exposure = _value(inputs, inputs.positions, as_of=as_of, method="gross")
     halt_at = exposure.thresholds["halt_at"]
-    cap_room = exposure.effective_cap_hkd * halt_at - exposure.total_hkd
+    cap_room = exposure.effective_cap_hkd * halt_at - exposure.total_hkd - exposure.reserved_hkd
     mine = exposure.counterparty(operator.code)
-    cp_exposure = mine.exposure_hkd if mine else Decimal("0.00")
+    cp_exposure = (mine.exposure_hkd + mine.reserved_hkd) if mine else Decimal("0.00")
     limit_room = operator.limit_hkd - cp_exposure if operator.limit_hkd is not None else None
     headroom = hkd(max(min(cap_room, limit_room) if limit_room is not None else cap_room, Decimal(0)))
-    added = hkd(quantity * valued.mark) if valued.mark is not None else None
+    cutoff = stale_before(as_of)
+    mark_stale = valued.stale(before=cutoff)
+    added = (
+        hkd(valued_receivable(quantity, valued, haircut=valued.haircut_at(stale_before=cutoff))[1])
+        if valued.mark is not None
+        else None
+    )
 
     def result(reason: str | None) -> CheckResult:
         return CheckResult(reason is None, reason, exposure.total_hkd, added, headroom, exposure.state)
@@ -380,6 +458,11 @@ def exposure_check(*, counterparty: str, asset: str, amount: object, account: ob
         return result("halted: " + "; ".join(exposure.reasons))
     if added is None:
         return result(f"no_mark: {valued.code} has no mark, so the exposure it adds cannot be valued")
+    if mark_stale:
+        return result(
+            f"mark_stale: the {valued.code} mark is older than {settings.MARK_STALE_AFTER_SECONDS} s; new exposure "
+            f"in {valued.code} is denied until a fresh mark arrives"
+        )
     if added > cap_room:
         return result(
             f"cap_exceeded: adds {as_str(added)} HKD with {as_str(hkd(max(cap_room, Decimal(0))))} HKD left under the cap"
@@ -390,3 +473,14 @@ def exposure_check(*, counterparty: str, asset: str, amount: object, account: ob
             f"under {operator.code}'s limit"
         )
     return result(None)
+
+
+def exposure_check(*, counterparty: str, asset: str, amount: object, account: object, as_of: datetime) -> CheckResult:
+    """May the engine match an order that makes home receive ``amount`` of
+    ``asset`` from ``counterparty``, valued at its replacement price (mark x
+    (1 + haircut))? Advisory: it reserves nothing (``exposure_reserve`` in
+    settlement/services/reservations.py does). Everything but the client's
+    opt-in comes from one read."""
+    inputs = exposure_inputs(as_of=as_of)
+    request = check_parse(inputs, counterparty=counterparty, asset=asset, amount=amount, account=account)
+    return check_judge(inputs, request, as_of=as_of)

@@ -6,6 +6,7 @@ snapshot it is given."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -54,6 +55,9 @@ class ParsedTrade:
     # the engine's orders on each side ("" when not named): they consume prefunding holds
     buy_order_id: str = ""
     sell_order_id: str = ""
+    # the reserving pre-trade checks this trade used ("" when not named): they stop counting
+    buy_reservation_id: str = ""
+    sell_reservation_id: str = ""
 
     @property
     def is_cross(self) -> bool:
@@ -84,6 +88,21 @@ def text_field(item: dict, key: str, *, prefix: str = "", max_length: int = 64) 
     if not value.isprintable():
         raise InvalidInput("invalid_field", f"{name} contains control characters", field=name)
     return value
+
+
+def _reservation(side: dict, key: str) -> str:
+    """Optional: the ``reservation_id`` a reserving pre-trade check returned."""
+    if side.get("reservation_id") is None:
+        return ""
+    text = text_field(side, "reservation_id", prefix=f"{key}.")
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise InvalidInput(
+            "invalid_field",
+            f"{key}.reservation_id must be the reservation_id a reserving exposure check returned, got {text!r}",
+            field=f"{key}.reservation_id",
+        ) from None
 
 
 def _side(item: dict, key: str, registry: Registry) -> tuple[OperatorInfo, str, str]:
@@ -184,6 +203,7 @@ def trade_parse(
     )
     buy, buy_account, buy_order_id = _side(item, "buy", registry)
     sell, sell_account, sell_order_id = _side(item, "sell", registry)
+    buy_reservation_id, sell_reservation_id = _reservation(item["buy"], "buy"), _reservation(item["sell"], "sell")
     _counterparty_check(buy, sell, registry)
     executed_at = _timestamp(item, now)
     amount = quote_amount(price, quantity, quote.scale)
@@ -211,6 +231,8 @@ def trade_parse(
     ]
     if buy_order_id or sell_order_id:  # only then: the hashes of trades without orders stay as they were
         parts += [buy_order_id, sell_order_id]
+    if buy_reservation_id or sell_reservation_id:  # likewise
+        parts += ["reservation", buy_reservation_id, sell_reservation_id]
     digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
     return ParsedTrade(
         index,
@@ -229,6 +251,8 @@ def trade_parse(
         item,
         buy_order_id,
         sell_order_id,
+        buy_reservation_id,
+        sell_reservation_id,
     )
 
 

@@ -34,6 +34,7 @@ from settlement.selectors.exposure import Exposure, exposure_get
 from .cycle_requests import cycle_request_if_settling
 from .positions import PositionDelta, positions_apply
 from .prefunding import ConsumeResult, prefunding_consume
+from .reservations import reservations_consume
 from .trade_parsing import ParsedTrade, Rejection, trade_id_of, trade_parse
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ def trades_ingest(*, items: list, actor: str, now: datetime | None = None) -> In
         _record_compliance(accepted, ids, registry=registry, now=now)
         # para 10: the orders' holds, in this same transaction (never a refusal)
         prefunding = prefunding_consume(trades=accepted, ids=ids, actor=actor, now=now)
+        # section 5: reservations the trades name stop counting against the cap
+        reservations = reservations_consume(trades=accepted, ids=ids, now=now)
         rejected.sort(key=lambda r: r.index)
         TradeException.objects.bulk_create(
             [
@@ -146,6 +149,7 @@ def trades_ingest(*, items: list, actor: str, now: datetime | None = None) -> In
                 "duplicates": duplicates,
                 "rejected": [{"index": r.index, "trade_id": r.trade_id, "code": r.code} for r in rejected],
                 "trade_ids": accepted_ids,
+                "reservations_consumed": reservations,
             },
             at=now,
         )

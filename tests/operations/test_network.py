@@ -203,6 +203,8 @@ def test_demo_file_loads(demo):
     }
     assert Asset.objects.get(code="USDC").contract == "0x5fbdb2315678afecb367f032d93f642f64180aa3"
     assert Asset.objects.get(code="ETH").contract == ""
+    assert Asset.objects.get(code="BTC").haircut == Decimal("0.12")
+    assert Asset.objects.get(code="ETH").haircut == Decimal(0)  # omitted: none
 
     cold = Wallet.objects.get(temperature="cold")
     assert cold.operator == home and cold.lead_time_minutes == 120
@@ -298,6 +300,8 @@ def test_unknown_table_names_line(demo):
         ),
         ('limit_hkd = "40000000"', 'limit_hkd = "40000000.001"', "limit_hkd", "at most 2 allowed"),
         ("scale = 8", "scale = 19", "scale", "must be at most 18, got 19"),
+        ('haircut = "0.12"', 'haircut = "1.5"', "haircut", 'must be at most 1, got "1.5"'),
+        ('haircut = "0.12"', 'haircut = "0.12345"', "haircut", "at most 4 allowed"),
         (
             'calendars = ["HK"]',
             'calendars = ["HK", "FIN:NOPE"]',

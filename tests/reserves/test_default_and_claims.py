@@ -204,6 +204,8 @@ def test_claims_list_detail_and_statement(defaulted_setup, maker, checker):
             "owed": {"asset": "HKD", "amount": "1200000", "value_hkd": "1200000.00"},
             "retained": {"asset": "BTC", "amount": "2", "value_hkd": "1120000.00"},
             "loss_hkd": "80000.00",
+            "owed_valued_at": "close_out_mark",  # no buy-in recorded
+            "buy_in": None,
         }
     ]
     assert "B1,HKD,1200000,1200000.00,BTC,2,1120000.00,80000.00" in csv_text

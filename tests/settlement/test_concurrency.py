@@ -2,12 +2,14 @@
 
 import random
 import threading
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from settlement.models import Obligation, Trade, TradeException
+from settlement.selectors.exposure import exposure_get, exposure_recompute
 from settlement.services.exposure import exposure_verify
 from tests import factories
 from tests.conftest import api_client_for
@@ -24,6 +26,8 @@ CONTESTED = 3  # ids every thread sends with its own content: one wins, the rest
 @pytest.mark.para(12)
 def test_eight_threads_with_overlapping_batches_store_each_trade_once():
     network = factories.build_network(cap="10000000000", reserve="10000000000")
+    network.btc.haircut = Decimal("0.10")  # the figures with haircuts must agree too (section 5)
+    network.btc.save(update_fields=["haircut"])
     when = timezone.now().isoformat()
     shared = [
         trade(trade_id=f"S{i}", sell=("SG1" if i % 2 else "JP1", "x"), quantity="0.1", executed_at=when)
@@ -67,6 +71,12 @@ def test_eight_threads_with_overlapping_batches_store_each_trade_once():
     assert TradeException.objects.filter(code="conflict").count() == (THREADS - 1) * CONTESTED
     assert Obligation.objects.count() == 2 * expected_trades
     assert exposure_verify(as_of=timezone.now()).ok
+    now = timezone.now()
+    running, recomputed = exposure_get(as_of=now), exposure_recompute(as_of=now)
+    assert (running.total_hkd, running.total_at_marks_hkd) == (recomputed.total_hkd, recomputed.total_at_marks_hkd)
+    # every receivable is BTC: the haircut figure is the plain one plus 10 %
+    assert running.total_hkd == running.total_at_marks_hkd * Decimal("1.10")
+    assert running.total_at_marks_hkd > 0
 
 
 @pytest.mark.para(13)

@@ -47,6 +47,8 @@ def test_cross_trade_creates_two_obligations_and_exposure(engine_client, network
     assert sg1 == {
         "operator": "SG1",
         "exposure_hkd": "1000000.00",
+        "exposure_at_marks_hkd": "1000000.00",  # no haircut on BTC here
+        "reserved_hkd": "0.00",
         "limit_hkd": None,
         "open_obligations": 2,
         "eligible": True,

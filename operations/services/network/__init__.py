@@ -39,7 +39,8 @@ Table reference (keys beyond DESIGN's example are optional):
   default [6, 7]: HKD CHATS does not run on Saturdays). manual:
   window_minutes (default 1440).
 - ``[[asset]]``: code, kind (crypto | fiat), scale (0 to 18), rail, contract
-  (evm rails; omit for the native coin).
+  (evm rails; omit for the native coin), haircut ("0" to "1", default "0":
+  exposure against the cap is receivable x mark x (1 + haircut)).
 - ``[[wallet]]``: operator, rail, address, temperature (hot | cold, default
   hot), custodian, lead_time_minutes (cold wallets), designated (default
   false: a designated custodian wallet for the operator's prefunding).

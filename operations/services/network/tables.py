@@ -65,7 +65,7 @@ RAIL_KEYS = {
     Rail.Kind.BANK: ("currency", "calendars", "cutoff", "timezone", "window_minutes", "weekend"),
     Rail.Kind.MANUAL: ("window_minutes",),
 }
-ASSET_KEYS = ("code", "kind", "scale", "rail", "contract")
+ASSET_KEYS = ("code", "kind", "scale", "rail", "contract", "haircut")
 WALLET_KEYS = ("operator", "rail", "address", "temperature", "custodian", "lead_time_minutes", "designated")
 BANK_ACCOUNT_KEYS = ("operator", "rail", "number", "bank", "designated")
 ACCOUNT_KEYS = ("operator", "ref", "client_class", "shared_book_opt_in", "disclosure_version")
@@ -305,6 +305,10 @@ def _asset(check: Checker, table: Table) -> Row:
             "rail": check.get(table, "rail", RAIL_CODE, required=True),
             # lower-case like wallet addresses, so chain data matches in any checksum case
             "contract": contract.lower() if valid(contract) else contract,
+            # exposure against the cap is receivable x mark x (1 + haircut)
+            "haircut": check.get(
+                table, "haircut", decimal(scale=4, minimum=Decimal(0), maximum=Decimal(1)), default=Decimal(0)
+            ),
         },
     )
 
