@@ -33,32 +33,29 @@ def pf(db):
 # --- the network file ----------------------------------------------------------------------------
 
 
-def designate(text: str) -> str:
-    """The demo file with SG1's wallet and an SG1 bank account designated."""
-    text = text.replace(
-        'custodian = "Lion City Custody Pte Ltd"\n', 'custodian = "Lion City Custody Pte Ltd"\ndesignated = true\n', 1
-    )
-    return (
-        text
-        + '\n[[bank_account]]\noperator = "SG1"\nrail = "hkd-chats"\nnumber = "099-1"\nbank = "Example Bank"\ndesignated = true\n'
-    )
-
-
 @pytest.mark.para(10)
 def test_the_network_file_designates_custodian_wallets_and_accounts():
-    text = designate(DEMO.read_text(encoding="utf-8"))
+    """The demo file designates each operator's custodian wallet and HKD
+    account; a holder that omits the key is not designated."""
+    text = DEMO.read_text(encoding="utf-8")
 
     network_load(text=text, actor="test")
     again = network_load(text=text, actor="test")
 
-    assert list(Wallet.objects.filter(designated=True).values_list("operator__code", flat=True)) == ["SG1"]
-    assert BankAccount.objects.get(number="099-1").designated
-    assert not Wallet.objects.filter(operator__code="HK1", designated=True).exists()  # omitted: false
+    designated = Wallet.objects.filter(designated=True).values_list("operator__code", flat=True)
+    assert sorted(designated) == ["HK1", "JP1", "SG1"]
+    assert not Wallet.objects.filter(temperature="cold", designated=True).exists()  # omitted: false
+    accounts = BankAccount.objects.filter(designated=True)
+    assert sorted(accounts.values_list("operator__code", "rail__code")) == [
+        ("HK1", "hkd-chats"),
+        ("JP1", "hkd-chats"),
+        ("SG1", "hkd-chats"),
+    ]
     assert not again.changed
 
 
 def test_a_bad_designated_value_names_the_key_and_line():
-    text = designate(DEMO.read_text(encoding="utf-8")).replace("designated = true", 'designated = "yes"', 1)
+    text = DEMO.read_text(encoding="utf-8").replace("designated = true", 'designated = "yes"', 1)
     with pytest.raises(InvalidInput) as info:
         network_load(text=text, actor="test")
     assert 'key "designated"' in info.value.message and info.value.message.startswith("line ")
