@@ -12,6 +12,7 @@ from settlement.models import (
     Batch,
     CapConfig,
     ComplianceException,
+    CounterpartyExclusion,
     Cycle,
     CycleRequest,
     Delivery,
@@ -22,7 +23,7 @@ from settlement.models import (
     TradeException,
     TradeIngest,
 )
-from settlement.services import review
+from settlement.services import batch_controls, review
 
 
 @admin.register(CapConfig)
@@ -171,7 +172,10 @@ class BatchInline(admin.TabularInline):
         "status",
         "settled_by_netting",
         "waiting_reason",
+        "failed_by",
         "fail_reason",
+        "held_at",
+        "affirmation",
     )
 
     def has_add_permission(self, request, obj=None):
@@ -195,11 +199,67 @@ class BatchAdmin(ReadOnlyAdmin):
         "status",
         "settled_by_netting",
         "waiting_reason",
+        "failed_by",
         "fail_reason",
+        "held_at",
+        "hold_reason",
+        "affirmation",
     ]
-    list_filter = ["status", "counterparty", "dvp_policy"]
+    list_filter = ["status", "counterparty", "dvp_policy", "failed_by", "fail_reason", "affirmation"]
     list_select_related = ["cycle", "counterparty"]
     inlines = [LegInline]
+    actions = ["hold", "release"]
+
+    @admin.action(description="Hold (deadlines stop, nothing more is instructed)", permissions=["act"])
+    def hold(self, request, queryset):
+        self._each(request, queryset, batch_controls.batch_hold, "held")
+
+    @admin.action(description="Release the hold", permissions=["act"])
+    def release(self, request, queryset):
+        self._each(request, queryset, batch_controls.batch_hold_release, "released")
+
+    def _each(self, request, queryset, service, done: str) -> None:
+        for batch in queryset.order_by("id"):
+            try:
+                service(
+                    batch_id=batch.id,
+                    reason=f"{done} in the admin by {request.user.username}",
+                    actor=approvals.actor_of(request.user),
+                    now=timezone.now(),
+                )
+            except DomainError as error:
+                self.message_user(request, f"batch {batch.id}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"batch {batch.id} {done}", messages.SUCCESS)
+
+
+@admin.register(CounterpartyExclusion)
+class CounterpartyExclusionAdmin(ReadOnlyAdmin):
+    """Exclusions are made from the API or the command line with a reason;
+    here they are shown, and taking a counterparty back in is asked for."""
+
+    list_display = ["id", "operator", "status", "reason", "created_at", "created_by", "lifted_at", "lifted_by"]
+    list_filter = ["status", "operator"]
+    actions = ["request_include"]
+
+    @admin.action(description="Ask to take back into the cycles (a second person approves)", permissions=["act"])
+    def request_include(self, request, queryset):
+        for exclusion in queryset.select_related("operator").order_by("id"):
+            try:
+                approval = batch_controls.counterparty_include_request(
+                    code=exclusion.operator.code,
+                    reason=f"asked in the admin by {request.user.username}",
+                    user=request.user,
+                    now=timezone.now(),
+                )
+            except DomainError as error:
+                self.message_user(request, f"{exclusion.operator.code}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{exclusion.operator.code}: approval {approval.id} waits for a second person",
+                    messages.SUCCESS,
+                )
 
 
 @admin.register(Leg)
@@ -214,8 +274,10 @@ class LegAdmin(ReadOnlyAdmin):
         "value_date",
         "deadline",
         "confirmed_by",
+        "failed_by",
+        "fail_reason",
     ]
-    list_filter = ["status", "direction", "asset"]
+    list_filter = ["status", "direction", "asset", "failed_by", "fail_reason"]
     list_select_related = ["batch", "asset"]
     amount_shown = scaled_amount("amount")
     actions = ["request_manual_confirmation"]

@@ -7,5 +7,5 @@ class SettlementConfig(AppConfig):
 
     def ready(self) -> None:
         # registers the four-eyes handlers (manual leg confirmation, lifting a
-        # prefunding freeze) beside their services
-        from .services import legs, prefunding  # noqa: F401
+        # prefunding freeze, taking an excluded counterparty back) beside their services
+        from .services import batch_controls, legs, prefunding  # noqa: F401

@@ -1,7 +1,7 @@
 """Settlement's tables: trades and obligations, exposure and the cap,
 prefunding, cycles and DVP."""
 
-from .cycles import Batch, BatchItem, Cycle, CycleLock, Delivery, Leg
+from .cycles import HOME, Batch, BatchItem, CounterpartyExclusion, Cycle, CycleLock, Delivery, FailReason, Leg
 from .exposure import CapConfig, CycleRequest, ExposurePosition, ReserveCover
 from .prefunding import (
     CustodianAttestation,
@@ -17,16 +17,19 @@ from .prefunding import (
 from .trades import ComplianceException, Obligation, Trade, TradeException, TradeIngest
 
 __all__ = [
+    "HOME",
     "Batch",
     "BatchItem",
     "CapConfig",
     "ComplianceException",
+    "CounterpartyExclusion",
     "CustodianAttestation",
     "Cycle",
     "CycleLock",
     "CycleRequest",
     "Delivery",
     "ExposurePosition",
+    "FailReason",
     "FundingEvent",
     "HoldEvent",
     "Leg",

@@ -25,6 +25,8 @@ def leg_as_json(leg) -> dict:
         "instructed_at": _iso(leg.instructed_at),
         "confirmed_at": _iso(leg.confirmed_at),
         "evidence": leg.evidence,
+        "failed_by": leg.failed_by or None,
+        "fail_reason": leg.fail_reason or None,
     }
 
 
@@ -37,10 +39,19 @@ def batch_as_json(batch, *, legs: bool = True) -> dict:
         "status": batch.status,
         "settled_by_netting": batch.settled_by_netting,
         "waiting_reason": batch.waiting_reason or None,
+        "failed_by": batch.failed_by or None,
         "fail_reason": batch.fail_reason or None,
+        "fail_detail": batch.fail_detail or None,
         "obligations": batch.items.count(),
         "settled_at": _iso(batch.settled_at),
         "failed_at": _iso(batch.failed_at),
+        "held": batch.held_at is not None,
+        "held_at": _iso(batch.held_at),
+        "hold_reason": batch.hold_reason or None,
+        "affirmation": batch.affirmation,
+        "affirmation_due": _iso(batch.affirmation_due),
+        "affirmed_at": _iso(batch.affirmed_at),
+        "dispute_reason": batch.dispute_reason or None,
     }
     if legs:
         body["legs"] = [

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, Sum, Value, When
 
@@ -26,7 +27,7 @@ from registry import calendars
 from registry.models import Asset, Operator, Rail, Wallet, WalletBalance
 from settlement import hooks
 from settlement.aggregates import sums_by_direction
-from settlement.models import Batch, Cycle, CycleLock, CycleRequest, Leg, Obligation
+from settlement.models import Batch, CounterpartyExclusion, Cycle, CycleLock, CycleRequest, Leg, Obligation
 
 from .positions import positions_release
 from .prefunding import prefunding_settle
@@ -127,23 +128,27 @@ def open_asset_ids(as_of: datetime) -> set[int]:
 def _takeable(as_of: datetime):
     """DVP is per trade: both of its assets' rails must be open."""
     assets = open_asset_ids(as_of)
+    excluded = CounterpartyExclusion.objects.filter(status=CounterpartyExclusion.Status.ACTIVE)
     return Obligation.objects.filter(
         status=OPEN,
         trade__executed_at__lte=as_of,
         trade__base_asset_id__in=assets,
         trade__quote_asset_id__in=assets,
         counterparty__status__in=[Operator.Status.ACTIVE, Operator.Status.SUSPENDED],
-    )
+    ).exclude(counterparty_id__in=excluded.values("operator_id"))
 
 
 def _batch_open(*, cycle: Cycle, counterparty: Operator) -> Batch:
     policy = counterparty.dvp_policy
+    window = settings.BATCH_AFFIRMATION_WINDOW_MINUTES
     return Batch.objects.create(
         cycle=cycle,
         counterparty=counterparty,
         dvp_policy=policy,
         escrow_custodian_id=counterparty.escrow_custodian_id if policy == Operator.DvpPolicy.ESCROW else None,
         created_at=cycle.as_of,
+        affirmation=Batch.Affirmation.PENDING if window > 0 else Batch.Affirmation.NOT_REQUIRED,
+        affirmation_due=cycle.as_of + timedelta(minutes=window) if window > 0 else None,
     )
 
 
@@ -236,15 +241,20 @@ def _cold_to_hot_minutes(*, asset: Asset, amount: Decimal) -> int:
 def batch_release(*, batch: Batch, as_of: datetime, actor: str) -> None:
     """Instruct what the DVP policy allows now. Receive-first: inbound legs
     at once, outbound only when every inbound leg is confirmed. Escrow: all
-    legs together, to the designated custodian."""
+    legs together, to the designated custodian. A held batch instructs
+    nothing; home's outbound legs also wait for the counterparty's
+    affirmation while one is pending."""
+    if batch.held_at is not None:
+        return
     legs = list(batch.legs.select_related("asset__rail").order_by("id"))
+    affirmed = batch.affirmation != Batch.Affirmation.PENDING
     inbound_done = all(leg.status == Leg.Status.CONFIRMED for leg in legs if leg.direction == Leg.Direction.INBOUND)
     released_outbound = False
     for leg in legs:
         if leg.status != Leg.Status.PENDING:
             continue
-        releasable = (
-            batch.dvp_policy == Operator.DvpPolicy.ESCROW or leg.direction == Leg.Direction.INBOUND or inbound_done
+        releasable = leg.direction == Leg.Direction.INBOUND or (
+            affirmed and (batch.dvp_policy == Operator.DvpPolicy.ESCROW or inbound_done)
         )
         if not releasable:
             continue
