@@ -11,6 +11,7 @@ from controls.services import approvals
 from settlement.models import (
     Batch,
     CapConfig,
+    CarriedCredit,
     ComplianceException,
     CounterpartyExclusion,
     Cycle,
@@ -231,6 +232,28 @@ class BatchAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"batch {batch.id}: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"batch {batch.id} {done}", messages.SUCCESS)
+
+
+@admin.register(CarriedCredit)
+class CarriedCreditAdmin(ReadOnlyAdmin):
+    """What moved for a failed batch: netted into the counterparty's next
+    batch, settled only with it."""
+
+    list_display = [
+        "id",
+        "counterparty",
+        "asset",
+        "direction",
+        "amount_shown",
+        "status",
+        "source_leg",
+        "applied_batch",
+        "created_at",
+        "settled_at",
+    ]
+    list_filter = ["status", "counterparty", "asset"]
+    list_select_related = ["counterparty", "asset"]
+    amount_shown = scaled_amount("amount")
 
 
 @admin.register(CounterpartyExclusion)

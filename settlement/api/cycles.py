@@ -9,7 +9,7 @@ from rest_framework import pagination, serializers
 from rest_framework.response import Response
 
 from controls.api.ops import OpsView
-from controls.api.parsing import json_object, parse_as_of, request_actor
+from controls.api.parsing import json_object, parse_as_of, query_choice, request_actor
 from controls.api.schema import cursor_page
 from controls.api.serializers import ApprovalSerializer
 from controls.exceptions import InvalidInput, NotFound
@@ -18,7 +18,8 @@ from controls.services.approvals import actor_of, approval_as_json, approval_req
 from registry.api.auth import Scope
 from registry.api.scoped import ScopedView
 from registry.models import Operator
-from settlement.models import Batch, Cycle
+from settlement.models import Batch, CarriedCredit, Cycle
+from settlement.selectors.credits import credit_as_json
 from settlement.selectors.cycles import batch_as_json, cycle_as_json
 from settlement.services.batch_controls import (
     batch_affirm,
@@ -186,10 +187,8 @@ class BatchesView(ScopedView):
         if own is not None:
             batches = batches.filter(counterparty=own)
         for name, values in (("status", Batch.Status.values), ("affirmation", Batch.Affirmation.values)):
-            value = request.query_params.get(name)
+            value = query_choice(request, name, values)
             if value:
-                if value not in values:
-                    raise InvalidInput("invalid_field", f"{name} must be one of {', '.join(values)}", field=name)
                 batches = batches.filter(**{name: value})
         paginator = BatchPage()
         page = paginator.paginate_queryset(batches, request, view=self)
@@ -281,3 +280,35 @@ class OpsCounterpartyIncludeView(OpsView):
             code=code, reason=data.get("reason"), user=request.user, now=timezone.now()
         )
         return Response(approval_as_json(approval), status=202)
+
+
+class CreditPage(pagination.CursorPagination):
+    ordering = "-id"
+    page_size = 100
+
+
+class CreditsView(ScopedView):
+    allowed_scopes = (Scope.ENGINE, Scope.OPERATOR, Scope.OPERATIONS)
+
+    @extend_schema(
+        summary="Carried credits: what moved for a failed batch, netted into the next (an operator's key: its own)",
+        parameters=[
+            OpenApiParameter("status", str, enum=CarriedCredit.Status.values),
+            OpenApiParameter("counterparty", str),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        credits = CarriedCredit.objects.select_related("counterparty", "asset", "source_leg")
+        own = _counterparty(request)
+        if own is not None:
+            credits = credits.filter(counterparty=own)
+        status = query_choice(request, "status", CarriedCredit.Status.values)
+        if status:
+            credits = credits.filter(status=status)
+        code = request.query_params.get("counterparty")
+        if code:
+            credits = credits.filter(counterparty__code=code)
+        paginator = CreditPage()
+        page = paginator.paginate_queryset(credits, request, view=self)
+        return paginator.get_paginated_response([credit_as_json(c) for c in page])

@@ -185,6 +185,9 @@ class BatchSerializer(serializers.Serializer):
     affirmation_due = serializers.DateTimeField(allow_null=True)
     affirmed_at = serializers.DateTimeField(allow_null=True)
     dispute_reason = serializers.CharField(allow_null=True)
+    credits_netted = serializers.ListField(
+        child=serializers.DictField(), help_text="carried credits of failed batches netted into this one"
+    )
     legs = LegSerializer(many=True, required=False)
 
 

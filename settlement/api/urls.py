@@ -14,6 +14,7 @@ urlpatterns = [
     path("ops/cycles", cycles.OpsCyclesView.as_view(), name="ops-cycles"),
     path("ops/legs/<int:leg_id>/confirm", cycles.OpsLegConfirmView.as_view(), name="ops-leg-confirm"),
     path("batches", cycles.BatchesView.as_view(), name="batches"),
+    path("credits", cycles.CreditsView.as_view(), name="credits"),
     path("batches/<int:batch_id>/affirm", cycles.BatchAffirmView.as_view(), name="batch-affirm"),
     path("batches/<int:batch_id>/dispute", cycles.BatchDisputeView.as_view(), name="batch-dispute"),
     path("ops/batches/<int:batch_id>/hold", cycles.OpsBatchHoldView.as_view(), name="ops-batch-hold"),

@@ -1,7 +1,18 @@
 """Settlement's tables: trades and obligations, exposure and the cap,
 prefunding, cycles and DVP."""
 
-from .cycles import HOME, Batch, BatchItem, CounterpartyExclusion, Cycle, CycleLock, Delivery, FailReason, Leg
+from .cycles import (
+    HOME,
+    Batch,
+    BatchItem,
+    CarriedCredit,
+    CounterpartyExclusion,
+    Cycle,
+    CycleLock,
+    Delivery,
+    FailReason,
+    Leg,
+)
 from .exposure import CapConfig, CycleRequest, ExposurePosition, ReserveCover
 from .prefunding import (
     CustodianAttestation,
@@ -21,6 +32,7 @@ __all__ = [
     "Batch",
     "BatchItem",
     "CapConfig",
+    "CarriedCredit",
     "ComplianceException",
     "CounterpartyExclusion",
     "CustodianAttestation",

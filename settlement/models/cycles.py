@@ -224,3 +224,40 @@ class CounterpartyExclusion(models.Model):
 
     def __str__(self) -> str:
         return f"exclusion {self.id} {self.operator_id} ({self.status})"
+
+
+class CarriedCredit(models.Model):
+    """What moved for a batch that then failed, carried into the
+    counterparty's next batch (DESIGN section 7: nothing delivered is
+    stranded). ``inbound``: home holds the counterparty's asset (a
+    confirmed inbound leg) and owes it back; ``outbound``: the counterparty
+    holds home's (a confirmed outbound leg). The next batch nets it with
+    its obligations (``applied``); it is ``settled`` when that batch
+    settles, and ``open`` again if that batch fails too."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        APPLIED = "applied"
+        SETTLED = "settled"
+
+    UNSETTLED = (Status.OPEN, Status.APPLIED)
+
+    counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    direction = models.CharField(max_length=8, choices=Leg.Direction.choices)
+    amount = models.DecimalField(**MONEY)
+    source_leg = models.OneToOneField(Leg, on_delete=models.PROTECT, related_name="carried_credit")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    applied_batch = models.ForeignKey(
+        Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="credits_applied"
+    )
+    created_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="credit_amount_positive")]
+        indexes = [models.Index(fields=["counterparty", "status"])]
+
+    def __str__(self) -> str:
+        return f"credit {self.id} {self.direction} {self.amount} {self.asset_id} ({self.status})"

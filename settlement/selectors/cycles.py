@@ -52,6 +52,15 @@ def batch_as_json(batch, *, legs: bool = True) -> dict:
         "affirmation_due": _iso(batch.affirmation_due),
         "affirmed_at": _iso(batch.affirmed_at),
         "dispute_reason": batch.dispute_reason or None,
+        "credits_netted": [
+            {
+                "credit": c.id,
+                "asset": c.asset.code,
+                "direction": c.direction,
+                "amount": format(at_scale(c.amount, c.asset.scale), "f"),
+            }
+            for c in batch.credits_applied.select_related("asset").order_by("id")
+        ],
     }
     if legs:
         body["legs"] = [

@@ -29,6 +29,7 @@ from settlement import hooks
 from settlement.aggregates import sums_by_direction
 from settlement.models import Batch, CounterpartyExclusion, Cycle, CycleLock, CycleRequest, Leg, Obligation
 
+from .credits import credits_apply, credits_settle
 from .positions import positions_release
 from .prefunding import prefunding_settle
 
@@ -178,9 +179,12 @@ def _batch_create(*, cycle: Cycle, batch: Batch, actor: str) -> Batch:
     counterparty, policy = batch.counterparty, batch.dvp_policy
     nets = sums_by_direction(Obligation.objects.filter(batch=batch), ("asset_id",))
     taken = sum(inbound_count + outbound_count for _, _, inbound_count, outbound_count in nets.values())
+    # what moved for an earlier batch that failed nets in here (never settles outside DVP)
+    carried = credits_apply(batch=batch, as_of=as_of, actor=actor)
     legs = []
-    for (asset_id,), (inbound, outbound, _, _) in sorted(nets.items()):
-        net = inbound - outbound
+    for asset_id in sorted({asset_id for (asset_id,) in nets} | set(carried)):
+        inbound, outbound, _, _ = nets.get((asset_id,), (Decimal(0), Decimal(0), 0, 0))
+        net = inbound - outbound + carried.get(asset_id, Decimal(0))
         if net == 0:
             continue
         legs.append(_leg_new(batch=batch, asset_id=asset_id, net=net, as_of=as_of))
@@ -194,6 +198,7 @@ def _batch_create(*, cycle: Cycle, batch: Batch, actor: str) -> Batch:
             "counterparty": counterparty.code,
             "dvp_policy": policy,
             "obligations": taken,
+            "credits_netted": {str(asset_id): as_str(change) for asset_id, change in sorted(carried.items())},
             "legs": [
                 {"asset_id": leg.asset_id, "direction": leg.direction, "amount": as_str(leg.amount)} for leg in legs
             ],
@@ -287,6 +292,7 @@ def batch_settle(*, batch: Batch, as_of: datetime, actor: str, by_netting: bool 
     positions_release(obligations=obligations)
     prefunding_settle(batch_id=batch.id, as_of=as_of)  # para 10: committed clears, funded moves
     settled = obligations.update(status=Obligation.Status.SETTLED, settled_at=as_of)
+    credits = credits_settle(batch=batch, as_of=as_of)
     batch.status = Batch.Status.SETTLED
     batch.settled_at = as_of
     batch.settled_by_netting = by_netting
@@ -298,6 +304,11 @@ def batch_settle(*, batch: Batch, as_of: datetime, actor: str, by_netting: bool 
         object_type="Batch",
         object_id=batch.id,
         before={"status": Batch.Status.OPEN},
-        after={"status": Batch.Status.SETTLED, "obligations": settled, "by_netting": by_netting},
+        after={
+            "status": Batch.Status.SETTLED,
+            "obligations": settled,
+            "credits_settled": credits,
+            "by_netting": by_netting,
+        },
         at=as_of,
     )

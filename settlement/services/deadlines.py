@@ -21,6 +21,7 @@ from settlement import hooks
 from settlement.models import HOME, Batch, FailReason, Leg, Obligation
 
 from .batch_controls import affirmations_deem
+from .credits import credits_carry
 from .cycles import IN_BATCH, OPEN, cycles_lock
 
 OVERDUE_STATUSES = (Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING)
@@ -173,7 +174,6 @@ def _batch_fail(*, batch: Batch, overdue: list[Leg], as_of: datetime, actor: str
     attributed = _attribute(batch=batch, overdue=overdue)
     failed_by, why = _blame(attributed, code)
     counts = failed_by == code and why != FailReason.RAIL_OUTAGE
-    confirmed = list(batch.legs.filter(status=Leg.Status.CONFIRMED).select_related("asset"))
     _legs_end(batch=batch, failed=attributed, as_of=as_of, actor=actor)
     returned = Obligation.objects.filter(batch=batch, status=IN_BATCH)
     count = returned.count()
@@ -225,21 +225,9 @@ def _batch_fail(*, batch: Batch, overdue: list[Leg], as_of: datetime, actor: str
             },
             at=as_of,
         )
-    if confirmed:
-        # Assets that did move for a batch that failed: someone must return
-        # them or apply them off-line; the next cycle nets the obligations afresh.
-        alert_raise(
-            kind="failed_batch_with_movements",
-            operator_code=code,
-            message=f"batch {batch.id} failed after {len(confirmed)} leg(s) had already settled; return or apply them",
-            details={
-                "legs": [
-                    {"id": leg.id, "asset": leg.asset.code, "direction": leg.direction, "amount": as_str(leg.amount)}
-                    for leg in confirmed
-                ]
-            },
-            at=as_of,
-        )
+    # what moved is not stranded: it is carried into the counterparty's next
+    # batch, with the credits this batch had taken in
+    credits_carry(batch=batch, as_of=as_of, actor=actor)
     return counts
 
 
@@ -260,6 +248,7 @@ def batches_fail_for_default(*, counterparty_id: int, reason: str, as_of: dateti
         if batch.status != Batch.Status.OPEN:
             continue
         _legs_end(batch=batch, failed={}, as_of=as_of, actor=actor, reason=reason)
+        credits_carry(batch=batch, as_of=as_of, actor=actor)  # what it holds counts in the close-out
         batch.status, batch.failed_at = Batch.Status.FAILED, as_of
         batch.failed_by, batch.fail_reason = batch.counterparty.code, FailReason.COUNTERPARTY_DEFAULTED
         batch.fail_detail = reason[:300]

@@ -57,6 +57,7 @@ ADMIN: dict[str, tuple[str, str, str]] = {
     "registry.WalletBalance": (V, "view, add, change", "view, add, change"),
     "settlement.Batch": (V, ACT, ACT),
     "settlement.CounterpartyExclusion": (V, ACT, ACT),
+    "settlement.CarriedCredit": (V, V, V),
     "settlement.CapConfig": (V, V, V),
     "settlement.ComplianceException": (V, ACT, ACT),
     "settlement.Cycle": (V, V, V),
@@ -118,6 +119,7 @@ API: dict[str, set[str]] = {
     "POST /api/v1/ops/legs/{id}/confirm": WRITERS,
     # DVP (section 7): the counterparty affirms or disputes its own batches
     "GET /api/v1/batches": {"SG1 key", "operations key"},
+    "GET /api/v1/credits": KEYS,
     "POST /api/v1/batches/{id}/affirm": {"SG1 key"},
     "POST /api/v1/batches/{id}/dispute": {"SG1 key"},
     "POST /api/v1/ops/batches/{id}/hold": WRITERS,

@@ -325,3 +325,32 @@ def test_a_counterparty_answers_only_for_its_own_batches(network):
         batch_affirm(batch_id=batch.id, operator=network.jp1, actor="JP1:key", now=MONDAY)
     with pytest.raises(NotFound):
         batch_dispute(batch_id=batch.id, operator=network.jp1, reason="not ours", actor="JP1:key", now=MONDAY)
+
+
+# --- shown to operations: the dashboard and the daily settlement report --------------------------
+
+
+@pytest.mark.para(14)
+def test_held_and_excluded_are_on_the_dashboard_and_still_breaches_in_the_settlement_report(client, network):
+    from operations.services.reports import settlement_report
+
+    ingest(trade(quantity="1"), trade(sell=("JP1", "j"), quantity="1"))
+    cycle = cycle_run(kind="intraday", as_of=MONDAY, actor="test")
+    sg1_batch = cycle.batches.get(counterparty__code="SG1")
+    batch_hold(batch_id=sg1_batch.id, reason="SG1 wallet migration", actor="user:olga", now=MONDAY)
+    counterparty_exclude(code="JP1", reason="screening JP1", actor="user:olga", now=MONDAY)
+    Batch.objects.filter(counterparty__code="JP1").update(status="failed")  # JP1's obligations wait outside
+    Obligation.objects.filter(counterparty__code="JP1").update(status="open", batch=None)
+    client.force_login(staff("viewer", "ops_viewer"))
+
+    page = client.get("/ops/").content.decode()
+    report = settlement_report(day=(MONDAY + timedelta(days=2)).date())
+
+    assert "SG1 wallet migration" in page and "screening JP1" in page
+    assert {line["counterparty"] for line in report["breaches"]} == {"SG1", "JP1"}
+    assert {line["held_or_excluded"] for line in report["breaches"]} == {
+        f"batch {sg1_batch.id} held: SG1 wallet migration",
+        "JP1 excluded: screening JP1",
+    }
+    assert [h["batch"] for h in report["held_batches"]] == [sg1_batch.id]
+    assert [x["counterparty"] for x in report["excluded_counterparties"]] == ["JP1"]
