@@ -1,7 +1,10 @@
 """Back office for operations. Financial history (trades, obligations, audit)
 is read-only here; changes go through services that audit them."""
 
+import json
+
 from django.contrib import admin, messages
+from django.http import HttpResponse
 from django.utils import timezone
 
 from controls.admin import ReadOnlyAdmin, scaled_amount
@@ -20,11 +23,12 @@ from settlement.models import (
     ExposurePosition,
     Leg,
     Obligation,
+    SettlementStatement,
     Trade,
     TradeException,
     TradeIngest,
 )
-from settlement.services import batch_controls, review
+from settlement.services import batch_controls, review, statements
 
 
 @admin.register(CapConfig)
@@ -254,6 +258,44 @@ class CarriedCreditAdmin(ReadOnlyAdmin):
     list_filter = ["status", "counterparty", "asset"]
     list_select_related = ["counterparty", "asset"]
     amount_shown = scaled_amount("amount")
+
+
+@admin.register(SettlementStatement)
+class SettlementStatementAdmin(ReadOnlyAdmin):
+    """Daily statements as sent to each counterparty; a correction is a new version."""
+
+    list_display = ["id", "counterparty", "day", "version", "generated_at", "generated_by", "digest"]
+    list_filter = ["counterparty", "day"]
+    exclude = ["content", "csv"]
+    actions = ["download_csv", "download_json"]
+
+    def _one(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "select exactly one statement to download", messages.ERROR)
+            return None
+        return queryset.select_related("counterparty").get()
+
+    @admin.action(description="Download the statement as CSV")
+    def download_csv(self, request, queryset):
+        statement = self._one(request, queryset)
+        if statement is None:
+            return None
+        response = HttpResponse(statement.csv, content_type="text/csv")
+        name = f"statement-{statement.counterparty.code}-{statement.day}-v{statement.version}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    @admin.action(description="Download the statement as JSON")
+    def download_json(self, request, queryset):
+        statement = self._one(request, queryset)
+        if statement is None:
+            return None
+        response = HttpResponse(
+            json.dumps(statements.statement_as_json(statement), indent=2), content_type="application/json"
+        )
+        name = f"statement-{statement.counterparty.code}-{statement.day}-v{statement.version}.json"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
 
 @admin.register(CounterpartyExclusion)

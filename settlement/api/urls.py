@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import cycles, prefunding, views
+from . import cycles, prefunding, statements, views
 
 urlpatterns = [
     path("trades", views.TradesView.as_view(), name="trades"),
@@ -15,6 +15,7 @@ urlpatterns = [
     path("ops/legs/<int:leg_id>/confirm", cycles.OpsLegConfirmView.as_view(), name="ops-leg-confirm"),
     path("batches", cycles.BatchesView.as_view(), name="batches"),
     path("credits", cycles.CreditsView.as_view(), name="credits"),
+    path("statements/<str:day>", statements.StatementView.as_view(), name="statement"),
     path("batches/<int:batch_id>/affirm", cycles.BatchAffirmView.as_view(), name="batch-affirm"),
     path("batches/<int:batch_id>/dispute", cycles.BatchDisputeView.as_view(), name="batch-dispute"),
     path("ops/batches/<int:batch_id>/hold", cycles.OpsBatchHoldView.as_view(), name="ops-batch-hold"),

@@ -12,6 +12,7 @@ from .cycles import (
     Delivery,
     FailReason,
     Leg,
+    SettlementStatement,
 )
 from .exposure import CapConfig, CycleRequest, ExposurePosition, ReserveCover
 from .prefunding import (
@@ -53,6 +54,7 @@ __all__ = [
     "PrefundingHold",
     "PrefundingSettlement",
     "ReserveCover",
+    "SettlementStatement",
     "Trade",
     "TradeException",
     "TradeIngest",

@@ -261,3 +261,28 @@ class CarriedCredit(models.Model):
 
     def __str__(self) -> str:
         return f"credit {self.id} {self.direction} {self.amount} {self.asset_id} ({self.status})"
+
+
+class SettlementStatement(models.Model):
+    """A counterparty's daily settlement statement, as sent: kept and never
+    changed; a correction is a new version (DESIGN section 7)."""
+
+    counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    day = models.DateField(help_text="the Hong Kong date whose end-of-day cut-off closes the statement")
+    version = models.PositiveIntegerField()
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    generated_at = models.DateTimeField()
+    generated_by = models.CharField(max_length=150)
+    content = models.JSONField()
+    csv = models.TextField()
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the content, to tell a correction from a replay")
+
+    class Meta:
+        ordering = ["-day", "counterparty_id", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["counterparty", "day", "version"], name="statement_unique_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"statement {self.counterparty_id} {self.day} v{self.version}"

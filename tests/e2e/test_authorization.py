@@ -58,6 +58,7 @@ ADMIN: dict[str, tuple[str, str, str]] = {
     "settlement.Batch": (V, ACT, ACT),
     "settlement.CounterpartyExclusion": (V, ACT, ACT),
     "settlement.CarriedCredit": (V, V, V),
+    "settlement.SettlementStatement": (V, V, V),
     "settlement.CapConfig": (V, V, V),
     "settlement.ComplianceException": (V, ACT, ACT),
     "settlement.Cycle": (V, V, V),
@@ -120,6 +121,7 @@ API: dict[str, set[str]] = {
     # DVP (section 7): the counterparty affirms or disputes its own batches
     "GET /api/v1/batches": {"SG1 key", "operations key"},
     "GET /api/v1/credits": KEYS,
+    "GET /api/v1/statements/{day}": {"SG1 key", "operations key"},
     "POST /api/v1/batches/{id}/affirm": {"SG1 key"},
     "POST /api/v1/batches/{id}/dispute": {"SG1 key"},
     "POST /api/v1/ops/batches/{id}/hold": WRITERS,
