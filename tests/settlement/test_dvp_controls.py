@@ -194,6 +194,22 @@ def test_a_held_batch_does_not_fail_and_instructs_nothing_until_released(network
     assert {"batch.held", "batch.released"} <= actions
 
 
+def test_a_held_batch_raises_no_missing_delivery_until_its_moved_deadline_passes(network):
+    from custody.services.reconcile import reconcile_run
+
+    ingest(trade(quantity="1"))
+    batch = run(MONDAY)
+    deadline = leg(batch, "BTC").deadline
+    batch_hold(batch_id=batch.id, reason="checking", actor="user:olga", now=MONDAY)
+
+    reconcile_run(as_of=deadline + timedelta(hours=2))
+    assert not Break.objects.filter(kind="missing_delivery").exists()
+
+    batch_hold_release(batch_id=batch.id, reason="", actor="user:olga", now=MONDAY + timedelta(hours=3))
+    reconcile_run(as_of=deadline + timedelta(hours=3, minutes=1))
+    assert Break.objects.get(kind="missing_delivery").leg_id == leg(batch, "BTC").id
+
+
 def test_a_release_moves_the_deadlines_on_by_the_time_held(network):
     ingest(trade(quantity="1"))
     batch = run(MONDAY)
