@@ -20,7 +20,7 @@ from registry.api.scoped import ScopedView
 from registry.models import Operator
 from settlement.models import Batch, CarriedCredit, Cycle
 from settlement.selectors.credits import credit_as_json
-from settlement.selectors.cycles import batch_as_json, cycle_as_json
+from settlement.selectors.cycles import batch_as_json, batches_for_listing, cycle_as_json
 from settlement.services.batch_controls import (
     batch_affirm,
     batch_dispute,
@@ -182,7 +182,7 @@ class BatchesView(ScopedView):
         responses={200: cursor_page("BatchPage", s.BatchSerializer)},
     )
     def get(self, request):
-        batches = Batch.objects.select_related("counterparty", "escrow_custodian")
+        batches = batches_for_listing(Batch.objects.all())
         own = _counterparty(request)
         if own is not None:
             batches = batches.filter(counterparty=own)

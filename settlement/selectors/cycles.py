@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import Count, Prefetch, QuerySet
+
 from controls.money import at_scale
 from registry.models import Operator
+from settlement.models import CarriedCredit, Leg
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -30,7 +33,28 @@ def leg_as_json(leg) -> dict:
     }
 
 
+def batches_for_listing(batches: QuerySet) -> QuerySet:
+    """Batches with what ``batch_as_json`` shows loaded in a fixed number of
+    queries, however many batches a page holds."""
+    return (
+        batches.select_related("counterparty", "escrow_custodian")
+        .annotate(obligations_count=Count("items", distinct=True))
+        .prefetch_related(
+            Prefetch(
+                "legs", Leg.objects.select_related("asset").order_by("direction", "asset__code"), to_attr="legs_shown"
+            ),
+            Prefetch(
+                "credits_applied", CarriedCredit.objects.select_related("asset").order_by("id"), to_attr="credits_shown"
+            ),
+        )
+    )
+
+
 def batch_as_json(batch, *, legs: bool = True) -> dict:
+    count = getattr(batch, "obligations_count", None)
+    credits = getattr(batch, "credits_shown", None)
+    if credits is None:
+        credits = batch.credits_applied.select_related("asset").order_by("id")
     body = {
         "id": batch.id,
         "counterparty": batch.counterparty.code,
@@ -42,7 +66,7 @@ def batch_as_json(batch, *, legs: bool = True) -> dict:
         "failed_by": batch.failed_by or None,
         "fail_reason": batch.fail_reason or None,
         "fail_detail": batch.fail_detail or None,
-        "obligations": batch.items.count(),
+        "obligations": count if count is not None else batch.items.count(),
         "settled_at": _iso(batch.settled_at),
         "failed_at": _iso(batch.failed_at),
         "held": batch.held_at is not None,
@@ -59,13 +83,14 @@ def batch_as_json(batch, *, legs: bool = True) -> dict:
                 "direction": c.direction,
                 "amount": format(at_scale(c.amount, c.asset.scale), "f"),
             }
-            for c in batch.credits_applied.select_related("asset").order_by("id")
+            for c in credits
         ],
     }
     if legs:
-        body["legs"] = [
-            leg_as_json(leg) for leg in batch.legs.select_related("asset").order_by("direction", "asset__code")
-        ]
+        shown = getattr(batch, "legs_shown", None)
+        if shown is None:
+            shown = batch.legs.select_related("asset").order_by("direction", "asset__code")
+        body["legs"] = [leg_as_json(leg) for leg in shown]
     return body
 
 

@@ -41,6 +41,19 @@ def test_a_counterparty_lists_only_its_own_batches_by_status(network, batches):
     assert (bad.status_code, bad.json()["field"]) == (400, "status")
 
 
+def test_listing_batches_costs_the_same_queries_however_many_there_are(network, batches, django_assert_max_num_queries):
+    for hour in range(1, 6):
+        at = MONDAY + timedelta(hours=hour)
+        trades_ingest(items=[{**trade(), "executed_at": at.isoformat()}], actor="engine", now=at)
+        cycle_run(kind="intraday", as_of=at + timedelta(minutes=1), actor="test")
+    ops = api_client_for(network.home, scope="operations")
+
+    with django_assert_max_num_queries(12):
+        listed = ops.get("/api/v1/batches").json()["results"]
+
+    assert len(listed) == 7 and all(len(b["legs"]) == 2 and b["obligations"] == 2 for b in listed)
+
+
 def test_affirm_and_dispute_answer_for_the_own_batch_only(network, batches):
     sg1 = api_client_for(network.sg1, scope="operator")
 
