@@ -320,6 +320,10 @@ LOGGING = {
 # default) when an obligation has failed this many times or is this old.
 DEFAULT_REVIEW_FAILS = int(os.environ.get("DEFAULT_REVIEW_FAILS", "3"))
 DEFAULT_REVIEW_AGE_HOURS = int(os.environ.get("DEFAULT_REVIEW_AGE_HOURS", "48"))
+# Affirmation (DESIGN section 7): minutes a counterparty has to affirm or
+# dispute a new batch before home's outbound legs go out anyway ("deemed
+# affirmed", recorded as such). 0: affirmation is not required.
+BATCH_AFFIRMATION_WINDOW_MINUTES = int(os.environ.get("BATCH_AFFIRMATION_WINDOW_MINUTES", "0"))
 # The end-of-day cycle's cut-off, local to Hong Kong (circular para 14).
 EOD_CUTOFF_HKT = os.environ.get("EOD_CUTOFF_HKT", "22:00")
 # make run sets DEMO=1: enables the demo_activity command, whose confirmations

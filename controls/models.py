@@ -46,6 +46,8 @@ class ApprovalRequest(models.Model):
         NETWORK_CHANGE = "network_change"
         DEFAULT_RECOVERY = "default_recovery"
         CLAIM_BUY_IN = "claim_buy_in"
+        PREFUNDING_LIFT = "prefunding_lift"
+        EXCLUSION_LIFT = "exclusion_lift"
 
     class Status(models.TextChoices):
         PENDING = "pending"

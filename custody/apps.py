@@ -10,12 +10,18 @@ class CustodyConfig(AppConfig):
         # the custodian's instructions in that same transaction
         from settlement import hooks
 
+        from .services.breaks import batch_dispute_break
         from .services.instructions import instructions_follow_legs, instructions_write
+        from .services.reconcile.deliveries import legs_fail_reasons
         from .tasks import open_orders_queue
 
         hooks.outbound_legs_instructed.connect(instructions_write)
         # and closes an instruction when its leg ends (confirmed: done; failed
         # or cancelled: cancelled), so the outbox lists only what is due
         hooks.legs_finished.connect(instructions_follow_legs)
+        # a failing leg's reason: custody knows a short or over delivery
+        hooks.legs_failing.connect(legs_fail_reasons)
+        # a counterparty disputed a batch: a break for operations to own
+        hooks.batch_disputed.connect(batch_dispute_break)
         # the engine posted its open orders: reconcile them with the holds
         hooks.open_orders_received.connect(open_orders_queue)

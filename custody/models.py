@@ -265,6 +265,7 @@ class Break(models.Model):
         MISSING_DELIVERY = "missing_delivery", "missing delivery past deadline"
         BALANCE_DIFFERENCE = "balance_difference"
         REORGED = "reorged", "transfer reorged out after being seen"
+        BATCH_DISPUTED = "batch_disputed", "batch disputed by the counterparty"
         # prefunding (circular para 10)
         COVER_BREACH = "cover_breach", "prefunding cover breach at the designated custodian"
         ATTESTATION_STALE = "attestation_stale", "designated custodian attestation stale"

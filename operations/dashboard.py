@@ -14,7 +14,14 @@ from controls.money import display
 from custody.selectors import breaks_by_age
 from registry.models import Asset
 from registry.selectors import HKD
-from settlement.models import Batch, ComplianceException, CycleRequest, TradeException, TradeIngest
+from settlement.models import (
+    Batch,
+    ComplianceException,
+    CounterpartyExclusion,
+    CycleRequest,
+    TradeException,
+    TradeIngest,
+)
 from settlement.selectors.exposure import exposure_get
 from settlement.selectors.prefunding import attestation_max_age, cover_compute
 
@@ -154,6 +161,12 @@ def dashboard(request):
         .prefetch_related("legs__asset")
         .order_by("-id")[:12],
         "fails": Batch.objects.filter(status=Batch.Status.FAILED).count(),
+        "held": Batch.objects.filter(status=Batch.Status.OPEN, held_at__isnull=False)
+        .select_related("counterparty")
+        .order_by("held_at")[:20],
+        "exclusions": CounterpartyExclusion.objects.filter(status=CounterpartyExclusion.Status.ACTIVE)
+        .select_related("operator")
+        .order_by("created_at"),
         "reserve": _reserve_card(exposure, now),
         "today": _today_line(now),
         "breaks_by_age": breaks_by_age(now=now),

@@ -1,7 +1,10 @@
 """Back office for operations. Financial history (trades, obligations, audit)
 is read-only here; changes go through services that audit them."""
 
+import json
+
 from django.contrib import admin, messages
+from django.http import HttpResponse
 from django.utils import timezone
 
 from controls.admin import ReadOnlyAdmin, scaled_amount
@@ -11,18 +14,21 @@ from controls.services import approvals
 from settlement.models import (
     Batch,
     CapConfig,
+    CarriedCredit,
     ComplianceException,
+    CounterpartyExclusion,
     Cycle,
     CycleRequest,
     Delivery,
     ExposurePosition,
     Leg,
     Obligation,
+    SettlementStatement,
     Trade,
     TradeException,
     TradeIngest,
 )
-from settlement.services import review
+from settlement.services import batch_controls, review, statements
 
 
 @admin.register(CapConfig)
@@ -171,7 +177,10 @@ class BatchInline(admin.TabularInline):
         "status",
         "settled_by_netting",
         "waiting_reason",
+        "failed_by",
         "fail_reason",
+        "held_at",
+        "affirmation",
     )
 
     def has_add_permission(self, request, obj=None):
@@ -195,11 +204,127 @@ class BatchAdmin(ReadOnlyAdmin):
         "status",
         "settled_by_netting",
         "waiting_reason",
+        "failed_by",
         "fail_reason",
+        "held_at",
+        "hold_reason",
+        "affirmation",
     ]
-    list_filter = ["status", "counterparty", "dvp_policy"]
+    list_filter = ["status", "counterparty", "dvp_policy", "failed_by", "fail_reason", "affirmation"]
     list_select_related = ["cycle", "counterparty"]
     inlines = [LegInline]
+    actions = ["hold", "release"]
+
+    @admin.action(description="Hold (deadlines stop, nothing more is instructed)", permissions=["act"])
+    def hold(self, request, queryset):
+        self._each(request, queryset, batch_controls.batch_hold, "held")
+
+    @admin.action(description="Release the hold", permissions=["act"])
+    def release(self, request, queryset):
+        self._each(request, queryset, batch_controls.batch_hold_release, "released")
+
+    def _each(self, request, queryset, service, done: str) -> None:
+        for batch in queryset.order_by("id"):
+            try:
+                service(
+                    batch_id=batch.id,
+                    reason=f"{done} in the admin by {request.user.username}",
+                    actor=approvals.actor_of(request.user),
+                    now=timezone.now(),
+                )
+            except DomainError as error:
+                self.message_user(request, f"batch {batch.id}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"batch {batch.id} {done}", messages.SUCCESS)
+
+
+@admin.register(CarriedCredit)
+class CarriedCreditAdmin(ReadOnlyAdmin):
+    """What moved for a failed batch: netted into the counterparty's next
+    batch, settled only with it."""
+
+    list_display = [
+        "id",
+        "counterparty",
+        "asset",
+        "direction",
+        "amount_shown",
+        "status",
+        "source_leg",
+        "applied_batch",
+        "created_at",
+        "settled_at",
+    ]
+    list_filter = ["status", "counterparty", "asset"]
+    list_select_related = ["counterparty", "asset"]
+    amount_shown = scaled_amount("amount")
+
+
+@admin.register(SettlementStatement)
+class SettlementStatementAdmin(ReadOnlyAdmin):
+    """Daily statements as sent to each counterparty; a correction is a new version."""
+
+    list_display = ["id", "counterparty", "day", "version", "generated_at", "generated_by", "digest"]
+    list_filter = ["counterparty", "day"]
+    exclude = ["content", "csv"]
+    actions = ["download_csv", "download_json"]
+
+    def _one(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "select exactly one statement to download", messages.ERROR)
+            return None
+        return queryset.select_related("counterparty").get()
+
+    @admin.action(description="Download the statement as CSV")
+    def download_csv(self, request, queryset):
+        statement = self._one(request, queryset)
+        if statement is None:
+            return None
+        response = HttpResponse(statement.csv, content_type="text/csv")
+        name = f"statement-{statement.counterparty.code}-{statement.day}-v{statement.version}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    @admin.action(description="Download the statement as JSON")
+    def download_json(self, request, queryset):
+        statement = self._one(request, queryset)
+        if statement is None:
+            return None
+        response = HttpResponse(
+            json.dumps(statements.statement_as_json(statement), indent=2), content_type="application/json"
+        )
+        name = f"statement-{statement.counterparty.code}-{statement.day}-v{statement.version}.json"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+@admin.register(CounterpartyExclusion)
+class CounterpartyExclusionAdmin(ReadOnlyAdmin):
+    """Exclusions are made from the API or the command line with a reason;
+    here they are shown, and taking a counterparty back in is asked for."""
+
+    list_display = ["id", "operator", "status", "reason", "created_at", "created_by", "lifted_at", "lifted_by"]
+    list_filter = ["status", "operator"]
+    actions = ["request_include"]
+
+    @admin.action(description="Ask to take back into the cycles (a second person approves)", permissions=["act"])
+    def request_include(self, request, queryset):
+        for exclusion in queryset.select_related("operator").order_by("id"):
+            try:
+                approval = batch_controls.counterparty_include_request(
+                    code=exclusion.operator.code,
+                    reason=f"asked in the admin by {request.user.username}",
+                    user=request.user,
+                    now=timezone.now(),
+                )
+            except DomainError as error:
+                self.message_user(request, f"{exclusion.operator.code}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{exclusion.operator.code}: approval {approval.id} waits for a second person",
+                    messages.SUCCESS,
+                )
 
 
 @admin.register(Leg)
@@ -214,8 +339,10 @@ class LegAdmin(ReadOnlyAdmin):
         "value_date",
         "deadline",
         "confirmed_by",
+        "failed_by",
+        "fail_reason",
     ]
-    list_filter = ["status", "direction", "asset"]
+    list_filter = ["status", "direction", "asset", "failed_by", "fail_reason"]
     list_select_related = ["batch", "asset"]
     amount_shown = scaled_amount("amount")
     actions = ["request_manual_confirmation"]

@@ -16,6 +16,19 @@ legs_finished = Hook(
     "that must not be sent.",
 )
 
+legs_failing = Hook(
+    "legs_failing",
+    "Legs of a batch are about to fail at their deadline. Called with leg_ids and reasons (a dict of leg id to "
+    "fail reason that receivers may fill): custody says short_delivery or over_delivery for an inbound leg whose "
+    "matched movements fell short of, or over, its amount. A leg no receiver names failed not_delivered.",
+)
+
+batch_disputed = Hook(
+    "batch_disputed",
+    "A counterparty disputed a batch in this transaction. Called with batch_id, reason, as_of and actor; custody "
+    "opens a break for operations.",
+)
+
 open_orders_received = Hook(
     "open_orders_received",
     "The matching engine posted its open orders (an OpenOrdersSnapshot) in this transaction. "

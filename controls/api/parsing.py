@@ -79,3 +79,13 @@ def request_actor(request) -> str:
 def parse_as_of(raw: object, *, default: datetime) -> datetime:
     # a cycle cannot take trades not yet executed
     return parse_instant(raw, field="as_of", default=default, not_after=timezone.now())
+
+
+def query_choice(request, name: str, values: list[str]) -> str | None:
+    """A query parameter that must be one of ``values``; None when absent."""
+    value = request.query_params.get(name)
+    if not value:
+        return None
+    if value not in values:
+        raise InvalidInput("invalid_field", f"{name} must be one of {', '.join(values)}", field=name)
+    return value

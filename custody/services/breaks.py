@@ -21,6 +21,7 @@ from controls.models import AuditEvent
 from controls.money import as_str
 from controls.services.audit import audit_record
 from custody.models import Break, BreakEvent, Movement
+from settlement.models import Batch
 
 MAX_NOTE = 2000
 
@@ -270,3 +271,21 @@ def break_resolve(*, break_id: int, note: str, actor: str, now: datetime) -> Bre
         brk.save(update_fields=["status", "owner", "resolution", "resolved_by", "resolved_at", "updated_at"])
         _event(brk=brk, actor=actor, action="resolved", at=now, note=note)
         return brk
+
+
+def batch_dispute_break(*, batch_id: int, reason: str, as_of: datetime, actor: str) -> Break:
+    """A counterparty disputed a batch (settlement's hooks.batch_disputed):
+    a break that operations own until they resolve it, in the dispute's
+    transaction. The batch is held meanwhile."""
+    batch = Batch.objects.select_related("counterparty").get(pk=batch_id)
+    brk, _ = break_raise(
+        key=f"{Break.Kind.BATCH_DISPUTED}:batch:{batch.id}",
+        kind=Break.Kind.BATCH_DISPUTED,
+        asset_id=None,
+        amount=Decimal(0),
+        description=f"batch {batch.id}: {batch.counterparty.code} disputes it: {reason}",
+        actor=actor,
+        at=as_of,
+        counterparty_id=batch.counterparty_id,
+    )
+    return brk

@@ -5,7 +5,9 @@ It lists every obligation that, at the end-of-day cut-off of ``day``, is
 older than 24 hours and still unsettled. Each is either a **breach** or
 **deferred**: deferred when a closed rail explains it (its trade could not
 be settled until less than 24 hours before the cut-off: holidays, weekends,
-cut-offs) or when one of its rails is degraded or halted now.
+cut-offs) or when one of its rails is degraded or halted now. A batch
+operations hold, or a counterparty they exclude, is shown with its reason
+but excuses nothing: such an obligation is still a breach.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from controls.services.alerts import alert_raise
 from controls.services.audit import audit_record
 from registry import calendars
 from registry.models import Rail
-from settlement.models import Obligation
+from settlement.models import Batch, CounterpartyExclusion, Obligation
 
 HK = ZoneInfo("Asia/Hong_Kong")
 
@@ -57,6 +59,18 @@ def settlement_report(*, day: date) -> dict:
     def settleable(rail_ids: tuple[int, ...], executed_at: datetime) -> datetime:
         return first_settleable(tuple(rails[i] for i in rail_ids), executed_at)
 
+    # operations' holds and exclusions explain an obligation but never excuse
+    # it: it stays a breach unless a rail defers it
+    held = {
+        b.id: b
+        for b in Batch.objects.filter(status=Batch.Status.OPEN, held_at__isnull=False).select_related("counterparty")
+    }
+    excluded = {
+        x.operator_id: x
+        for x in CounterpartyExclusion.objects.filter(status=CounterpartyExclusion.Status.ACTIVE).select_related(
+            "operator"
+        )
+    }
     breaches, deferred = [], []
     for o in rows:
         rail_ids = tuple(sorted({o.trade.base_asset.rail_id, o.trade.quote_asset.rail_id}))
@@ -72,6 +86,13 @@ def settlement_report(*, day: date) -> dict:
             "age_hours": round((cutoff - o.trade.executed_at).total_seconds() / 3600, 1),
             "fail_count": o.fail_count,
         }
+        controls = []
+        if o.batch_id in held:
+            controls.append(f"batch {o.batch_id} held: {held[o.batch_id].hold_reason}")
+        if o.counterparty_id in excluded:
+            controls.append(f"{o.counterparty.code} excluded: {excluded[o.counterparty_id].reason}")
+        if controls:
+            line["held_or_excluded"] = "; ".join(controls)
         down = [rails[i] for i in rail_ids if rails[i].status != Rail.Status.UP]
         if down:
             line["reason"] = "; ".join(f"rail {r.code} is {r.status}: {r.status_reason}" for r in down)
@@ -91,6 +112,25 @@ def settlement_report(*, day: date) -> dict:
         "breaches": breaches,
         "deferred": deferred,
         "counts": {"breaches": len(breaches), "deferred": len(deferred)},
+        "held_batches": [
+            {
+                "batch": b.id,
+                "counterparty": b.counterparty.code,
+                "held_at": b.held_at.isoformat() if b.held_at else None,
+                "held_by": b.held_by,
+                "reason": b.hold_reason,
+            }
+            for b in held.values()
+        ],
+        "excluded_counterparties": [
+            {
+                "counterparty": x.operator.code,
+                "since": x.created_at.isoformat(),
+                "by": x.created_by,
+                "reason": x.reason,
+            }
+            for x in excluded.values()
+        ],
     }
 
 

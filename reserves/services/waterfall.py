@@ -9,9 +9,10 @@ each step recorded with what it absorbed. Later recoveries (an insurer, the
 estate) are recorded against the default under four eyes and refill the fund.
 
 Layer (a) is a list of sources, one function each, returning what the
-defaulter has there as HKD per asset code at the close-out marks. Carried
-credits and escrow locks (DVP, another change) are sources to add to
-``OWN_ASSET_SOURCES`` with the same signature.
+defaulter has there as HKD per asset code at the close-out marks: its
+prefunded assets at a custodian home controls, and the carried credits
+(what it delivered into batches that then failed, which home holds). Escrow
+locks join with escrow DVP, the same signature.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from controls.models import ApprovalRequest
 from controls.money import amount_in_range, parse_decimal
 from controls.services.approvals import actor_of, approval_kind, approval_request
 from controls.services.audit import audit_record
-from registry.models import Operator, Wallet
+from registry.models import Asset, Operator, Wallet
 from settlement.models import PrefundingBalance
+from settlement.selectors.credits import counterparty_credits
 
 from ..models import Claim, Default, DefaultRecovery, ReserveEntry, WaterfallStep
 from .cover import reserve_cover_sync
@@ -65,8 +67,22 @@ def prefunded_at_home_custodian(operator: Operator, marks: Marks) -> dict[str, D
     }
 
 
-# carried credits and escrow locks join here (the DVP change), same signature
-OWN_ASSET_SOURCES: dict[str, Source] = {"prefunded": prefunded_at_home_custodian}
+def carried_credits(operator: Operator, marks: Marks) -> dict[str, Decimal]:
+    """The defaulter's own assets that home already holds: what it delivered
+    into batches that then failed (DESIGN section 7, carried credits), per
+    asset net of what it holds of home's, valued at the close-out marks."""
+    held = {code: amount for code, amount in counterparty_credits(counterparty_id=operator.id).items() if amount > 0}
+    ids = dict(Asset.objects.filter(code__in=held).values_list("code", "id"))
+    prices = marks(set(ids.values()))
+    return {
+        code: (amount * prices[ids[code]]).quantize(CENT, rounding=ROUND_DOWN)
+        for code, amount in sorted(held.items())
+        if ids[code] in prices
+    }
+
+
+# escrow locks join here with escrow DVP, same signature
+OWN_ASSET_SOURCES: dict[str, Source] = {"carried_credit": carried_credits, "prefunded": prefunded_at_home_custodian}
 
 
 def waterfall_own_assets(*, default: Default, marks: Marks, now: datetime) -> Decimal:

@@ -7,7 +7,7 @@ decimal fields, speed at 10,000 items); these serializers describe it.
 from rest_framework import serializers
 
 from controls.money import at_scale
-from settlement.models import Obligation
+from settlement.models import Batch, FailReason, Obligation
 
 
 class SideSerializer(serializers.Serializer):
@@ -169,6 +169,8 @@ class LegSerializer(serializers.Serializer):
     instructed_at = serializers.DateTimeField(allow_null=True)
     confirmed_at = serializers.DateTimeField(allow_null=True)
     evidence = serializers.JSONField(allow_null=True)
+    failed_by = serializers.CharField(allow_null=True, help_text='a failed leg: "home" or the counterparty\'s code')
+    fail_reason = serializers.ChoiceField(FailReason.values, allow_null=True)
 
 
 class BatchSerializer(serializers.Serializer):
@@ -179,10 +181,22 @@ class BatchSerializer(serializers.Serializer):
     status = serializers.ChoiceField(["open", "settled", "failed"])
     settled_by_netting = serializers.BooleanField()
     waiting_reason = serializers.CharField(allow_null=True)
-    fail_reason = serializers.CharField(allow_null=True)
+    failed_by = serializers.CharField(allow_null=True, help_text='a failed batch: "home" or the counterparty\'s code')
+    fail_reason = serializers.ChoiceField(FailReason.values, allow_null=True)
+    fail_detail = serializers.CharField(allow_null=True, help_text="every failed leg with who failed it and why")
     obligations = serializers.IntegerField()
     settled_at = serializers.DateTimeField(allow_null=True)
     failed_at = serializers.DateTimeField(allow_null=True)
+    held = serializers.BooleanField()
+    held_at = serializers.DateTimeField(allow_null=True)
+    hold_reason = serializers.CharField(allow_null=True)
+    affirmation = serializers.ChoiceField(Batch.Affirmation.values)
+    affirmation_due = serializers.DateTimeField(allow_null=True)
+    affirmed_at = serializers.DateTimeField(allow_null=True)
+    dispute_reason = serializers.CharField(allow_null=True)
+    credits_netted = serializers.ListField(
+        child=serializers.DictField(), help_text="carried credits of failed batches netted into this one"
+    )
     legs = LegSerializer(many=True, required=False)
 
 

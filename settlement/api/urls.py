@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import cycles, prefunding, views
+from . import cycles, prefunding, statements, views
 
 urlpatterns = [
     path("trades", views.TradesView.as_view(), name="trades"),
@@ -13,6 +13,23 @@ urlpatterns = [
     path("legs/<int:leg_id>/deliveries", cycles.DeliveriesView.as_view(), name="leg-deliveries"),
     path("ops/cycles", cycles.OpsCyclesView.as_view(), name="ops-cycles"),
     path("ops/legs/<int:leg_id>/confirm", cycles.OpsLegConfirmView.as_view(), name="ops-leg-confirm"),
+    path("batches", cycles.BatchesView.as_view(), name="batches"),
+    path("credits", cycles.CreditsView.as_view(), name="credits"),
+    path("statements/<str:day>", statements.StatementView.as_view(), name="statement"),
+    path("batches/<int:batch_id>/affirm", cycles.BatchAffirmView.as_view(), name="batch-affirm"),
+    path("batches/<int:batch_id>/dispute", cycles.BatchDisputeView.as_view(), name="batch-dispute"),
+    path("ops/batches/<int:batch_id>/hold", cycles.OpsBatchHoldView.as_view(), name="ops-batch-hold"),
+    path("ops/batches/<int:batch_id>/release", cycles.OpsBatchReleaseView.as_view(), name="ops-batch-release"),
+    path(
+        "ops/counterparties/<str:code>/exclude",
+        cycles.OpsCounterpartyExcludeView.as_view(),
+        name="ops-counterparty-exclude",
+    ),
+    path(
+        "ops/counterparties/<str:code>/include",
+        cycles.OpsCounterpartyIncludeView.as_view(),
+        name="ops-counterparty-include",
+    ),
     # prefunding (DESIGN section 6a)
     path("prefunding/holds", prefunding.HoldsView.as_view(), name="prefunding-holds"),
     path("prefunding/holds/batch", prefunding.HoldsBatchView.as_view(), name="prefunding-holds-batch"),

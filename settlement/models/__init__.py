@@ -1,7 +1,19 @@
 """Settlement's tables: trades and obligations, exposure and the cap,
 prefunding, cycles and DVP."""
 
-from .cycles import Batch, BatchItem, Cycle, CycleLock, Delivery, Leg
+from .cycles import (
+    HOME,
+    Batch,
+    BatchItem,
+    CarriedCredit,
+    CounterpartyExclusion,
+    Cycle,
+    CycleLock,
+    Delivery,
+    FailReason,
+    Leg,
+    SettlementStatement,
+)
 from .exposure import CapConfig, CycleRequest, ExposurePosition, ExposureReservation, ReserveCover
 from .prefunding import (
     CustodianAttestation,
@@ -17,10 +29,13 @@ from .prefunding import (
 from .trades import ComplianceException, Obligation, Trade, TradeException, TradeIngest
 
 __all__ = [
+    "HOME",
     "Batch",
     "BatchItem",
     "CapConfig",
+    "CarriedCredit",
     "ComplianceException",
+    "CounterpartyExclusion",
     "CustodianAttestation",
     "Cycle",
     "CycleLock",
@@ -28,6 +43,7 @@ __all__ = [
     "Delivery",
     "ExposurePosition",
     "ExposureReservation",
+    "FailReason",
     "FundingEvent",
     "HoldEvent",
     "Leg",
@@ -39,6 +55,7 @@ __all__ = [
     "PrefundingHold",
     "PrefundingSettlement",
     "ReserveCover",
+    "SettlementStatement",
     "Trade",
     "TradeException",
     "TradeIngest",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import Count, Prefetch, QuerySet
+
 from controls.money import at_scale
 from registry.models import Operator
+from settlement.models import CarriedCredit, Leg
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -25,10 +28,33 @@ def leg_as_json(leg) -> dict:
         "instructed_at": _iso(leg.instructed_at),
         "confirmed_at": _iso(leg.confirmed_at),
         "evidence": leg.evidence,
+        "failed_by": leg.failed_by or None,
+        "fail_reason": leg.fail_reason or None,
     }
 
 
+def batches_for_listing(batches: QuerySet) -> QuerySet:
+    """Batches with what ``batch_as_json`` shows loaded in a fixed number of
+    queries, however many batches a page holds."""
+    return (
+        batches.select_related("counterparty", "escrow_custodian")
+        .annotate(obligations_count=Count("items", distinct=True))
+        .prefetch_related(
+            Prefetch(
+                "legs", Leg.objects.select_related("asset").order_by("direction", "asset__code"), to_attr="legs_shown"
+            ),
+            Prefetch(
+                "credits_applied", CarriedCredit.objects.select_related("asset").order_by("id"), to_attr="credits_shown"
+            ),
+        )
+    )
+
+
 def batch_as_json(batch, *, legs: bool = True) -> dict:
+    count = getattr(batch, "obligations_count", None)
+    credits = getattr(batch, "credits_shown", None)
+    if credits is None:
+        credits = batch.credits_applied.select_related("asset").order_by("id")
     body = {
         "id": batch.id,
         "counterparty": batch.counterparty.code,
@@ -37,15 +63,34 @@ def batch_as_json(batch, *, legs: bool = True) -> dict:
         "status": batch.status,
         "settled_by_netting": batch.settled_by_netting,
         "waiting_reason": batch.waiting_reason or None,
+        "failed_by": batch.failed_by or None,
         "fail_reason": batch.fail_reason or None,
-        "obligations": batch.items.count(),
+        "fail_detail": batch.fail_detail or None,
+        "obligations": count if count is not None else batch.items.count(),
         "settled_at": _iso(batch.settled_at),
         "failed_at": _iso(batch.failed_at),
+        "held": batch.held_at is not None,
+        "held_at": _iso(batch.held_at),
+        "hold_reason": batch.hold_reason or None,
+        "affirmation": batch.affirmation,
+        "affirmation_due": _iso(batch.affirmation_due),
+        "affirmed_at": _iso(batch.affirmed_at),
+        "dispute_reason": batch.dispute_reason or None,
+        "credits_netted": [
+            {
+                "credit": c.id,
+                "asset": c.asset.code,
+                "direction": c.direction,
+                "amount": format(at_scale(c.amount, c.asset.scale), "f"),
+            }
+            for c in credits
+        ],
     }
     if legs:
-        body["legs"] = [
-            leg_as_json(leg) for leg in batch.legs.select_related("asset").order_by("direction", "asset__code")
-        ]
+        shown = getattr(batch, "legs_shown", None)
+        if shown is None:
+            shown = batch.legs.select_related("asset").order_by("direction", "asset__code")
+        body["legs"] = [leg_as_json(leg) for leg in shown]
     return body
 
 

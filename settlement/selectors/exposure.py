@@ -134,6 +134,9 @@ class ExposureInputs:
     operators: list[Operator]  # every operator, with its jurisdiction, by code
     cap: CapConfig | None
     reserve_available: Decimal
+    # open carried credits per (counterparty, asset), signed: + home holds the
+    # counterparty's asset, - the counterparty holds home's
+    credits: dict[tuple[int, int], Decimal]
     reserved: dict[int, Decimal] = field(default_factory=dict)  # open reservations by counterparty id
 
     def asset(self, code: str) -> ValuedAsset | None:
@@ -160,7 +163,12 @@ SELECT
   (SELECT coalesce((SELECT available_hkd FROM settlement_reservecover LIMIT 1), 0)::text),
   (SELECT coalesce(json_agg(json_build_array(counterparty_id, reserved::text)), '[]')
      FROM (SELECT counterparty_id, sum(amount_hkd) AS reserved FROM settlement_exposurereservation
-            WHERE status = 'reserved' AND expires_at > %s GROUP BY counterparty_id) r)::text
+            WHERE status = 'reserved' AND expires_at > %s GROUP BY counterparty_id) r)::text,
+  (SELECT coalesce(json_agg(json_build_array(counterparty_id, asset_id, held::text)), '[]')
+     FROM (SELECT counterparty_id, asset_id,
+                  sum(CASE WHEN direction = 'inbound' THEN amount ELSE -amount END) AS held
+             FROM settlement_carriedcredit WHERE status IN ('open', 'applied')
+            GROUP BY counterparty_id, asset_id) c)::text
 """
 
 
@@ -176,7 +184,9 @@ def exposure_inputs(*, as_of: datetime) -> ExposureInputs:
     """Everything a valuation needs in one statement: the pre-trade check's hot path."""
     with connection.cursor() as cursor:
         cursor.execute(_INPUTS_SQL, [as_of])
-        positions_json, assets_json, operators_json, cap_json, reserve_available, reserved_json = cursor.fetchone()
+        positions_json, assets_json, operators_json, cap_json, reserve_available, reserved_json, credits_json = (
+            cursor.fetchone()
+        )
     positions = [(cp, asset, Decimal(r), Decimal(p), rc, pc) for cp, asset, r, p, rc, pc in json.loads(positions_json)]
     assets = {}
     for asset_id, code, scale, mark, mark_as_of, haircut in json.loads(assets_json):
@@ -238,7 +248,8 @@ def exposure_inputs(*, as_of: datetime) -> ExposureInputs:
             updated_at=datetime.fromisoformat(updated),
         )
     reserved = {cp: Decimal(amount) for cp, amount in json.loads(reserved_json)}
-    return ExposureInputs(positions, assets, operators, cap, Decimal(reserve_available), reserved)
+    credits = {(cp, asset): Decimal(held) for cp, asset, held in json.loads(credits_json)}
+    return ExposureInputs(positions, assets, operators, cap, Decimal(reserve_available), credits, reserved)
 
 
 def exposure_get(*, as_of: datetime, method: str = "gross") -> Exposure:
@@ -256,6 +267,15 @@ def exposure_recompute_positions() -> dict[tuple[int, int], tuple[Decimal, Decim
 def exposure_recompute(*, as_of: datetime, method: str = "gross") -> Exposure:
     positions = [(cp, asset, *values) for (cp, asset), values in exposure_recompute_positions().items()]
     return _value(exposure_inputs(as_of=as_of), positions, as_of=as_of, method=method)
+
+
+def _with_credits(positions: list[tuple], credits: dict[tuple[int, int], Decimal]) -> list[tuple]:
+    """The positions, plus an empty one for each credit without one."""
+    have = {(cp_id, asset_id) for cp_id, asset_id, *_ in positions}
+    extra = [
+        (cp_id, asset_id, Decimal(0), Decimal(0), 0, 0) for cp_id, asset_id in credits if (cp_id, asset_id) not in have
+    ]
+    return [*positions, *extra]
 
 
 def _value(inputs: ExposureInputs, positions: list[tuple], *, as_of: datetime, method: str) -> Exposure:
@@ -277,7 +297,11 @@ def _value(inputs: ExposureInputs, positions: list[tuple], *, as_of: datetime, m
     missing: set[str] = set()
     stale: set[str] = set()
     cutoff = stale_before(as_of)
-    for cp_id, asset_id, receivable, payable, receivable_count, payable_count in positions:
+    for cp_id, asset_id, owed, payable, receivable_count, payable_count in _with_credits(positions, inputs.credits):
+        # the credit term: what home already holds of the counterparty's
+        # asset (a carried credit) is no longer at risk; what it holds of
+        # home's is
+        receivable = max(owed - inputs.credits.get((cp_id, asset_id), Decimal(0)), Decimal(0))
         counts[cp_id] = counts.get(cp_id, 0) + receivable_count + payable_count
         valued = inputs.assets[asset_id]
         if valued.mark is None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, Sum, Value, When
 
@@ -26,8 +27,9 @@ from registry import calendars
 from registry.models import Asset, Operator, Rail, Wallet, WalletBalance
 from settlement import hooks
 from settlement.aggregates import sums_by_direction
-from settlement.models import Batch, Cycle, CycleLock, CycleRequest, Leg, Obligation
+from settlement.models import Batch, CounterpartyExclusion, Cycle, CycleLock, CycleRequest, Leg, Obligation
 
+from .credits import credits_apply, credits_settle
 from .positions import positions_release
 from .prefunding import prefunding_settle
 
@@ -127,23 +129,27 @@ def open_asset_ids(as_of: datetime) -> set[int]:
 def _takeable(as_of: datetime):
     """DVP is per trade: both of its assets' rails must be open."""
     assets = open_asset_ids(as_of)
+    excluded = CounterpartyExclusion.objects.filter(status=CounterpartyExclusion.Status.ACTIVE)
     return Obligation.objects.filter(
         status=OPEN,
         trade__executed_at__lte=as_of,
         trade__base_asset_id__in=assets,
         trade__quote_asset_id__in=assets,
         counterparty__status__in=[Operator.Status.ACTIVE, Operator.Status.SUSPENDED],
-    )
+    ).exclude(counterparty_id__in=excluded.values("operator_id"))
 
 
 def _batch_open(*, cycle: Cycle, counterparty: Operator) -> Batch:
     policy = counterparty.dvp_policy
+    window = settings.BATCH_AFFIRMATION_WINDOW_MINUTES
     return Batch.objects.create(
         cycle=cycle,
         counterparty=counterparty,
         dvp_policy=policy,
         escrow_custodian_id=counterparty.escrow_custodian_id if policy == Operator.DvpPolicy.ESCROW else None,
         created_at=cycle.as_of,
+        affirmation=Batch.Affirmation.PENDING if window > 0 else Batch.Affirmation.NOT_REQUIRED,
+        affirmation_due=cycle.as_of + timedelta(minutes=window) if window > 0 else None,
     )
 
 
@@ -173,9 +179,12 @@ def _batch_create(*, cycle: Cycle, batch: Batch, actor: str) -> Batch:
     counterparty, policy = batch.counterparty, batch.dvp_policy
     nets = sums_by_direction(Obligation.objects.filter(batch=batch), ("asset_id",))
     taken = sum(inbound_count + outbound_count for _, _, inbound_count, outbound_count in nets.values())
+    # what moved for an earlier batch that failed nets in here (never settles outside DVP)
+    carried = credits_apply(batch=batch, as_of=as_of, actor=actor)
     legs = []
-    for (asset_id,), (inbound, outbound, _, _) in sorted(nets.items()):
-        net = inbound - outbound
+    for asset_id in sorted({asset_id for (asset_id,) in nets} | set(carried)):
+        inbound, outbound, _, _ = nets.get((asset_id,), (Decimal(0), Decimal(0), 0, 0))
+        net = inbound - outbound + carried.get(asset_id, Decimal(0))
         if net == 0:
             continue
         legs.append(_leg_new(batch=batch, asset_id=asset_id, net=net, as_of=as_of))
@@ -189,6 +198,7 @@ def _batch_create(*, cycle: Cycle, batch: Batch, actor: str) -> Batch:
             "counterparty": counterparty.code,
             "dvp_policy": policy,
             "obligations": taken,
+            "credits_netted": {str(asset_id): as_str(change) for asset_id, change in sorted(carried.items())},
             "legs": [
                 {"asset_id": leg.asset_id, "direction": leg.direction, "amount": as_str(leg.amount)} for leg in legs
             ],
@@ -236,15 +246,20 @@ def _cold_to_hot_minutes(*, asset: Asset, amount: Decimal) -> int:
 def batch_release(*, batch: Batch, as_of: datetime, actor: str) -> None:
     """Instruct what the DVP policy allows now. Receive-first: inbound legs
     at once, outbound only when every inbound leg is confirmed. Escrow: all
-    legs together, to the designated custodian."""
+    legs together, to the designated custodian. A held batch instructs
+    nothing; home's outbound legs also wait for the counterparty's
+    affirmation while one is pending."""
+    if batch.held_at is not None:
+        return
     legs = list(batch.legs.select_related("asset__rail").order_by("id"))
+    affirmed = batch.affirmation != Batch.Affirmation.PENDING
     inbound_done = all(leg.status == Leg.Status.CONFIRMED for leg in legs if leg.direction == Leg.Direction.INBOUND)
     released_outbound = False
     for leg in legs:
         if leg.status != Leg.Status.PENDING:
             continue
-        releasable = (
-            batch.dvp_policy == Operator.DvpPolicy.ESCROW or leg.direction == Leg.Direction.INBOUND or inbound_done
+        releasable = leg.direction == Leg.Direction.INBOUND or (
+            affirmed and (batch.dvp_policy == Operator.DvpPolicy.ESCROW or inbound_done)
         )
         if not releasable:
             continue
@@ -277,6 +292,7 @@ def batch_settle(*, batch: Batch, as_of: datetime, actor: str, by_netting: bool 
     positions_release(obligations=obligations)
     prefunding_settle(batch_id=batch.id, as_of=as_of)  # para 10: committed clears, funded moves
     settled = obligations.update(status=Obligation.Status.SETTLED, settled_at=as_of)
+    credits = credits_settle(batch=batch, as_of=as_of)
     batch.status = Batch.Status.SETTLED
     batch.settled_at = as_of
     batch.settled_by_netting = by_netting
@@ -288,6 +304,11 @@ def batch_settle(*, batch: Batch, as_of: datetime, actor: str, by_netting: bool 
         object_type="Batch",
         object_id=batch.id,
         before={"status": Batch.Status.OPEN},
-        after={"status": Batch.Status.SETTLED, "obligations": settled, "by_netting": by_netting},
+        after={
+            "status": Batch.Status.SETTLED,
+            "obligations": settled,
+            "credits_settled": credits,
+            "by_netting": by_netting,
+        },
         at=as_of,
     )

@@ -54,7 +54,7 @@ def leg_confirm(*, leg_id: int, evidence: dict, actor: str, as_of: datetime) -> 
         )
         # an outbound leg's instruction is done now (custody, in this transaction)
         hooks.legs_finished.fire(leg_ids=[leg.id], as_of=as_of, actor=actor)
-        if batch.status == Batch.Status.OPEN:
+        if batch.status == Batch.Status.OPEN and batch.held_at is None:
             batch_release(batch=batch, as_of=as_of, actor=actor)
             if not batch.legs.exclude(status=Leg.Status.CONFIRMED).exists():
                 batch_settle(batch=batch, as_of=as_of, actor=actor)
@@ -112,10 +112,15 @@ def legs_confirm(*, evidence: dict[int, dict], actor: str, as_of: datetime, adva
 def batches_advance(*, batch_ids: list[int], as_of: datetime, actor: str) -> list[int]:
     """What confirming legs sets off, for many open batches at once: release
     the pending legs the DVP policy now allows (only batches that have
-    any), and settle each batch whose legs are all confirmed. Runs inside the
+    any), and settle each batch whose legs are all confirmed (a held batch
+    waits for its release). Runs inside the
     caller's transaction, which holds the batches' locks. Returns the ids of
     the batches settled."""
-    batches = list(Batch.objects.select_for_update().filter(pk__in=batch_ids, status=Batch.Status.OPEN).order_by("id"))
+    batches = list(
+        Batch.objects.select_for_update()
+        .filter(pk__in=batch_ids, status=Batch.Status.OPEN, held_at__isnull=True)
+        .order_by("id")
+    )
     ids = [batch.id for batch in batches]
     pending = set(Leg.objects.filter(batch_id__in=ids, status=Leg.Status.PENDING).values_list("batch_id", flat=True))
     for batch in batches:

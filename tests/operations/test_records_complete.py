@@ -25,11 +25,13 @@ from custody.services.statements import statement_import
 from operations.services import records
 from registry.models import BankAccount, Rail
 from reserves.services.defaults import default_close_out
+from settlement.services.batch_controls import batch_hold, counterparty_exclude
 from settlement.services.cycles import cycle_run
 from settlement.services.deliveries import delivery_report
 from settlement.services.legs import leg_confirm
 from settlement.services.marks import marks_post
 from settlement.services.prefunding import freeze_create
+from settlement.services.statements import statements_generate
 from settlement.services.trades import trades_ingest
 from tests.factories import trade
 
@@ -108,6 +110,12 @@ def scenario(network) -> None:
         now=now,
     )
     alert_raise(kind="test", message="look at this", at=now)
+    # JP1 delivered its ETH before its default: a carried credit for the close-out
+    jp1_batch = batch.cycle.batches.get(counterparty__code="JP1")
+    batch_hold(batch_id=jp1_batch.id, reason="JP1 under review", actor="user:maker", now=now)  # nothing more goes out
+    leg_confirm(leg_id=jp1_batch.legs.get(direction="inbound").id, evidence={"test": True}, actor="test", as_of=now)
+    counterparty_exclude(code="SG1", reason="screening", actor="user:maker", now=now)
+    statements_generate(day=timezone.localdate() - timedelta(days=1), actor="test", now=now)
     default_close_out(
         operator_code="JP1",
         reason="insolvent",
@@ -153,6 +161,9 @@ EVERY_FAMILY = {
     "batch_items.csv",
     "legs.csv",
     "deliveries.csv",
+    "carried_credits.csv",
+    "counterparty_exclusions.csv",
+    "settlement_statements.csv",
     "instructions.csv",
     "marks.csv",
     "observed_movements.csv",

@@ -14,6 +14,7 @@ from controls.exceptions import Conflict
 from controls.models import Alert, ApprovalRequest
 from custody.models import Instruction
 from settlement.models import Batch, Leg, Obligation
+from settlement.services.batch_controls import batch_dispute, batch_hold
 from settlement.services.cycles import cycle_run
 from settlement.services.deadlines import deadlines_check
 from settlement.services.legs import leg_confirm
@@ -214,3 +215,47 @@ def test_a_claim_paid_and_rejected_at_once_ends_one_way_only():
     assert isinstance(refused, Conflict) and refused.code == "claim_not_payable"
     claim.refresh_from_db()
     assert (claim.status, claim.paid_hkd) == ("paid", claim.loss_hkd)
+
+
+def test_a_hold_that_gets_the_batch_first_stops_the_deadline_check_from_failing_it():
+    """The deadline check read the overdue leg before the hold committed; it
+    re-reads the batch under its lock and leaves the held batch alone."""
+    batch, _ = _last_leg_outstanding()
+
+    with RowLock(Batch, batch.id) as held:
+        hold = held.start(
+            lambda: batch_hold(batch_id=batch.id, reason="ops checking", actor="user:olga", now=LATE), waiters=1
+        )
+        deadlines = held.start(_deadlines, waiters=2)
+        held.release()
+    hold.outcome()
+    checked = deadlines.outcome()
+
+    batch.refresh_from_db()
+    assert checked.failed == [] and batch.status == "open" and batch.held_at == LATE
+
+
+def test_a_dispute_that_gets_the_batch_first_is_not_overridden_by_the_affirmation_window(settings):
+    settings.BATCH_AFFIRMATION_WINDOW_MINUTES = 30
+    factories.build_network()
+    item = trade(quantity="1")
+    item["executed_at"] = (MONDAY - timedelta(hours=1)).isoformat()
+    trades_ingest(items=[item], actor="engine", now=MONDAY - timedelta(minutes=59))
+    batch = cycle_run(kind="intraday", as_of=MONDAY, actor="test").batches.select_related("counterparty").get()
+    at = MONDAY + timedelta(minutes=31)
+
+    with RowLock(Batch, batch.id) as held:
+        dispute = held.start(
+            lambda: batch_dispute(
+                batch_id=batch.id, operator=batch.counterparty, reason="not ours", actor="SG1", now=at
+            ),
+            waiters=1,
+        )
+        deadlines = held.start(lambda: deadlines_check(as_of=at, actor="celery"), waiters=2)
+        held.release()
+    dispute.outcome()
+    deadlines.outcome()
+
+    batch.refresh_from_db()
+    assert (batch.affirmation, batch.held_at is not None) == ("disputed", True)
+    assert batch.legs.get(direction="outbound").status == "pending"

@@ -46,3 +46,13 @@ def delivery_breaks(*, leg: Leg, candidates: list[Movement], as_of: datetime, ac
         )
     if changed:
         result.breaks.append(brk.id)
+
+
+def legs_fail_reasons(*, leg_ids: list[int], reasons: dict[int, str]) -> None:
+    """Settlement asks why inbound legs are failing (hooks.legs_failing):
+    a leg with an unresolved short or over delivery break failed for that,
+    not for nothing delivered. Fills ``reasons``."""
+    kinds = (Break.Kind.SHORT_DELIVERY, Break.Kind.OVER_DELIVERY)
+    rows = Break.objects.filter(leg_id__in=leg_ids, kind__in=kinds, status__in=Break.UNRESOLVED).order_by("id")
+    for leg_id, kind in rows.values_list("leg_id", "kind"):
+        reasons[leg_id] = kind

@@ -62,13 +62,15 @@ def unmatched_movements(*, as_of: datetime, actor: str, result) -> None:
 
 def missing_deliveries(*, as_of: datetime, actor: str, result) -> None:
     """Inbound legs past their deadline without a confirmation, on a rail
-    that is up (a degraded or halted rail pauses deadlines)."""
+    that is up (a degraded or halted rail pauses deadlines), in a batch not
+    held (a hold stops its deadlines; its release moves them on)."""
     legs = (
         Leg.objects.filter(
             direction=Leg.Direction.INBOUND,
             status__in=[*OPEN_LEG, Leg.Status.FAILED],
             deadline__lt=as_of,
             asset__rail__status=Rail.Status.UP,
+            batch__held_at__isnull=True,
         )
         .exclude(breaks__kind=Break.Kind.MISSING_DELIVERY)
         .select_related("asset", "batch__counterparty")

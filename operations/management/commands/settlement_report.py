@@ -25,9 +25,15 @@ class Command(BaseCommand):
             f"settlement report {report['date']} (cut-off {report['cutoff']}): "
             f"{report['counts']['breaches']} breach(es), {report['counts']['deferred']} deferred"
         )
+        for held in report["held_batches"]:
+            self.stdout.write(f"  held     batch {held['batch']} {held['counterparty']}: {held['reason']}")
+        for excluded in report["excluded_counterparties"]:
+            self.stdout.write(f"  excluded {excluded['counterparty']} since {excluded['since']}: {excluded['reason']}")
         for title, lines in (("BREACH", report["breaches"]), ("deferred", report["deferred"])):
             for line in lines:
                 reason = f"  ({line['reason']})" if "reason" in line else ""
+                if "held_or_excluded" in line:
+                    reason += f"  [{line['held_or_excluded']}]"
                 self.stdout.write(
                     f"  {title:<8} {line['trade_id']:<20} {line['counterparty']:<6} {line['direction']:<8} "
                     f"{line['amount']:>24} {line['asset']:<6} {line['age_hours']:>6} h  fails {line['fail_count']}{reason}"
