@@ -211,13 +211,9 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 def approval_summary(approval: ApprovalRequest) -> str:
     """One line for people: what the request asks for."""
-    changes = list(approval.changes.all())
-    if changes:
-        shown = "; ".join(change_summary(c) for c in changes[:3])
-        more = f" (and {len(changes) - 3} more)" if len(changes) > 3 else ""
-        return f"{shown}{more}"
-    payload = approval.payload if isinstance(approval.payload, dict) else {}
-    return ", ".join(f"{key} {value}" for key, value in payload.items() if value not in (None, "", [], {}))
+    lines = approvals.approval_describe(approval)
+    shown = "; ".join(lines[:3])
+    return f"{shown} (and {len(lines) - 3} more)" if len(lines) > 3 else shown
 
 
 class ChangeInline(admin.TabularInline):

@@ -3,8 +3,10 @@
 from datetime import datetime
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
+from operations.services.notifications import delivery_attempt, notifications_scan
 from operations.services.reports import settlement_report, settlement_report_alert
 
 ACTOR = "celery"
@@ -15,3 +17,26 @@ def settlement_report_task(day: str | None = None) -> dict:
     report = settlement_report(day=datetime.fromisoformat(day).date() if day else timezone.localdate())
     settlement_report_alert(report=report, actor=ACTOR)
     return {"breaches": len(report["breaches"]), "deferred": len(report["deferred"])}
+
+
+@shared_task(name="operations.notifications_scan", time_limit=60, soft_time_limit=50)
+def notifications_scan_task() -> int:
+    return len(notifications_scan(now=timezone.now(), actor=ACTOR))
+
+
+@shared_task(
+    bind=True,
+    name="operations.notification_deliver",
+    time_limit=60,
+    soft_time_limit=50,
+    max_retries=settings.NOTIFY_MAX_RETRIES,
+)
+def notification_deliver_task(self, delivery_id: int) -> str:
+    """One attempt; a failure is retried with exponential backoff until
+    NOTIFY_MAX_RETRIES, then the delivery is marked failed."""
+    last = self.request.retries >= self.max_retries
+    status = delivery_attempt(delivery_id=delivery_id, now=timezone.now(), last=last)
+    if status == "pending":
+        countdown = min(settings.NOTIFY_RETRY_BASE_SECONDS * 2**self.request.retries, settings.NOTIFY_RETRY_MAX_SECONDS)
+        raise self.retry(countdown=countdown)
+    return status
