@@ -15,6 +15,7 @@ from controls.services.approvals import actor_of
 
 from .models import EventKind, Notification, NotificationDelivery, Subscription
 from .services.notifications import notification_sample, subscription_save
+from .tasks import deliveries_queue
 
 
 class SubscriptionForm(forms.ModelForm):
@@ -56,6 +57,7 @@ class SubscriptionAdmin(ActionPermissions, admin.ModelAdmin):
     def send_sample(self, request, queryset):
         for subscription in queryset:
             delivery = notification_sample(subscription=subscription, actor=actor_of(request.user), now=timezone.now())
+            deliveries_queue([delivery.id])
             delivery.refresh_from_db()
             self.message_user(
                 request,
@@ -80,7 +82,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_display = ["id", hk_time_column("at"), "kind", "title", "change", "operator_code"]
     list_filter = ["kind", "operator_code"]
     search_fields = ["title", "key"]
-    fields = readonly_fields = ["kind", "title", "change", "operator_code", "at_shown", "key", "details_shown"]
+    fields = readonly_fields = ("kind", "title", "change", "operator_code", "at_shown", "key", "details_shown")
     inlines = [DeliveryInline]
 
     @admin.display(description="change")

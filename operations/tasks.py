@@ -1,12 +1,14 @@
 """Celery tasks of the operations layer: thin, idempotent, time-limited."""
 
 from datetime import datetime
+from functools import partial
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from operations.services.notifications import delivery_attempt, notifications_scan
+from operations.services.notifications import deliveries_pending, delivery_attempt, notifications_scan
 from operations.services.reports import settlement_report, settlement_report_alert
 
 ACTOR = "celery"
@@ -19,9 +21,18 @@ def settlement_report_task(day: str | None = None) -> dict:
     return {"breaches": len(report["breaches"]), "deferred": len(report["deferred"])}
 
 
+def deliveries_queue(delivery_ids: list[int]) -> None:
+    """Send each delivery through Celery once the caller's transaction commits
+    (at once when there is none): a worker never reads an uncommitted row."""
+    for delivery_id in delivery_ids:
+        transaction.on_commit(partial(notification_deliver_task.delay, delivery_id))
+
+
 @shared_task(name="operations.notifications_scan", time_limit=60, soft_time_limit=50)
 def notifications_scan_task() -> int:
-    return len(notifications_scan(now=timezone.now(), actor=ACTOR))
+    made = notifications_scan(now=timezone.now(), actor=ACTOR)
+    deliveries_queue(deliveries_pending(made))
+    return len(made)
 
 
 @shared_task(

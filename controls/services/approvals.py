@@ -47,7 +47,7 @@ _describers: dict[str, Callable[..., list[str]]] = {}
 
 def approval_describer(kind: str):
     """Register how to tell people what approving ``kind`` would do:
-    ``describe(payload=...)`` returns lines such as "confirm the inbound leg
+    ``describe(payload=..., approval=...)`` returns lines such as "confirm the inbound leg
     of 64,000.00 USDC from SG1 (batch 12)", naming records by their codes and
     amounts with their assets, never by ids alone."""
 
@@ -59,20 +59,15 @@ def approval_describer(kind: str):
 
 
 def approval_describe(approval: ApprovalRequest) -> list[str]:
-    """What the request would do, for the approver: the kind's describer, the
-    record changes it carries, or (for a kind with neither) its payload in words."""
-    from .changes import change_summary
-
+    """What the request would do, for the approver: the kind's describer (the
+    record changes describe themselves), or its payload in words."""
     describe = _describers.get(approval.kind)
     payload = approval.payload if isinstance(approval.payload, dict) else {}
     if describe is not None:
         try:
-            return describe(payload=payload)
+            return describe(payload=payload, approval=approval)
         except Exception as error:  # a record since deleted or changed must not break the approver's page
             logger.warning("approval %s: cannot describe: %s", approval.id, error)
-    changes = list(approval.changes.all())
-    if changes:
-        return [change_summary(c) for c in changes]
     return [
         ", ".join(
             f"{key.replace('_', ' ')} {value}" for key, value in payload.items() if value not in (None, "", [], {})

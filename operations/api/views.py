@@ -11,6 +11,7 @@ from controls.services.approvals import actor_of
 
 from ..models import NotificationDelivery, Subscription
 from ..services.notifications import notification_sample
+from ..tasks import deliveries_queue
 
 DeliveryOut = inline_serializer(
     "NotificationDelivery",
@@ -36,6 +37,7 @@ class SubscriptionTestView(OpsView):
         if subscription is None:
             raise NotFound("not_found", f"no subscription {subscription_id}", field="subscription_id")
         delivery = notification_sample(subscription=subscription, actor=actor_of(request.user), now=timezone.now())
+        deliveries_queue([delivery.id])
         delivery.refresh_from_db()
         return Response(
             {

@@ -15,10 +15,12 @@ REFRESH_SECONDS = 15
 @staff_member_required
 def dashboard(request):
     now = timezone.now()
+    refresh = request.GET.get("refresh", "")
+    seconds = max(2, min(int(refresh), 3600)) if refresh.isdigit() else REFRESH_SECONDS
     return render(
         request,
         "ops/dashboard.html",
-        {**panels.tables(now), "charts": panels.charts(now), "refresh_seconds": REFRESH_SECONDS},
+        {**panels.tables(now), "charts": panels.charts(now), "refresh_seconds": seconds},
     )
 
 

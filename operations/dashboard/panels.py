@@ -147,14 +147,14 @@ def by_counterparty(exposure: Exposure) -> dict:
 
 def fails_and_breaks(now: datetime) -> dict:
     breaks = breaks_by_age(now=now)
-    failed_at = list(
-        Batch.objects.filter(status=Batch.Status.FAILED, failed_at__gte=now - timedelta(days=7)).values_list(
+    ages = [
+        now - at
+        for at in Batch.objects.filter(status=Batch.Status.FAILED, failed_at__gte=now - timedelta(days=7)).values_list(
             "failed_at", flat=True
         )
-    )
-    fails = []
-    for _, low, high in AGE_BUCKETS:
-        fails.append(sum(1 for at in failed_at if now - at >= low and (high is None or now - at < high)))
+        if at is not None
+    ]
+    fails = [sum(1 for a in ages if a >= low and (high is None or a < high)) for _, low, high in AGE_BUCKETS]
     return {
         "labels": [b["label"] for b in breaks],
         "breaks": [b["total"] for b in breaks],
@@ -165,7 +165,7 @@ def fails_and_breaks(now: datetime) -> dict:
 
 def reserve(exposure: Exposure, now: datetime) -> dict:
     balance = reserve_balance_hkd()
-    figures = [
+    figures: list[tuple[str, Decimal | None]] = [
         ("fund balance", balance),
         ("available", exposure.reserve_available_hkd),
         ("cap", exposure.cap_hkd),
@@ -173,11 +173,11 @@ def reserve(exposure: Exposure, now: datetime) -> dict:
     cover1 = optional("reserves.selectors", "cover1_hkd")
     if cover1 is not None:
         figures.append(("cover-1 (largest loss if one counterparty defaulted now)", cover1(as_of=now)))
-    figures = [(label, value) for label, value in figures if value is not None]
+    shown = [(label, value) for label, value in figures if value is not None]
     return {
-        "labels": [label for label, _ in figures],
-        "values": [float(value) for _, value in figures],
-        "shown": [hkd(value) for _, value in figures],
+        "labels": [label for label, _ in shown],
+        "values": [float(value) for _, value in shown],
+        "shown": [hkd(value) for _, value in shown],
         "balance": hkd(balance),
         "coverage": f"{balance / exposure.cap_hkd:.2f}x" if exposure.cap_hkd else "n/a",
     }

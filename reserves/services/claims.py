@@ -107,7 +107,7 @@ def _claim_check(*, payload: dict) -> None:
 
 
 @approval_describer(ApprovalRequest.Kind.CLAIM_PAYOUT)
-def _claim_describe(*, payload: dict) -> list[str]:
+def _claim_describe(*, payload: dict, **_) -> list[str]:
     claim = Claim.objects.select_related("counterparty").get(pk=payload["claim_id"])
     return [
         f"pay claim {claim.id} of home client {claim.account_ref} (a loss of {claim.loss_hkd:,.2f} HKD on "

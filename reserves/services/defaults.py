@@ -82,7 +82,7 @@ def _default_check(*, payload: dict) -> None:
 
 
 @approval_describer(ApprovalRequest.Kind.DEFAULT)
-def _default_describe(*, payload: dict) -> list[str]:
+def _default_describe(*, payload: dict, **_) -> list[str]:
     code = payload.get("operator")
     open_owed = Obligation.objects.filter(
         counterparty__code=code, status__in=[Obligation.Status.OPEN, Obligation.Status.IN_BATCH]

@@ -120,7 +120,7 @@ def _refuse_below_cap(*, balance: Decimal, amount: Decimal) -> None:
 
 
 @approval_describer(ApprovalRequest.Kind.RESERVE_WITHDRAWAL)
-def _withdrawal_describe(*, payload: dict) -> list[str]:
+def _withdrawal_describe(*, payload: dict, **_) -> list[str]:
     amount = _amount(payload.get("amount_hkd"))
     balance = reserve_fund_balance()
     return [
@@ -130,7 +130,7 @@ def _withdrawal_describe(*, payload: dict) -> list[str]:
 
 
 @approval_describer(ApprovalRequest.Kind.RESERVE_REVERSAL)
-def _reversal_describe(*, payload: dict) -> list[str]:
+def _reversal_describe(*, payload: dict, **_) -> list[str]:
     target = ReserveEntry.objects.get(reference=payload["reverses"])
     return [
         f"reverse the {target.kind} {target.reference} of {target.amount_hkd:,.2f} HKD "
@@ -139,7 +139,7 @@ def _reversal_describe(*, payload: dict) -> list[str]:
 
 
 @approval_describer(ApprovalRequest.Kind.CAP_CHANGE)
-def _cap_describe(*, payload: dict) -> list[str]:
+def _cap_describe(*, payload: dict, **_) -> list[str]:
     values = _cap_payload(payload)
     current = CapConfig.objects.first()
     lines = []

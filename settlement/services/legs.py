@@ -165,7 +165,7 @@ def _leg_confirm_check(*, payload: dict) -> None:
 
 
 @approval_describer(ApprovalRequest.Kind.LEG_CONFIRM)
-def _leg_confirm_describe(*, payload: dict) -> list[str]:
+def _leg_confirm_describe(*, payload: dict, **_) -> list[str]:
     leg = Leg.objects.select_related("asset", "batch__counterparty", "batch__cycle").get(pk=payload["leg_id"])
     batch = leg.batch
     towards = "from" if leg.direction == Leg.Direction.INBOUND else "to"

@@ -13,7 +13,13 @@ from django.utils import timezone
 from controls.models import AuditEvent
 from controls.services.alerts import alert_raise
 from operations.models import EventKind, Notification, NotificationDelivery, Subscription
-from operations.services.notifications import notifications_scan, signature_verify, subscription_save
+from operations.services.notifications import (
+    deliveries_pending,
+    notifications_scan,
+    signature_verify,
+    subscription_save,
+)
+from operations.tasks import deliveries_queue
 from settlement.services.trades import trades_ingest
 from tests.factories import trade
 from tests.operations.receiver import receiver_start
@@ -57,8 +63,11 @@ def to_warning():
 
 
 def scan(capture):
+    """What the Celery beat task does: scan, then queue the deliveries after the commit."""
     with capture(execute=True):
-        return notifications_scan(now=timezone.now(), actor="test")
+        made = notifications_scan(now=timezone.now(), actor="test")
+        deliveries_queue(deliveries_pending(made))
+    return made
 
 
 @pytest.mark.para(15)

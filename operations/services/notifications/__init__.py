@@ -13,11 +13,12 @@ retries and backoff.
 """
 
 from .delivery import delivery_attempt, signature_header, signature_verify
-from .scan import ALERT_KINDS, notification_sample, notifications_scan
+from .scan import ALERT_KINDS, deliveries_pending, notification_sample, notifications_scan
 from .subscriptions import subscription_save
 
 __all__ = [
     "ALERT_KINDS",
+    "deliveries_pending",
     "delivery_attempt",
     "notification_sample",
     "notifications_scan",

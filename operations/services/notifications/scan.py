@@ -147,7 +147,7 @@ def _breaks(now: datetime) -> list[Observation]:
             kind=EventKind.BREAK_AGED,
             key=f"break:{b.id}",
             state="aged",
-            operator_code=b.counterparty.code if b.counterparty_id else "",
+            operator_code=b.counterparty.code if b.counterparty is not None else "",
             title=f"break {b.id} ({b.get_kind_display()}) unresolved for over {hours} h: {b.description[:120]}",
             details={"break": b.id, "kind": b.kind, "opened_at": b.opened_at.isoformat(), "owner": b.owner},
         )
@@ -205,11 +205,14 @@ def _alerts(watermark: WatchedState | None) -> tuple[list[Observation], int | No
     return found, (new[-1].id if new else None)
 
 
-def _deliveries_queue(delivery_ids: list[int]) -> None:
-    from operations.tasks import notification_deliver_task
-
-    for delivery_id in delivery_ids:
-        transaction.on_commit(lambda i=delivery_id: notification_deliver_task.delay(i))
+def deliveries_pending(notifications: list[Notification]) -> list[int]:
+    """The deliveries still to send of these notifications: the caller (a
+    task, a view) queues them once the transaction that made them committed."""
+    return list(
+        NotificationDelivery.objects.filter(
+            notification__in=notifications, status=NotificationDelivery.Status.PENDING
+        ).values_list("id", flat=True)
+    )
 
 
 def _notify(observation: Observation, *, previous: str, now: datetime, actor: str) -> Notification:
@@ -241,12 +244,12 @@ def _notify(observation: Observation, *, previous: str, now: datetime, actor: st
         },
         at=now,
     )
-    _deliveries_queue([d.id for d in deliveries])
     return notification
 
 
 def notifications_scan(*, now: datetime, actor: str) -> list[Notification]:
-    """One pass over everything watched; returns the notifications made."""
+    """One pass over everything watched; returns the notifications made
+    (their deliveries are queued by the caller: ``deliveries_pending``)."""
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SCAN_LOCK])
@@ -296,5 +299,4 @@ def notification_sample(*, subscription: Subscription, actor: str, now: datetime
             after={"notification": notification.id, "delivery": delivery.id},
             at=now,
         )
-        _deliveries_queue([delivery.id])
     return delivery

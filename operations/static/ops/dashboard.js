@@ -114,7 +114,7 @@
         type: "bar",
         data: {
           labels: r.labels,
-          datasets: [{ label: "HKD", data: r.values, backgroundColor: r.labels.map(function (l) { return l.indexOf("cover-1") === 0 ? "#7048e8" : l === "cap" ? COLOURS.cap : "#37b24d"; }) }],
+          datasets: [{ label: "HKD", data: r.values, backgroundColor: r.labels.map(function (l) { return l.indexOf("cover-1") === 0 ? "#7048e8" : l === "cap" ? "#495057" : "#37b24d"; }) }],
         },
         options: {
           indexAxis: "y",

@@ -129,14 +129,14 @@ def _lift_check(*, payload: dict) -> None:
 
 
 @approval_describer(LIFT_KIND)
-def _lift_describe(*, payload: dict) -> list[str]:
+def _lift_describe(*, payload: dict, **_) -> list[str]:
     freeze = PrefundingFreeze.objects.select_related("operator", "asset").get(pk=payload["freeze_id"])
     scope = " ".join(
         part
         for part in (
             freeze.operator.code,
             f"account {freeze.account}" if freeze.account else "every account",
-            freeze.asset.code if freeze.asset_id else "every asset",
+            freeze.asset.code if freeze.asset is not None else "every asset",
         )
     )
     return [
