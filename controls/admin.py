@@ -3,6 +3,8 @@ record changes they ask for) and alerts; the read-only base every app's
 financial history uses; the base for records that change only by proposal;
 and the Celery beat schedules, which are such records."""
 
+import json
+
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -23,6 +25,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from controls.admin_display import ReadableListMixin, hk_time
 from controls.exceptions import DomainError
 from controls.models import Alert, ApprovalRequest, AuditEvent, ChangeProposal
 from controls.money import display
@@ -68,7 +71,7 @@ def admin_url(obj, view: str = "change") -> str:
     return reverse(f"admin:{meta.app_label}_{meta.model_name}_{view}", args=args)
 
 
-class ProposedChangeAdmin(ActionPermissions, admin.ModelAdmin):
+class ProposedChangeAdmin(ReadableListMixin, ActionPermissions, admin.ModelAdmin):
     """Records that change only with four eyes (DESIGN section 12).
 
     Saving the add or change form, or confirming a deletion, saves nothing:
@@ -152,11 +155,11 @@ class ProposedChangeAdmin(ActionPermissions, admin.ModelAdmin):
             self.message_user(
                 request,
                 format_html(
-                    'pending <a href="{}">approval {}</a>, asked by {} at {} UTC: {}',
+                    'pending <a href="{}">approval {}</a>, asked by {} at {}: {}',
                     admin_url(approval),
                     approval.id,
                     approval.requested_by.username,
-                    f"{approval.requested_at:%Y-%m-%d %H:%M}",
+                    hk_time(approval.requested_at),
                     change_summary(change),
                 ),
                 messages.WARNING,
@@ -173,7 +176,7 @@ class ProposedChangeAdmin(ActionPermissions, admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
 
-class ReadOnlyAdmin(ActionPermissions, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadableListMixin, ActionPermissions, admin.ModelAdmin):
     """Financial history: shown, never added, edited or deleted here (every
     app's admin uses this one)."""
 
@@ -246,23 +249,53 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     list_display = ["id", "kind", "status", "summary", "requested_by", "requested_at", "decided_by", "decided_at"]
     list_filter = ["status", "kind"]
     list_select_related = ["requested_by", "decided_by"]
+    list_filter = ["status", "kind", "requested_by"]
+    search_fields = ["payload", "reason"]
     fields = readonly_fields = (
         "kind",
         "status",
-        "summary",
+        "what_it_would_do",
         "requested_by",
-        "requested_at",
+        "asked_at",
         "decided_by",
-        "decided_at",
+        "decided_at_shown",
         "reason",
-        "payload",
-        "result",
+        "payload_shown",
+        "result_shown",
     )
     inlines = [ChangeInline]
     actions = ["approve", "reject"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("changes")
+
+    def get_inlines(self, request, obj):
+        # the record changes table only for a request that carries record changes
+        return [ChangeInline] if obj is not None and obj.changes.exists() else []
+
+    @admin.display(description="what approving it would do")
+    def what_it_would_do(self, obj):
+        return format_html_join("", "<div>{}</div>", ((line,) for line in approvals.approval_describe(obj)))
+
+    @admin.display(description="asked at")
+    def asked_at(self, obj):
+        return hk_time(obj.requested_at)
+
+    @admin.display(description="decided at")
+    def decided_at_shown(self, obj):
+        return hk_time(obj.decided_at)
+
+    @admin.display(description="request as sent (for the record)")
+    def payload_shown(self, obj):
+        return format_html('<pre style="margin:0">{}</pre>', json.dumps(obj.payload, indent=2, sort_keys=True))
+
+    @admin.display(description="what it did")
+    def result_shown(self, obj):
+        if obj.result in (None, {}, []):
+            return "–"
+        return format_html(
+            '<pre style="margin:0">{}</pre>', json.dumps(obj.result, indent=2, sort_keys=True, default=str)
+        )
 
     @admin.display(description="what it asks")
     def summary(self, obj):

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.utils.html import format_html
 
 from controls.money import display
@@ -48,7 +50,7 @@ def hk_time_short(value: datetime | None) -> str:
 
 def hk_time_column(field: str, description: str | None = None) -> Callable:
     @admin.display(description=description or field.replace("_", " ") + " (HKT)", ordering=field)
-    def column(self, obj) -> str:
+    def column(obj) -> str:
         return hk_time(getattr(obj, field))
 
     column.__name__ = f"{field}_hkt"
@@ -63,7 +65,7 @@ def amount_column(field: str, asset_field: str = "asset", description: str | Non
     """``field`` at the scale of the row's asset, with its code: "64,000.00 USDC"."""
 
     @admin.display(description=description or field.replace("_", " "), ordering=field)
-    def column(self, obj) -> str:
+    def column(obj) -> str:
         asset = getattr(obj, asset_field)
         value = getattr(obj, field)
         if asset is None:
@@ -79,7 +81,7 @@ def hkd_column(field: str, description: str | None = None):
     """An HKD figure: two decimals, thousands separators."""
 
     @admin.display(description=description or field.replace("_", " "), ordering=field)
-    def column(self, obj) -> str:
+    def column(obj) -> str:
         return display(getattr(obj, field), settings.HKD_SCALE)
 
     column.__name__ = f"{field}_display"
@@ -90,9 +92,92 @@ def code_column(field: str, attr: str = "code", description: str | None = None):
     """A related record by its code (an operator's "SG1", an asset's "BTC") rather than its id."""
 
     @admin.display(description=description or field.replace("_", " "), ordering=f"{field}__{attr}")
-    def column(self, obj) -> str:
+    def column(obj) -> str:
         related = getattr(obj, field)
         return "–" if related is None else str(getattr(related, attr))
 
     column.__name__ = f"{field}_code"
     return column
+
+
+# --- every list, readable without listing each column by hand ----------------------------------
+
+
+def _related_code(related) -> str:
+    return "–" if related is None else str(getattr(related, "code", related))
+
+
+def readable_column(model, name):
+    """The list column for ``name`` as people read it, or ``name`` itself
+    when it needs nothing: a time in HKT (UTC on hover), an amount at its
+    asset's scale with the asset's code (HKD figures at two decimals), a
+    utilisation as a percentage, a related record by its code."""
+    if not isinstance(name, str):
+        return name
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:  # a method or an admin callable: shown as it is
+        return name
+    label = str(getattr(field, "verbose_name", name))
+    if isinstance(field, models.DateTimeField):
+        return hk_time_column(name, f"{label} (HKT)")
+    if isinstance(field, models.DecimalField):
+        if name == "utilisation":
+
+            @admin.display(description=label, ordering=name)
+            def percent(obj) -> str:
+                value = getattr(obj, name)
+                return "–" if value is None else f"{value * 100:.1f} %"
+
+            return percent
+        if name.endswith("_hkd"):
+            return hkd_column(name, f"{label} (HKD)")
+        if field.decimal_places >= 8 and _has_asset(model):
+            return amount_column(name, description=label)
+        return name
+    if isinstance(field, models.ForeignKey) and any(f.name == "code" for f in field.related_model._meta.get_fields()):
+
+        @admin.display(description=label, ordering=f"{name}__code")
+        def code(obj) -> str:
+            return _related_code(getattr(obj, name))
+
+        return code
+    return name
+
+
+def _has_asset(model) -> bool:
+    try:
+        return isinstance(model._meta.get_field("asset"), models.ForeignKey)
+    except FieldDoesNotExist:
+        return False
+
+
+class ReadableListMixin:
+    """Mixed into every admin of the project (the read-only and proposed-change
+    bases carry it): the list columns named as model fields are shown by
+    ``readable_column``, and the related rows they need are fetched with the
+    list (no query per row)."""
+
+    model: type[models.Model]
+
+    def get_list_display(self, request):
+        names = super().get_list_display(request)  # type: ignore[misc]
+        return [readable_column(self.model, name) for name in names]
+
+    def get_list_select_related(self, request):
+        chosen = super().get_list_select_related(request)  # type: ignore[misc]
+        if chosen is True:
+            return chosen
+        related = set(chosen or ())
+        for name in super().get_list_display(request):  # type: ignore[misc]
+            if not isinstance(name, str):
+                continue
+            try:
+                field = self.model._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue  # a method or an admin callable
+            if isinstance(field, models.ForeignKey):
+                related.add(name)
+            elif isinstance(field, models.DecimalField) and _has_asset(self.model):
+                related.add("asset")
+        return sorted(related) or False

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from controls.admin import ActionPermissions, ReadOnlyAdmin
-from controls.admin_display import hk_time, hk_time_column
+from controls.admin_display import ReadableListMixin, hk_time, hk_time_column
 from controls.exceptions import DomainError
 from controls.services.approvals import actor_of
 
@@ -32,7 +32,7 @@ class SubscriptionForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ActionPermissions, admin.ModelAdmin):
+class SubscriptionAdmin(ReadableListMixin, ActionPermissions, admin.ModelAdmin):
     form = SubscriptionForm
     list_display = ["name", "channel", "destination", "kinds_shown", "active", hk_time_column("updated_at")]
     list_filter = ["channel", "active"]

@@ -52,7 +52,7 @@ class ReserveEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount_hkd} {self.reference}"
+        return f"{self.kind} {self.amount_hkd:,.2f} HKD {self.reference}"
 
 
 class ExposureSnapshot(models.Model):
@@ -69,7 +69,7 @@ class ExposureSnapshot(models.Model):
         ordering = ["-at"]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.total_hkd} HKD ({self.state})"
+        return f"{self.at:%Y-%m-%d %H:%M} UTC {self.total_hkd:,.2f} HKD ({self.state})"
 
 
 class InsurancePolicy(models.Model):
@@ -103,7 +103,7 @@ class InsurancePolicy(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reference} {self.provider} {self.coverage_hkd} HKD to {self.ends_on}"
+        return f"{self.reference} {self.provider} {self.coverage_hkd:,.2f} HKD to {self.ends_on}"
 
 
 class Default(models.Model):
@@ -123,7 +123,7 @@ class Default(models.Model):
     created_at = models.DateTimeField()
 
     def __str__(self) -> str:
-        return f"default of {self.operator_id} at {self.as_of:%Y-%m-%d %H:%M}"
+        return f"default of {self.operator.code} at {self.as_of:%Y-%m-%d %H:%M} UTC"
 
 
 class Claim(models.Model):
@@ -165,7 +165,7 @@ class Claim(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"claim {self.id} {self.account_ref} {self.loss_hkd} HKD ({self.status})"
+        return f"claim {self.id} {self.account_ref} {self.loss_hkd:,.2f} HKD ({self.status})"
 
 
 class ClaimLine(models.Model):
@@ -185,4 +185,4 @@ class ClaimLine(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.claim_id}: {self.owed_asset} {self.loss_hkd} HKD"
+        return f"claim {self.claim_id}: {self.owed_asset} {self.loss_hkd:,.2f} HKD"

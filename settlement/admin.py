@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from controls.admin import ReadOnlyAdmin, scaled_amount
+from controls.admin_display import ReadableListMixin
 from controls.exceptions import DomainError
 from controls.models import ApprovalRequest
 from controls.services import approvals
@@ -26,7 +27,7 @@ from settlement.services import review
 
 
 @admin.register(CapConfig)
-class CapConfigAdmin(admin.ModelAdmin):
+class CapConfigAdmin(ReadableListMixin, admin.ModelAdmin):
     # Shown only: the cap changes with four eyes through POST /api/v1/ops/cap
     # (cap_change) or the network file (network_change on a running network).
     list_display = ["total_hkd", "warn_at", "settle_at", "halt_at", "updated_at"]
@@ -193,6 +194,7 @@ class BatchAdmin(ReadOnlyAdmin):
         "counterparty",
         "dvp_policy",
         "status",
+        "created_at",
         "settled_by_netting",
         "waiting_reason",
         "fail_reason",

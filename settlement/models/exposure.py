@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Q
 
-from controls.money import MONEY
+from controls.money import MONEY, display
 from registry.models import Asset, Operator
 
 
@@ -34,7 +34,7 @@ class CapConfig(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"cap {self.total_hkd} HKD"
+        return f"cap {self.total_hkd:,.2f} HKD"
 
 
 class ExposurePosition(models.Model):
@@ -61,7 +61,10 @@ class ExposurePosition(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.counterparty_id}/{self.asset_id}: +{self.receivable} -{self.payable}"
+        return (
+            f"{self.counterparty.code} {self.asset.code}: receivable {display(self.receivable, self.asset.scale)}, "
+            f"payable {display(self.payable, self.asset.scale)}"
+        )
 
 
 class CycleRequest(models.Model):
@@ -104,4 +107,4 @@ class ReserveCover(models.Model):
         constraints = [models.CheckConstraint(condition=Q(singleton=True), name="reserve_cover_singleton")]
 
     def __str__(self) -> str:
-        return f"reserve available {self.available_hkd} HKD"
+        return f"reserve available {self.available_hkd:,.2f} HKD"
