@@ -3,8 +3,6 @@ record changes they ask for) and alerts; the read-only base every app's
 financial history uses; the base for records that change only by proposal;
 and the Celery beat schedules, which are such records."""
 
-import json
-
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -25,7 +23,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
-from controls.admin_display import ReadableListMixin, hk_time
+from controls.admin_display import ReadableListMixin, hk_time, json_block
 from controls.exceptions import DomainError
 from controls.models import Alert, ApprovalRequest, AuditEvent, ChangeProposal
 from controls.money import display
@@ -287,15 +285,11 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
 
     @admin.display(description="request as sent (for the record)")
     def payload_shown(self, obj):
-        return format_html('<pre style="margin:0">{}</pre>', json.dumps(obj.payload, indent=2, sort_keys=True))
+        return json_block(obj.payload)
 
     @admin.display(description="what it did")
     def result_shown(self, obj):
-        if obj.result in (None, {}, []):
-            return "–"
-        return format_html(
-            '<pre style="margin:0">{}</pre>', json.dumps(obj.result, indent=2, sort_keys=True, default=str)
-        )
+        return json_block(obj.result)
 
     @admin.display(description="what it asks")
     def summary(self, obj):

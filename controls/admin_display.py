@@ -6,6 +6,7 @@ place of ids. Use them in ``list_display`` and ``readonly_fields``:
     list_display = ["reference", amount_column("amount"), hk_time_column("created_at"), code_column("counterparty")]
 """
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +33,13 @@ def hk_time(value: datetime | None) -> str:
         f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
         f"{value.astimezone(HK):%Y-%m-%d %H:%M:%S} HKT",
     )
+
+
+def json_block(value) -> str:
+    """A stored JSON value, indented, for a record's page."""
+    if value in (None, {}, []):
+        return "–"
+    return format_html('<pre style="margin:0">{}</pre>', json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
 def hk_time_short(value: datetime | None) -> str:

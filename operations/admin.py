@@ -1,15 +1,12 @@
 """Admin for notifications: subscriptions (operations keep them directly,
 each save audited), the notifications made, and their delivery log."""
 
-import json
-
 from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
-from django.utils.html import format_html
 
 from controls.admin import ActionPermissions, ReadOnlyAdmin
-from controls.admin_display import ReadableListMixin, hk_time, hk_time_column
+from controls.admin_display import ReadableListMixin, hk_time, hk_time_column, json_block
 from controls.exceptions import DomainError
 from controls.services.approvals import actor_of
 
@@ -95,7 +92,7 @@ class NotificationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="details")
     def details_shown(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.details, indent=2, sort_keys=True))
+        return json_block(obj.details)
 
 
 @admin.register(NotificationDelivery)

@@ -270,3 +270,39 @@ def test_a_subscription_is_checked_and_its_secret_made(db):
     assert Subscription.objects.count() == 1
     assert AuditEvent.objects.filter(action="subscription.saved").count() == 1
     assert "secret" not in json.dumps(AuditEvent.objects.get().after).replace("secret_changed", "")
+
+
+@pytest.mark.para(15, 13)
+def test_a_near_deadline_and_then_the_failed_batch_are_each_told_once(network, django_capture_on_commit_callbacks):
+    from settlement.services.cycles import cycle_run
+    from settlement.services.deadlines import deadlines_check
+
+    subscribe(kinds=[EventKind.DEADLINE_NEAR, EventKind.BATCH_FAILED], email="duty@example.org")
+    now = timezone.now()
+    taken = now - timedelta(minutes=50)  # the eth rail's 60 min window: the inbound leg is due in 10 min
+    trades_ingest(
+        items=[
+            trade(
+                base="BTC",
+                quote="USDC",
+                price="64000",
+                quantity="1",
+                sell=("SG1", "c"),
+                executed_at=(taken - timedelta(minutes=1)).isoformat(),
+            )
+        ],
+        actor="engine",
+        now=taken,
+    )
+    cycle_run(kind="intraday", as_of=taken, actor="test")
+
+    near = scan(django_capture_on_commit_callbacks)
+    assert scan(django_capture_on_commit_callbacks) == []
+    deadlines_check(as_of=now + timedelta(minutes=11), actor="test")
+    failed = scan(django_capture_on_commit_callbacks)
+
+    assert [n.kind for n in near] == ["deadline_near"]
+    assert "inbound leg of 1.00000000 BTC" in near[0].title and "SG1" in near[0].title
+    assert [n.kind for n in failed] == ["batch_failed"]
+    assert failed[0].operator_code == "SG1"
+    assert len(mail.outbox) == 2

@@ -116,27 +116,45 @@ def _batches(now: datetime) -> list[Observation]:
 
 
 def _deadlines(now: datetime) -> list[Observation]:
-    soon = Leg.objects.filter(
-        status__in=Leg.OPEN_STATUSES,
-        batch__status=Batch.Status.OPEN,
-        deadline__gt=now,
-        deadline__lte=now + timedelta(minutes=settings.NOTIFY_DEADLINE_MINUTES),
-    ).select_related("asset", "batch__counterparty")
-    return [
-        Observation(
-            kind=EventKind.DEADLINE_NEAR,
-            key=f"deadline:leg:{leg.id}",
-            state="near",
-            operator_code=leg.batch.counterparty.code,
-            title=(
-                f"{leg.direction} leg of {display(leg.amount, leg.asset.scale)} {leg.asset.code} "
-                f"(batch {leg.batch_id}, {leg.batch.counterparty.code}) is {leg.status} with its deadline in "
-                f"{max(1, int((leg.deadline - now).total_seconds() // 60))} min"
-            ),
-            details={"leg": leg.id, "batch": leg.batch_id, "deadline": leg.deadline.isoformat(), "status": leg.status},
+    """One per batch with open legs due soon, naming the first of them."""
+    soon = (
+        Leg.objects.filter(
+            status__in=Leg.OPEN_STATUSES,
+            batch__status=Batch.Status.OPEN,
+            deadline__gt=now,
+            deadline__lte=now + timedelta(minutes=settings.NOTIFY_DEADLINE_MINUTES),
         )
-        for leg in soon
-    ]
+        .select_related("asset", "batch__counterparty")
+        .order_by("batch_id", "deadline", "id")
+    )
+    by_batch: dict[int, list[Leg]] = {}
+    for leg in soon:
+        by_batch.setdefault(leg.batch_id, []).append(leg)
+    found = []
+    for batch_id, legs in by_batch.items():
+        first = legs[0]
+        counterparty = first.batch.counterparty.code
+        minutes = max(1, int((first.deadline - now).total_seconds() // 60))
+        found.append(
+            Observation(
+                kind=EventKind.DEADLINE_NEAR,
+                key=f"deadline:batch:{batch_id}",
+                state="near",
+                operator_code=counterparty,
+                title=(
+                    f"batch {batch_id} with {counterparty}: {len(legs)} open leg(s) due within {minutes} min, first "
+                    f"the {first.direction} leg of {display(first.amount, first.asset.scale)} {first.asset.code} "
+                    f"({first.status})"
+                ),
+                details={
+                    "batch": batch_id,
+                    "legs": [
+                        {"leg": leg.id, "deadline": leg.deadline.isoformat(), "status": leg.status} for leg in legs
+                    ],
+                },
+            )
+        )
+    return found
 
 
 def _breaks(now: datetime) -> list[Observation]:
