@@ -169,15 +169,15 @@ class ReadableListMixin:
     model: type[models.Model]
 
     def get_list_display(self, request):
-        names = super().get_list_display(request)  # type: ignore[misc]
+        names = super().get_list_display(request)
         return [readable_column(self.model, name) for name in names]
 
     def get_list_select_related(self, request):
-        chosen = super().get_list_select_related(request)  # type: ignore[misc]
+        chosen = super().get_list_select_related(request)
         if chosen is True:
             return chosen
         related = set(chosen or ())
-        for name in super().get_list_display(request):  # type: ignore[misc]
+        for name in super().get_list_display(request):
             if not isinstance(name, str):
                 continue
             try:

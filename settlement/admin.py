@@ -218,7 +218,7 @@ class LegAdmin(ReadOnlyAdmin):
         "confirmed_by",
     ]
     list_filter = ["status", "direction", "asset"]
-    list_select_related = ["batch", "asset"]
+    list_select_related = ["batch__counterparty", "asset"]
     amount_shown = scaled_amount("amount")
     actions = ["request_manual_confirmation"]
 
