@@ -12,6 +12,7 @@ from controls.services.approvals import actor_of
 
 from .models import EventKind, Notification, NotificationDelivery, Subscription
 from .services.notifications import notification_sample, subscription_save
+from .services.notifications.subscriptions import secret_new
 from .tasks import deliveries_queue
 
 
@@ -26,6 +27,12 @@ class SubscriptionForm(forms.ModelForm):
         model = Subscription
         fields = ["name", "channel", "url", "secret", "email", "kinds", "active"]
         widgets = {"secret": forms.PasswordInput(render_value=True)}
+
+    def clean(self):
+        data = super().clean()
+        if data.get("channel") == Subscription.Channel.WEBHOOK and not data.get("secret"):
+            data["secret"] = secret_new()  # made here so the record is whole when the form checks it
+        return data
 
 
 @admin.register(Subscription)

@@ -306,3 +306,41 @@ def test_a_near_deadline_and_then_the_failed_batch_are_each_told_once(network, d
     assert [n.kind for n in failed] == ["batch_failed"]
     assert failed[0].operator_code == "SG1"
     assert len(mail.outbox) == 2
+
+
+def test_subscriptions_are_kept_in_the_admin_and_a_sample_is_sent_from_there(
+    client, network, receiver, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import Group, User
+
+    operator = User.objects.create_user("op", is_staff=True)
+    operator.groups.add(Group.objects.get(name="ops_operator"))
+    client.force_login(operator)
+
+    answer = client.post(
+        "/admin/operations/subscription/add/",
+        {
+            "name": "duty desk",
+            "channel": "webhook",
+            "url": receiver.url,
+            "secret": "",
+            "email": "",
+            "kinds": ["exposure_state", "default"],
+            "active": "on",
+        },
+    )
+    assert answer.status_code == 302, [line for line in answer.content.decode().splitlines() if "error" in line]
+    subscription = Subscription.objects.get()
+    assert subscription.kinds == ["default", "exposure_state"] and len(subscription.secret) == 64
+    assert AuditEvent.objects.filter(action="subscription.saved", actor="user:op").exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/admin/operations/subscription/",
+            {"action": "send_sample", "_selected_action": [subscription.id]},
+        )
+
+    assert NotificationDelivery.objects.get().status == "sent"
+    assert json.loads(receiver.requests[0].body)["kind"] == "sample"
+    listing = client.get("/admin/operations/notificationdelivery/").content.decode()
+    assert "duty desk" in listing and "sample notification for duty desk" in listing

@@ -38,6 +38,11 @@ def _check(subscription: Subscription) -> None:
         raise InvalidInput("invalid_field", f"{field}: {error.messages[0]}", field=field) from error
 
 
+def secret_new() -> str:
+    """A webhook secret: 256 random bits, hex."""
+    return secrets.token_hex(32)
+
+
 def subscription_save(*, subscription: Subscription, actor: str, now: datetime) -> Subscription:
     """Create or change a subscription (audited). A webhook without a secret
     gets a new random one; the secret never goes into the audit trail."""
@@ -53,7 +58,7 @@ def subscription_save(*, subscription: Subscription, actor: str, now: datetime) 
             subscription.created_at = now
             secret_changed = True
         if subscription.channel == Subscription.Channel.WEBHOOK and not subscription.secret:
-            subscription.secret = secrets.token_hex(32)
+            subscription.secret = secret_new()
             secret_changed = True
         subscription.kinds = sorted(set(subscription.kinds))
         subscription.updated_at = now
