@@ -17,6 +17,7 @@ from .tasks import deliveries_queue
 
 
 class SubscriptionForm(forms.ModelForm):
+    url = forms.URLField(required=False, assume_scheme="https", help_text="webhook: where to POST (http or https)")
     kinds = forms.MultipleChoiceField(
         choices=[(k.value, k.label) for k in EventKind if k != EventKind.SAMPLE],
         widget=forms.CheckboxSelectMultiple,
