@@ -17,6 +17,9 @@ def health(request):
 admin.site.site_url = "/ops/"
 admin.site.site_header = "Shared order book settlement"
 admin.site.site_title = "Settlement back office"
+# the lists get the whole width (a 1280 px screen showed half their columns beside the app menu);
+# the home page and the breadcrumbs lead to every page
+admin.site.enable_nav_sidebar = False
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/ops/", permanent=False), name="home"),

@@ -244,7 +244,7 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     """Approvers decide here: the summary and, for record changes, each
     record's values before and after, with who asked and when."""
 
-    list_display = ["id", "kind", "status", "summary", "requested_by", "requested_at", "decided_by", "decided_at"]
+    list_display = ["id", "kind", "status", "summary", "requested_by", "requested_at", "decision"]
     list_filter = ["status", "kind"]
     list_select_related = ["requested_by", "decided_by"]
     list_filter = ["status", "kind", "requested_by"]
@@ -290,6 +290,15 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     @admin.display(description="what it did")
     def result_shown(self, obj):
         return json_block(obj.result)
+
+    class Media:
+        css = {"all": ["controls/admin.css"]}
+
+    @admin.display(description="decided")
+    def decision(self, obj):
+        if obj.decided_by is None:
+            return "–"
+        return format_html("{} by {}, {}", obj.status, obj.decided_by.username, hk_time(obj.decided_at))
 
     @admin.display(description="what it asks")
     def summary(self, obj):
