@@ -14,6 +14,10 @@ $(STAMP): requirements.txt requirements-dev.txt $(wildcard package-lock.json)
 	# anvil (a local EVM node) for the chain integration tests
 	if [ -f package.json ] && command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund; \
 	else echo "npm not found: the anvil integration tests will be skipped"; fi
+	# Chromium for the browser tests (tests/e2e/test_browser.py), from Debian's packages when apt is there
+	if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium not installed: the browser tests will be skipped"; fi
 	touch $(STAMP)
 
 install: $(STAMP)

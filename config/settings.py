@@ -326,6 +326,25 @@ DEFAULT_REVIEW_AGE_HOURS = int(os.environ.get("DEFAULT_REVIEW_AGE_HOURS", "48"))
 BATCH_AFFIRMATION_WINDOW_MINUTES = int(os.environ.get("BATCH_AFFIRMATION_WINDOW_MINUTES", "0"))
 # The end-of-day cycle's cut-off, local to Hong Kong (circular para 14).
 EOD_CUTOFF_HKT = os.environ.get("EOD_CUTOFF_HKT", "22:00")
+# --- Notifications (DESIGN section 10, circular para 15) --------------------------
+# Attempts after the first for a delivery that fails, and the backoff between
+# them (base x 2^n seconds, capped).
+NOTIFY_MAX_RETRIES = int(os.environ.get("NOTIFY_MAX_RETRIES", "6"))
+NOTIFY_RETRY_BASE_SECONDS = int(os.environ.get("NOTIFY_RETRY_BASE_SECONDS", "30"))
+NOTIFY_RETRY_MAX_SECONDS = int(os.environ.get("NOTIFY_RETRY_MAX_SECONDS", "3600"))
+NOTIFY_WEBHOOK_TIMEOUT_SECONDS = int(os.environ.get("NOTIFY_WEBHOOK_TIMEOUT_SECONDS", "5"))
+# a break unresolved for longer than this is told once; a leg whose deadline
+# is this close is told once
+NOTIFY_BREAK_AGE_HOURS = int(os.environ.get("NOTIFY_BREAK_AGE_HOURS", "4"))
+NOTIFY_DEADLINE_MINUTES = int(os.environ.get("NOTIFY_DEADLINE_MINUTES", "15"))
+# on the first scan, failed batches, defaults and paid claims this recent are told
+NOTIFY_LOOKBACK_HOURS = int(os.environ.get("NOTIFY_LOOKBACK_HOURS", "24"))
+# e-mail through Django's mail: printed to the console unless EMAIL_BACKEND says otherwise
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "settlement@localhost")
+
 # make run sets DEMO=1: enables the demo_activity command, whose confirmations
 # are simulated and labelled as such. Never set it in production.
 DEMO_MODE = env_bool("DEMO", False)

@@ -6,7 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from controls.api.errors import json_404
-from operations.dashboard import dashboard
+from operations.dashboard import dashboard, dashboard_data, dashboard_tables
 
 
 def health(request):
@@ -17,11 +17,16 @@ def health(request):
 admin.site.site_url = "/ops/"
 admin.site.site_header = "Shared order book settlement"
 admin.site.site_title = "Settlement back office"
+# the lists get the whole width (a 1280 px screen showed half their columns beside the app menu);
+# the home page and the breadcrumbs lead to every page
+admin.site.enable_nav_sidebar = False
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/ops/", permanent=False), name="home"),
     path("admin/", admin.site.urls),
     path("ops/", dashboard, name="ops-dashboard"),
+    path("ops/data.json", dashboard_data, name="ops-dashboard-data"),
+    path("ops/tables", dashboard_tables, name="ops-dashboard-tables"),
     path("health", health, name="health"),
     path("api/v1/schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
     path(
@@ -34,6 +39,7 @@ urlpatterns = [
     path("api/v1/", include("settlement.api.urls")),
     path("api/v1/", include("custody.api.urls")),
     path("api/v1/", include("reserves.api.urls")),
+    path("api/v1/", include("operations.api.urls")),
     # anything else under /api/ is a JSON 404, in DEBUG too, for every method
     # (no CSRF check first: an API client has no CSRF cookie and gets JSON)
     re_path(r"^api/", csrf_exempt(json_404)),

@@ -23,6 +23,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from controls.admin_display import ReadableListMixin, hk_time, json_block
 from controls.exceptions import DomainError
 from controls.models import Alert, ApprovalRequest, AuditEvent, ChangeProposal
 from controls.money import display
@@ -68,7 +69,7 @@ def admin_url(obj, view: str = "change") -> str:
     return reverse(f"admin:{meta.app_label}_{meta.model_name}_{view}", args=args)
 
 
-class ProposedChangeAdmin(ActionPermissions, admin.ModelAdmin):
+class ProposedChangeAdmin(ReadableListMixin, ActionPermissions, admin.ModelAdmin):
     """Records that change only with four eyes (DESIGN section 12).
 
     Saving the add or change form, or confirming a deletion, saves nothing:
@@ -152,11 +153,11 @@ class ProposedChangeAdmin(ActionPermissions, admin.ModelAdmin):
             self.message_user(
                 request,
                 format_html(
-                    'pending <a href="{}">approval {}</a>, asked by {} at {} UTC: {}',
+                    'pending <a href="{}">approval {}</a>, asked by {} at {}: {}',
                     admin_url(approval),
                     approval.id,
                     approval.requested_by.username,
-                    f"{approval.requested_at:%Y-%m-%d %H:%M}",
+                    hk_time(approval.requested_at),
                     change_summary(change),
                 ),
                 messages.WARNING,
@@ -173,7 +174,7 @@ class ProposedChangeAdmin(ActionPermissions, admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
 
-class ReadOnlyAdmin(ActionPermissions, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadableListMixin, ActionPermissions, admin.ModelAdmin):
     """Financial history: shown, never added, edited or deleted here (every
     app's admin uses this one)."""
 
@@ -211,13 +212,9 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 def approval_summary(approval: ApprovalRequest) -> str:
     """One line for people: what the request asks for."""
-    changes = list(approval.changes.all())
-    if changes:
-        shown = "; ".join(change_summary(c) for c in changes[:3])
-        more = f" (and {len(changes) - 3} more)" if len(changes) > 3 else ""
-        return f"{shown}{more}"
-    payload = approval.payload if isinstance(approval.payload, dict) else {}
-    return ", ".join(f"{key} {value}" for key, value in payload.items() if value not in (None, "", [], {}))
+    lines = approvals.approval_describe(approval)
+    shown = "; ".join(lines[:3])
+    return f"{shown} (and {len(lines) - 3} more)" if len(lines) > 3 else shown
 
 
 class ChangeInline(admin.TabularInline):
@@ -247,26 +244,61 @@ class ApprovalRequestAdmin(ReadOnlyAdmin):
     """Approvers decide here: the summary and, for record changes, each
     record's values before and after, with who asked and when."""
 
-    list_display = ["id", "kind", "status", "summary", "requested_by", "requested_at", "decided_by", "decided_at"]
+    list_display = ["id", "kind", "status", "summary", "requested_by", "requested_at", "decision"]
     list_filter = ["status", "kind"]
     list_select_related = ["requested_by", "decided_by"]
+    list_filter = ["status", "kind", "requested_by"]
+    search_fields = ["payload", "reason"]
     fields = readonly_fields = (
         "kind",
         "status",
-        "summary",
+        "what_it_would_do",
         "requested_by",
-        "requested_at",
+        "asked_at",
         "decided_by",
-        "decided_at",
+        "decided_at_shown",
         "reason",
-        "payload",
-        "result",
+        "payload_shown",
+        "result_shown",
     )
     inlines = [ChangeInline]
     actions = ["approve", "reject"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("changes")
+
+    def get_inlines(self, request, obj):
+        # the record changes table only for a request that carries record changes
+        return [ChangeInline] if obj is not None and obj.changes.exists() else []
+
+    @admin.display(description="what approving it would do")
+    def what_it_would_do(self, obj):
+        return format_html_join("", "<div>{}</div>", ((line,) for line in approvals.approval_describe(obj)))
+
+    @admin.display(description="asked at")
+    def asked_at(self, obj):
+        return hk_time(obj.requested_at)
+
+    @admin.display(description="decided at")
+    def decided_at_shown(self, obj):
+        return hk_time(obj.decided_at)
+
+    @admin.display(description="request as sent (for the record)")
+    def payload_shown(self, obj):
+        return json_block(obj.payload)
+
+    @admin.display(description="what it did")
+    def result_shown(self, obj):
+        return json_block(obj.result)
+
+    class Media:
+        css = {"all": ["controls/admin.css"]}
+
+    @admin.display(description="decided")
+    def decision(self, obj):
+        if obj.decided_by is None:
+            return "–"
+        return format_html("{} by {}, {}", obj.status, obj.decided_by.username, hk_time(obj.decided_at))
 
     @admin.display(description="what it asks")
     def summary(self, obj):

@@ -21,7 +21,7 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["object_type", "object_id"]), models.Index(fields=["at"])]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_type} {self.object_id}"
+        return f"{self.at:%Y-%m-%d %H:%M:%S} UTC {self.actor} {self.action} {self.object_type} {self.object_id}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None:
@@ -74,7 +74,7 @@ class ApprovalRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} approval {self.id} ({self.status})"
+        return f"approval {self.id}: {self.get_kind_display()} ({self.status})"
 
 
 class ChangeProposal(models.Model):

@@ -7,6 +7,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from controls.admin import ActionPermissions, ReadOnlyAdmin
+from controls.admin_display import ReadableListMixin
 from controls.exceptions import DomainError
 from custody.models import (
     BalanceReport,
@@ -124,7 +125,7 @@ class BreakEventInline(admin.TabularInline):
 
 
 @admin.register(Break)
-class BreakAdmin(ActionPermissions, admin.ModelAdmin):
+class BreakAdmin(ReadableListMixin, ActionPermissions, admin.ModelAdmin):
     """The breaks queue. Take a break (action) to own it; write a resolution
     note and save to resolve it (through the service, with its history)."""
 

@@ -6,7 +6,7 @@ outbound instruction outbox."""
 from django.db import models
 from django.db.models import Q
 
-from controls.money import MONEY
+from controls.money import MONEY, display
 from registry.models import Asset, BankAccount, Operator, Rail, Wallet
 
 # log_index of a native (top-level value) transfer and of the gas fee a home
@@ -48,7 +48,7 @@ class ChainBlock(models.Model):
         constraints = [models.UniqueConstraint(fields=["rail", "number"], name="chain_block_unique_number")]
 
     def __str__(self) -> str:
-        return f"{self.rail_id}#{self.number} {self.hash[:10]}"
+        return f"{self.rail.code} block {self.number} {self.hash[:10]}"
 
 
 class BankStatement(models.Model):
@@ -176,7 +176,7 @@ class Movement(models.Model):
 
     def __str__(self) -> str:
         where = f"{self.tx_hash[:12]}:{self.log_index}" if self.source == "chain" else self.entry_ref
-        return f"{self.direction} {self.amount} {self.asset_id} {where} ({self.status})"
+        return f"{self.direction} {display(self.amount, self.asset.scale)} {self.asset.code} {where} ({self.status})"
 
 
 class BalanceReport(models.Model):
@@ -225,7 +225,7 @@ class BalanceReportLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.wallet or self.account} {self.asset_id}: {self.reported} ({self.outcome})"
+        return f"{self.wallet or self.account} {self.asset.code}: {display(self.reported, self.asset.scale)} ({self.outcome})"
 
 
 class BookOpening(models.Model):
@@ -251,7 +251,7 @@ class BookOpening(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"opening {self.wallet or self.account} {self.asset_id}: {self.amount}"
+        return f"opening {self.wallet or self.account} {self.asset.code}: {display(self.amount, self.asset.scale)}"
 
 
 class Break(models.Model):
@@ -305,7 +305,9 @@ class Break(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="break_amount_nonneg")]
 
     def __str__(self) -> str:
-        return f"break {self.id} {self.kind} {self.amount} ({self.status})"
+        what = f"{display(self.amount, self.asset.scale)} {self.asset.code}" if self.asset is not None else ""
+        who = f" {self.counterparty.code}" if self.counterparty is not None else ""
+        return f"break {self.id} {self.get_kind_display()}{who} {what} ({self.status})"
 
 
 class BreakEvent(models.Model):
@@ -323,7 +325,7 @@ class BreakEvent(models.Model):
         ordering = ["brk_id", "id"]
 
     def __str__(self) -> str:
-        return f"{self.brk_id} {self.action} {self.status}"
+        return f"break {self.brk_id}: {self.action} ({self.status})"
 
 
 class Instruction(models.Model):
@@ -364,4 +366,4 @@ class Instruction(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="instruction_amount_positive")]
 
     def __str__(self) -> str:
-        return f"{self.reference} {self.amount} {self.asset_id} -> {self.to_ref or '?'} ({self.status})"
+        return f"{self.reference} {display(self.amount, self.asset.scale)} {self.asset.code} -> {self.to_ref or '?'} ({self.status})"

@@ -11,6 +11,7 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
 from controls.admin import ProposedChangeAdmin, ReadOnlyAdmin
+from controls.admin_display import ReadableListMixin
 from controls.exceptions import DomainError
 from registry.models import (
     Account,
@@ -225,7 +226,7 @@ class BankAccountAdmin(ProposedChangeAdmin):
 
 
 @admin.register(WalletBalance)
-class WalletBalanceAdmin(admin.ModelAdmin):
+class WalletBalanceAdmin(ReadableListMixin, admin.ModelAdmin):
     """Operations keep home hot-wallet balances here until custodian reports
     arrive; every change is audited through the service."""
 

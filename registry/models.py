@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
-from controls.money import MONEY
+from controls.money import MONEY, display
 
 
 class Jurisdiction(models.Model):
@@ -183,7 +183,7 @@ class Mark(models.Model):
         constraints = [models.CheckConstraint(condition=Q(price_hkd__gt=0), name="mark_price_positive")]
 
     def __str__(self) -> str:
-        return f"{self.asset_id} {self.price_hkd} @ {self.as_of:%Y-%m-%d %H:%M}"
+        return f"{self.asset.code} {display(self.price_hkd, 8)} HKD at {self.as_of:%Y-%m-%d %H:%M} UTC"
 
 
 class Account(models.Model):
@@ -280,7 +280,7 @@ class WalletBalance(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.wallet} {self.asset_id}: {self.amount}"
+        return f"{self.wallet} {self.asset.code}: {display(self.amount, self.asset.scale)}"
 
 
 class OperatorAPIKeyManager(BaseAPIKeyManager):

@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from controls.admin import ReadOnlyAdmin
+from controls.admin_display import ReadableListMixin
 from controls.exceptions import DomainError
 from controls.services.audit import audit_record
 
@@ -41,7 +42,7 @@ class ExposureSnapshotAdmin(ReadOnlyAdmin):
 
 
 @admin.register(InsurancePolicy)
-class InsurancePolicyAdmin(admin.ModelAdmin):
+class InsurancePolicyAdmin(ReadableListMixin, admin.ModelAdmin):
     list_display = [
         "reference",
         "provider",

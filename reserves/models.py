@@ -52,14 +52,17 @@ class ReserveEntry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount_hkd} {self.reference}"
+        return f"{self.kind} {self.amount_hkd:,.2f} HKD {self.reference}"
 
 
 class ExposureSnapshot(models.Model):
     """Exposure taken every minute by beat: the history the sizing report reads."""
 
     at = models.DateTimeField(unique=True)
-    total_hkd = models.DecimalField(max_digits=38, decimal_places=2)
+    total_hkd = models.DecimalField(max_digits=38, decimal_places=2, help_text="with haircuts: what the cap checks")
+    total_at_marks_hkd = models.DecimalField(
+        max_digits=38, decimal_places=2, null=True, blank=True, help_text="at plain marks, no haircut"
+    )
     effective_cap_hkd = models.DecimalField(max_digits=38, decimal_places=2)
     utilisation = models.DecimalField(max_digits=12, decimal_places=4, null=True)
     state = models.CharField(max_length=10)
@@ -69,7 +72,7 @@ class ExposureSnapshot(models.Model):
         ordering = ["-at"]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.total_hkd} HKD ({self.state})"
+        return f"{self.at:%Y-%m-%d %H:%M} UTC {self.total_hkd:,.2f} HKD ({self.state})"
 
 
 class InsurancePolicy(models.Model):
@@ -128,7 +131,7 @@ class InsurancePolicy(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reference} {self.provider} {self.coverage_hkd} HKD to {self.ends_on}"
+        return f"{self.reference} {self.provider} {self.coverage_hkd:,.2f} HKD to {self.ends_on}"
 
     @property
     def counts_for_home(self) -> bool:
@@ -160,7 +163,7 @@ class Default(models.Model):
     created_at = models.DateTimeField()
 
     def __str__(self) -> str:
-        return f"default of {self.operator_id} at {self.as_of:%Y-%m-%d %H:%M}"
+        return f"default of {self.operator.code} at {self.as_of:%Y-%m-%d %H:%M} UTC"
 
 
 class Claim(models.Model):
@@ -204,7 +207,7 @@ class Claim(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"claim {self.id} {self.account_ref} {self.loss_hkd} HKD ({self.status})"
+        return f"claim {self.id} {self.account_ref} {self.loss_hkd:,.2f} HKD ({self.status})"
 
 
 class ClaimLine(models.Model):
@@ -237,7 +240,7 @@ class ClaimLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.claim_id}: {self.owed_asset} {self.loss_hkd} HKD"
+        return f"claim {self.claim_id}: {self.owed_asset} {self.loss_hkd:,.2f} HKD"
 
 
 class DefaultRecovery(models.Model):
@@ -268,7 +271,7 @@ class DefaultRecovery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.source} recovery {self.amount_hkd} HKD for default {self.default_id}"
+        return f"{self.source} recovery {self.amount_hkd:,.2f} HKD for the default of {self.default.operator.code}"
 
 
 class WaterfallStep(models.Model):
@@ -295,4 +298,4 @@ class WaterfallStep(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount_hkd__gt=0), name="waterfall_step_positive")]
 
     def __str__(self) -> str:
-        return f"{self.layer} {self.amount_hkd} HKD ({self.source})"
+        return f"{self.layer} {self.amount_hkd:,.2f} HKD ({self.source})"

@@ -8,6 +8,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 
 from controls.admin import ReadOnlyAdmin, scaled_amount
+from controls.admin_display import ReadableListMixin
 from controls.exceptions import DomainError
 from controls.models import ApprovalRequest
 from controls.services import approvals
@@ -32,7 +33,7 @@ from settlement.services import batch_controls, review, statements
 
 
 @admin.register(CapConfig)
-class CapConfigAdmin(admin.ModelAdmin):
+class CapConfigAdmin(ReadableListMixin, admin.ModelAdmin):
     # Shown only: the cap changes with four eyes through POST /api/v1/ops/cap
     # (cap_change) or the network file (network_change on a running network).
     list_display = ["total_hkd", "warn_at", "settle_at", "halt_at", "updated_at"]
@@ -202,6 +203,7 @@ class BatchAdmin(ReadOnlyAdmin):
         "counterparty",
         "dvp_policy",
         "status",
+        "created_at",
         "settled_by_netting",
         "waiting_reason",
         "failed_by",
@@ -343,7 +345,7 @@ class LegAdmin(ReadOnlyAdmin):
         "fail_reason",
     ]
     list_filter = ["status", "direction", "asset", "failed_by", "fail_reason"]
-    list_select_related = ["batch", "asset"]
+    list_select_related = ["batch__counterparty", "asset"]
     amount_shown = scaled_amount("amount")
     actions = ["request_manual_confirmation"]
 

@@ -7,6 +7,7 @@ together or not at all.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -17,6 +18,8 @@ from controls.exceptions import Conflict, DomainError, Forbidden, InvalidInput, 
 from controls.models import ApprovalRequest
 
 from .audit import audit_record
+
+logger = logging.getLogger(__name__)
 
 APPROVER_GROUP = "ops_approver"
 OPERATOR_GROUPS = ("ops_operator", "ops_approver")
@@ -37,6 +40,39 @@ def approval_kind(kind: str, *, check: Callable[..., None]):
         return handler
 
     return register
+
+
+_describers: dict[str, Callable[..., list[str]]] = {}
+
+
+def approval_describer(kind: str):
+    """Register how to tell people what approving ``kind`` would do:
+    ``describe(payload=..., approval=...)`` returns lines such as "confirm the inbound leg
+    of 64,000.00 USDC from SG1 (batch 12)", naming records by their codes and
+    amounts with their assets, never by ids alone."""
+
+    def register(describe: Callable[..., list[str]]) -> Callable[..., list[str]]:
+        _describers[kind] = describe
+        return describe
+
+    return register
+
+
+def approval_describe(approval: ApprovalRequest) -> list[str]:
+    """What the request would do, for the approver: the kind's describer (the
+    record changes describe themselves), or its payload in words."""
+    describe = _describers.get(approval.kind)
+    payload = approval.payload if isinstance(approval.payload, dict) else {}
+    if describe is not None:
+        try:
+            return describe(payload=payload, approval=approval)
+        except Exception as error:  # a record since deleted or changed must not break the approver's page
+            logger.warning("approval %s: cannot describe: %s", approval.id, error)
+    return [
+        ", ".join(
+            f"{key.replace('_', ' ')} {value}" for key, value in payload.items() if value not in (None, "", [], {})
+        )
+    ]
 
 
 def actor_of(user: User) -> str:

@@ -35,7 +35,7 @@ from django.db.models.deletion import ProtectedError, RestrictedError
 from controls.exceptions import Conflict, DomainError, InvalidInput
 from controls.models import ApprovalRequest, ChangeProposal
 
-from .approvals import actor_of, approval_kind, approval_request
+from .approvals import actor_of, approval_describer, approval_kind, approval_request
 from .audit import audit_record
 
 Operation = ChangeProposal.Operation
@@ -357,6 +357,14 @@ def _changes_of(payload: dict) -> list[dict]:
 def _record_check(*, payload: dict) -> None:
     for change in _changes_of(payload):
         _prepare(change, lock=False)
+
+
+def changes_describe(*, approval: ApprovalRequest, **_) -> list[str]:
+    """Each record change the request carries: what changes, from what to what."""
+    return [change_summary(c) for c in approval.changes.all()]
+
+
+approval_describer(ApprovalRequest.Kind.RECORD_CHANGE)(changes_describe)
 
 
 @approval_kind(ApprovalRequest.Kind.RECORD_CHANGE, check=_record_check)

@@ -30,3 +30,19 @@ def percent(value) -> str:
     if value is None:
         return "n/a"
     return format(Decimal(value) * 100, ".2f") + "%"
+
+
+@register.filter
+def hkt(value) -> str:
+    """A timestamp in Hong Kong time, the UTC time on hover."""
+    from controls.admin_display import hk_time
+
+    return hk_time(value)
+
+
+@register.filter
+def hkt_short(value) -> str:
+    """Hong Kong time to the minute (today's date left out), UTC on hover."""
+    from controls.admin_display import hk_time_short
+
+    return hk_time_short(value)

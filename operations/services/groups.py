@@ -10,7 +10,8 @@
   schedules): in the admin, saving those forms proposes the change for a
   second person's approval and saves nothing. They may also change what
   operations keep directly, each save audited through a service: wallet
-  balances, insurance policies, and breaks (resolution notes).
+  balances, insurance policies, breaks (resolution notes) and
+  notification subscriptions.
 - Approving is not a permission: ``approval_decide`` admits only
   ``ops_approver`` members other than the requester.
 
@@ -25,7 +26,12 @@ from controls.services.changes import change_targets
 GROUPS = ("ops_viewer", "ops_operator", "ops_approver")
 APPS = ("controls", "registry", "settlement", "custody", "reserves", "operations", "django_celery_beat")
 # changed directly (each save goes through an audited service); never deleted
-DIRECT = {("registry", "walletbalance"), ("reserves", "insurancepolicy"), ("custody", "break")}
+DIRECT = {
+    ("registry", "walletbalance"),
+    ("reserves", "insurancepolicy"),
+    ("custody", "break"),
+    ("operations", "subscription"),
+}
 
 
 def _permissions(actions: tuple[str, ...], models: set[tuple[str, str]]) -> set[Permission]:

@@ -3,7 +3,8 @@ family DESIGN section 10 names (trades, obligations, cycles, legs, observed
 movements, breaks, claims, the audit trail) and what else a regulator asks
 about a settlement: trade and compliance exceptions, batches, deliveries,
 instructions, marks history, bank statements, custodian balance reports,
-approvals and proposals, defaults, the reserve ledger and alerts. CSV (JSON
+approvals and proposals, defaults, the reserve ledger, alerts, and the
+notifications pushed with their deliveries. CSV (JSON
 Lines for the audit trail), with a manifest of row counts and SHA-256
 digests. Amounts are written at their asset's scale.
 
@@ -251,6 +252,30 @@ TABLES = (
     ),
     Table("alerts", "controls.Alert", "created_at", ()),
     Table("defaults", "reserves.Default", "created_at", ()),
+    # para 15 and 23: what was pushed to whom, and whether it arrived
+    Table(
+        "notifications",
+        "operations.Notification",
+        "at",
+        ("id", "at", "kind", "key", "previous", "state", "title", "operator_code", "details"),
+    ),
+    Table(
+        "notification_deliveries",
+        "operations.NotificationDelivery",
+        "created_at",
+        (
+            "id",
+            "created_at",
+            "notification_id",
+            "subscription__name",
+            "subscription__channel",
+            "status",
+            "attempts",
+            "response_status",
+            "last_error",
+            "sent_at",
+        ),
+    ),
     # para 10 and 22: every order's prefunding hold (operator, account, outcome) and its history
     Table(
         "prefunding_holds",

@@ -13,7 +13,7 @@ from django.db import transaction
 from controls.exceptions import Conflict, InvalidInput, NotFound
 from controls.models import ApprovalRequest
 from controls.money import MAX_SCALE, amount_in_range, parse_decimal
-from controls.services.approvals import actor_of, approval_kind, approval_request
+from controls.services.approvals import actor_of, approval_describer, approval_kind, approval_request
 from controls.services.audit import audit_record
 
 from ..models import Claim, ClaimLine, Default
@@ -79,6 +79,16 @@ def buy_in_request(*, claim_id: int, data: dict, user, now: datetime) -> Approva
         "evidence": data.get("evidence"),
     }
     return approval_request(kind=ApprovalRequest.Kind.CLAIM_BUY_IN, payload=payload, user=user, now=now)
+
+
+@approval_describer(ApprovalRequest.Kind.CLAIM_BUY_IN)
+def _buy_in_describe(*, payload: dict, **_) -> list[str]:
+    claim = Claim.objects.get(pk=payload["claim_id"])
+    return [
+        f"value trade {payload.get('trade_id')} of claim {claim.id} ({claim.account_ref}) at the buy-in price "
+        f"{payload.get('price_hkd')} HKD instead of the close-out mark",
+        f"evidence: {payload.get('evidence')}",
+    ]
 
 
 @approval_kind(ApprovalRequest.Kind.CLAIM_BUY_IN, check=_buy_in_check)

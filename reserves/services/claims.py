@@ -19,7 +19,14 @@ from controls.exceptions import Conflict, Forbidden, InvalidInput, NotFound
 from controls.models import ApprovalRequest
 from controls.money import parse_decimal
 from controls.services.alerts import alert_raise
-from controls.services.approvals import APPROVER_GROUP, actor_of, approval_kind, approval_request, in_groups
+from controls.services.approvals import (
+    APPROVER_GROUP,
+    actor_of,
+    approval_describer,
+    approval_kind,
+    approval_request,
+    in_groups,
+)
 from controls.services.audit import audit_record
 from registry.models import Operator
 from settlement.models import Trade
@@ -98,6 +105,16 @@ def _claim_check(*, payload: dict) -> None:
         raise NotFound("not_found", f"no claim {payload.get('claim_id')}")
     if claim.status != Claim.Status.ASSESSED:
         raise Conflict("claim_not_payable", f"claim {claim.id} is {claim.status}")
+
+
+@approval_describer(ApprovalRequest.Kind.CLAIM_PAYOUT)
+def _claim_describe(*, payload: dict, **_) -> list[str]:
+    claim = Claim.objects.select_related("counterparty").get(pk=payload["claim_id"])
+    return [
+        f"pay claim {claim.id} of home client {claim.account_ref} (a loss of {claim.loss_hkd:,.2f} HKD on "
+        f"{claim.counterparty.code}'s {'default' if claim.default_id else 'fail'}) from the reserve fund, "
+        "pro rata if the fund is short"
+    ]
 
 
 @approval_kind(ApprovalRequest.Kind.CLAIM_PAYOUT, check=_claim_check)

@@ -21,7 +21,7 @@ from django.db import transaction
 
 from controls.exceptions import Conflict, InvalidInput, NotFound
 from controls.models import ApprovalRequest
-from controls.services.approvals import actor_of, approval_kind
+from controls.services.approvals import actor_of, approval_describer, approval_kind
 from controls.services.audit import audit_record
 from controls.timestamps import parse_instant
 from registry.models import Asset, Mark, Operator
@@ -86,6 +86,20 @@ def _default_check(*, payload: dict) -> None:
     if not isinstance(payload.get("reason"), str) or not payload["reason"].strip():
         raise InvalidInput("invalid_field", "a reason is required", field="reason")
     _parse_as_of(payload.get("as_of"), datetime.now(UTC))
+
+
+@approval_describer(ApprovalRequest.Kind.DEFAULT)
+def _default_describe(*, payload: dict, **_) -> list[str]:
+    code = payload.get("operator")
+    open_owed = Obligation.objects.filter(
+        counterparty__code=code, status__in=[Obligation.Status.OPEN, Obligation.Status.IN_BATCH]
+    ).count()
+    when = f" valued at {payload['as_of']}" if payload.get("as_of") else " valued at the time of approval"
+    return [
+        f"declare {code} in default: suspend it and close out its {open_owed} unsettled obligation(s){when}; "
+        "each home client's loss becomes a claim on the reserve fund",
+        f"reason: {payload.get('reason') or '(none given)'}",
+    ]
 
 
 @approval_kind(ApprovalRequest.Kind.DEFAULT, check=_default_check)

@@ -16,7 +16,7 @@ from django.db.models import Sum
 from controls.exceptions import Conflict, InvalidInput, NotFound
 from controls.models import ApprovalRequest
 from controls.money import parse_decimal
-from controls.services.approvals import actor_of, approval_kind
+from controls.services.approvals import actor_of, approval_describer, approval_kind
 from controls.services.audit import audit_record
 from settlement.models import CapConfig
 from settlement.services.cap import cap_set
@@ -117,6 +117,38 @@ def _refuse_below_cap(*, balance: Decimal, amount: Decimal) -> None:
         )
     if balance - amount < 0:
         raise Conflict("insufficient_funds", f"the fund holds {balance} HKD")
+
+
+@approval_describer(ApprovalRequest.Kind.RESERVE_WITHDRAWAL)
+def _withdrawal_describe(*, payload: dict, **_) -> list[str]:
+    amount = _amount(payload.get("amount_hkd"))
+    balance = reserve_fund_balance()
+    return [
+        f"withdraw {amount:,.2f} HKD from the reserve fund (ref {payload.get('reference')}): "
+        f"balance {balance:,.2f} -> {balance - amount:,.2f} HKD"
+    ]
+
+
+@approval_describer(ApprovalRequest.Kind.RESERVE_REVERSAL)
+def _reversal_describe(*, payload: dict, **_) -> list[str]:
+    target = ReserveEntry.objects.get(reference=payload["reverses"])
+    return [
+        f"reverse the {target.kind} {target.reference} of {target.amount_hkd:,.2f} HKD "
+        f"(made {target.created_at:%Y-%m-%d %H:%M} UTC by {target.actor}) with entry {payload.get('reference')}"
+    ]
+
+
+@approval_describer(ApprovalRequest.Kind.CAP_CHANGE)
+def _cap_describe(*, payload: dict, **_) -> list[str]:
+    values = _cap_payload(payload)
+    current = CapConfig.objects.first()
+    lines = []
+    for name, value in values.items():
+        before = getattr(current, name, None) if current else None
+        label = name.replace("_hkd", " (HKD)").replace("_", " ")
+        shown = (lambda v: f"{v:,.2f}") if name == "total_hkd" else (lambda v: f"{v}")
+        lines.append(f"{label}: {shown(before) if before is not None else '(none)'} -> {shown(value)}")
+    return ["change the unsettled cap: " + "; ".join(lines)]
 
 
 @approval_kind(ApprovalRequest.Kind.RESERVE_WITHDRAWAL, check=_withdrawal_check)

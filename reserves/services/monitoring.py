@@ -29,6 +29,7 @@ def exposure_snapshot_take(*, now: datetime) -> ExposureSnapshot:
         at=at,
         defaults={
             "total_hkd": exposure.total_hkd,
+            "total_at_marks_hkd": exposure.total_at_marks_hkd,
             "effective_cap_hkd": exposure.effective_cap_hkd,
             "utilisation": exposure.utilisation,
             "state": exposure.state,

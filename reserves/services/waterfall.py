@@ -27,7 +27,7 @@ from django.db.models import Sum
 from controls.exceptions import Conflict, InvalidInput, NotFound
 from controls.models import ApprovalRequest
 from controls.money import amount_in_range, parse_decimal
-from controls.services.approvals import actor_of, approval_kind, approval_request
+from controls.services.approvals import actor_of, approval_describer, approval_kind, approval_request
 from controls.services.audit import audit_record
 from registry.models import Asset, Operator, Wallet
 from settlement.models import PrefundingBalance
@@ -205,6 +205,20 @@ def recovery_request(*, default_id: int, data: dict, user, now: datetime) -> App
         "reference": data.get("reference"),
     }
     return approval_request(kind=ApprovalRequest.Kind.DEFAULT_RECOVERY, payload=payload, user=user, now=now)
+
+
+@approval_describer(ApprovalRequest.Kind.DEFAULT_RECOVERY)
+def _recovery_describe(*, payload: dict, **_) -> list[str]:
+    default = Default.objects.select_related("operator").get(pk=payload["default_id"])
+    use = (
+        "meets the loss before the fund (layer b)"
+        if payload.get("source") == "insurance" and not default.claims.filter(status="paid").exists()
+        else "refills the reserve fund"
+    )
+    return [
+        f"record a {payload.get('source')} recovery of {payload.get('amount_hkd')} HKD for the default of "
+        f"{default.operator.code} (reference {payload.get('reference')}): it {use}"
+    ]
 
 
 @approval_kind(ApprovalRequest.Kind.DEFAULT_RECOVERY, check=_recovery_check)

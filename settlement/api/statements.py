@@ -32,6 +32,14 @@ class StatementView(ScopedView):
     allowed_scopes = (Scope.OPERATOR, Scope.OPERATIONS)
     renderer_classes = [JSONRenderer, CSVRenderer]
 
+    def handle_exception(self, exc):
+        """An error is JSON (``{"code", "message", "field"}``) and says so in
+        its Content-Type, whatever ``?format=`` asked for."""
+        response = super().handle_exception(exc)
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
     @extend_schema(
         summary="A counterparty's daily settlement statement (latest version unless ?version=)",
         parameters=[

@@ -1,13 +1,17 @@
 """Netting cycles and delivery versus payment: one batch per counterparty,
 netted into one leg per asset."""
 
+from zoneinfo import ZoneInfo
+
 from django.db import models
 from django.db.models import Q
 
-from controls.money import MONEY
+from controls.money import MONEY, display
 from registry.models import Asset, Operator
 
 from .trades import Obligation
+
+HK = ZoneInfo("Asia/Hong_Kong")
 
 
 class CycleLock(models.Model):
@@ -43,7 +47,7 @@ class Cycle(models.Model):
         constraints = [models.UniqueConstraint(fields=["kind", "as_of"], name="cycle_unique_kind_as_of")]
 
     def __str__(self) -> str:
-        return f"{self.kind} cycle {self.as_of:%Y-%m-%d %H:%M}"
+        return f"{self.kind} cycle {self.as_of.astimezone(HK):%Y-%m-%d %H:%M} HKT"
 
 
 class FailReason(models.TextChoices):
@@ -113,7 +117,7 @@ class Batch(models.Model):
         indexes = [models.Index(fields=["status"])]
 
     def __str__(self) -> str:
-        return f"batch {self.id} {self.counterparty_id} ({self.status})"
+        return f"batch {self.id} {self.counterparty.code} ({self.status})"
 
 
 class BatchItem(models.Model):
@@ -126,7 +130,7 @@ class BatchItem(models.Model):
         constraints = [models.UniqueConstraint(fields=["batch", "obligation"], name="batch_item_unique")]
 
     def __str__(self) -> str:
-        return f"{self.batch_id}:{self.obligation_id}"
+        return f"batch {self.batch_id}: {self.obligation}"
 
 
 class Leg(models.Model):
@@ -170,7 +174,9 @@ class Leg(models.Model):
         indexes = [models.Index(fields=["status", "deadline"])]
 
     def __str__(self) -> str:
-        return f"leg {self.id} {self.direction} {self.amount} {self.asset_id} ({self.status})"
+        return (
+            f"leg {self.id} {self.direction} {display(self.amount, self.asset.scale)} {self.asset.code} ({self.status})"
+        )
 
 
 class Delivery(models.Model):

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db import models
 from django.db.models import Q
 
-from controls.money import MONEY
+from controls.money import MONEY, display
 from registry.models import Asset, Operator
 
 
@@ -35,7 +35,7 @@ class CapConfig(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"cap {self.total_hkd} HKD"
+        return f"cap {self.total_hkd:,.2f} HKD"
 
 
 class ExposurePosition(models.Model):
@@ -62,7 +62,10 @@ class ExposurePosition(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.counterparty_id}/{self.asset_id}: +{self.receivable} -{self.payable}"
+        return (
+            f"{self.counterparty.code} {self.asset.code}: receivable {display(self.receivable, self.asset.scale)}, "
+            f"payable {display(self.payable, self.asset.scale)}"
+        )
 
 
 class CycleRequest(models.Model):
@@ -105,7 +108,7 @@ class ReserveCover(models.Model):
         constraints = [models.CheckConstraint(condition=Q(singleton=True), name="reserve_cover_singleton")]
 
     def __str__(self) -> str:
-        return f"reserve available {self.available_hkd} HKD"
+        return f"reserve available {self.available_hkd:,.2f} HKD"
 
 
 class ExposureReservation(models.Model):
@@ -147,4 +150,4 @@ class ExposureReservation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"reservation {self.reservation_id} {self.amount_hkd} HKD ({self.status})"
+        return f"reservation {self.reservation_id} {self.amount_hkd:,.2f} HKD ({self.status})"

@@ -26,7 +26,7 @@ from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import F, Q
 
-from controls.money import MONEY
+from controls.money import MONEY, display
 from registry.models import Asset, BankAccount, Operator, Wallet
 
 
@@ -55,7 +55,7 @@ class PrefundingBalance(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.operator_id}:{self.account} {self.asset_id}"
+        return f"{self.operator.code}:{self.account} {self.asset.code}"
 
     @property
     def available(self) -> Decimal:
@@ -116,7 +116,10 @@ class PrefundingHold(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"hold {self.operator_id}:{self.order_id} {self.remaining}/{self.amount} ({self.status})"
+        return (
+            f"hold {self.operator.code}:{self.order_id} {display(self.remaining, self.asset.scale)} of "
+            f"{display(self.amount, self.asset.scale)} {self.asset.code} ({self.status})"
+        )
 
 
 class HoldEvent(models.Model):
@@ -208,7 +211,7 @@ class FundingEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.operator_id}:{self.event_id} {self.kind} {self.amount}"
+        return f"{self.operator.code}:{self.event_id} {self.kind} {display(self.amount, self.asset.scale)} {self.asset.code}"
 
 
 class PrefundingSettlement(models.Model):
@@ -253,7 +256,7 @@ class PrefundingSettlement(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.amount} {self.asset_id} trade {self.trade_id}"
+        return f"{self.kind} {display(self.amount, self.asset.scale)} {self.asset.code} trade {self.trade.trade_id}"
 
 
 class CustodianAttestation(models.Model):
@@ -299,7 +302,10 @@ class CustodianAttestation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.wallet or self.bank_account} {self.asset_id}: {self.amount} @ {self.as_of:%Y-%m-%d %H:%M}"
+        return (
+            f"{self.wallet or self.bank_account} {self.asset.code}: {display(self.amount, self.asset.scale)} "
+            f"at {self.as_of:%Y-%m-%d %H:%M} UTC"
+        )
 
 
 class PrefundingCover(models.Model):
@@ -334,7 +340,7 @@ class PrefundingCover(models.Model):
         constraints = [models.UniqueConstraint(fields=["operator", "asset"], name="prefunding_cover_unique")]
 
     def __str__(self) -> str:
-        return f"cover {self.operator_id}/{self.asset_id}: {self.state}"
+        return f"cover {self.operator.code} {self.asset.code}: {self.state}"
 
 
 class PrefundingFreeze(models.Model):

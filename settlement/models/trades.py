@@ -4,7 +4,7 @@ queues of what the intake refused or flagged."""
 from django.db import models
 from django.db.models import Q
 
-from controls.money import MONEY
+from controls.money import MONEY, display
 from registry.models import Asset, Operator
 
 
@@ -110,7 +110,7 @@ class Obligation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.trade_id} {self.asset_id} {self.direction} {self.amount}"
+        return f"{self.trade_id} {self.direction} {display(self.amount, self.asset.scale)} {self.asset.code}"
 
 
 class TradeException(models.Model):

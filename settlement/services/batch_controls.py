@@ -15,7 +15,7 @@ from django.db import transaction
 from controls.exceptions import Conflict, InvalidInput, NotFound
 from controls.models import ApprovalRequest
 from controls.services.alerts import alert_raise
-from controls.services.approvals import actor_of, approval_kind, approval_request
+from controls.services.approvals import actor_of, approval_describer, approval_kind, approval_request
 from controls.services.audit import audit_record
 from registry.models import Operator
 from settlement import hooks
@@ -182,6 +182,21 @@ def _include_check(*, payload: dict) -> None:
     operator = _overseas(payload.get("operator"))
     if not CounterpartyExclusion.objects.filter(operator=operator, status=CounterpartyExclusion.Status.ACTIVE).exists():
         raise Conflict("not_excluded", f"{operator.code} is not excluded from cycles")
+
+
+@approval_describer(INCLUDE_KIND)
+def _include_describe(*, payload: dict, **_) -> list[str]:
+    code = payload.get("operator")
+    exclusion = (
+        CounterpartyExclusion.objects.filter(operator__code=code, status=CounterpartyExclusion.Status.ACTIVE)
+        .order_by("-created_at")
+        .first()
+    )
+    since = f" (excluded by {exclusion.created_by}: {exclusion.reason})" if exclusion is not None else ""
+    return [
+        f"take {code} back into the coming cycles{since}: its open obligations settle again",
+        f"why: {payload.get('reason') or '(none given)'}",
+    ]
 
 
 @approval_kind(INCLUDE_KIND, check=_include_check)

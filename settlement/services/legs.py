@@ -5,19 +5,23 @@ again after a reorg. A manual confirmation needs four eyes."""
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import orjson
 from django.db import connection, transaction
 
 from controls.exceptions import Conflict, NotFound
 from controls.models import ApprovalRequest
+from controls.money import display
 from controls.services.approvals import actor_of as approval_actor
-from controls.services.approvals import approval_kind
+from controls.services.approvals import approval_describer, approval_kind
 from controls.services.audit import audit_record, audit_record_many
 from settlement import hooks
 from settlement.models import Batch, Leg
 
 from .cycles import batch_release, batch_settle
+
+HK = ZoneInfo("Asia/Hong_Kong")
 
 
 def leg_confirm(*, leg_id: int, evidence: dict, actor: str, as_of: datetime) -> Leg:
@@ -163,6 +167,19 @@ def _leg_confirm_check(*, payload: dict) -> None:
         raise NotFound("not_found", f"no leg {payload.get('leg_id')}")
     if leg.status not in (Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING):
         raise Conflict("leg_not_confirmable", f"leg {leg.id} is {leg.status}; only an instructed leg can be confirmed")
+
+
+@approval_describer(ApprovalRequest.Kind.LEG_CONFIRM)
+def _leg_confirm_describe(*, payload: dict, **_) -> list[str]:
+    leg = Leg.objects.select_related("asset", "batch__counterparty", "batch__cycle").get(pk=payload["leg_id"])
+    batch = leg.batch
+    towards = "from" if leg.direction == Leg.Direction.INBOUND else "to"
+    return [
+        f"confirm by hand the {leg.direction} leg of {display(leg.amount, leg.asset.scale)} {leg.asset.code} "
+        f"{towards} {batch.counterparty.code} (batch {batch.id}, {batch.cycle.kind} cycle of "
+        f"{batch.cycle.as_of.astimezone(HK):%Y-%m-%d %H:%M} HKT; the leg is {leg.status} now)",
+        f"evidence: {payload.get('evidence') or '(none given)'}",
+    ]
 
 
 @approval_kind(ApprovalRequest.Kind.LEG_CONFIRM, check=_leg_confirm_check)

@@ -108,5 +108,5 @@ def test_the_dashboard_shows_breaks_by_age(admin_client, network):
 
     page = admin_client.get("/ops/").content.decode()
 
-    assert "Reconciliation breaks by age" in page
+    assert "Fails and breaks by age" in page
     assert "missing_delivery: 1" in page and "unmatched_receipt: 1" in page

@@ -90,6 +90,9 @@ ADMIN: dict[str, tuple[str, str, str]] = {
     "reserves.InsurancePolicy": (V, "view, add, change", "view, add, change"),
     "reserves.ReserveEntry": (V, V, V),
     "reserves.ReserveFund": (V, V, V),
+    "operations.Subscription": (V, "view, add, change, act", "view, add, change, act"),
+    "operations.Notification": (V, V, V),
+    "operations.NotificationDelivery": (V, V, V),
 }
 # pages outside the project's apps (users, groups, tokens): superusers only
 OURS = ("controls", "registry", "settlement", "custody", "reserves", "operations", "django_celery_beat")
@@ -167,6 +170,7 @@ API: dict[str, set[str]] = {
     "GET /api/v1/prefunding/open-orders/{id}": {"engine key", "operations key"},
     "POST /api/v1/ops/prefunding/freeze": WRITERS,
     "GET /api/v1/ops/prefunding/freezes": STAFF,
+    "POST /api/v1/ops/notifications/subscriptions/{id}/test": WRITERS,
     "POST /api/v1/ops/prefunding/freeze/{id}/lift": WRITERS,
 }
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")

@@ -73,7 +73,7 @@ def test_the_dashboard_shows_cover_per_operator_and_asset_with_its_age(client, p
     page = client.get("/ops/").content.decode()
 
     assert "Prefunding cover by the designated custodians" in page
-    assert '<span class="state breach">breach</span>' in page
+    assert '<span class="tag breach">breach</span>' in page
     assert "-20.000000" in page  # the headroom, at the asset's scale
     assert " s ago (max 15 min)" in page
 

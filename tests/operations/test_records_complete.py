@@ -22,7 +22,9 @@ from custody.models import Break
 from custody.services.balances import balance_report_record
 from custody.services.breaks import break_raise
 from custody.services.statements import statement_import
+from operations.models import Subscription
 from operations.services import records
+from operations.services.notifications import delivery_attempt, notification_sample, subscription_save
 from registry.models import BankAccount, Rail
 from reserves.services.defaults import default_close_out
 from settlement.services.batch_controls import batch_hold, counterparty_exclude
@@ -133,6 +135,15 @@ def scenario(network) -> None:
     assert prefunding.hold("O-1", "100", operator="SG1", account="s", asset="USDC").outcome == "created"
     freeze_create(operator="SG1", account="s", reason="client under review", actor="t", now=now)
 
+    # para 15: a notification pushed to a subscriber, and its delivery
+    subscription = subscription_save(
+        subscription=Subscription(name="duty desk", channel="email", email="duty@example.org", kinds=["default"]),
+        actor="t",
+        now=now,
+    )
+    delivery = notification_sample(subscription=subscription, actor="t", now=now)
+    delivery_attempt(delivery_id=delivery.id, now=now, last=True)
+
 
 def export(tmp_path) -> dict:
     today = timezone.localdate()
@@ -183,6 +194,8 @@ EVERY_FAMILY = {
     "prefunding_funding_events.csv",
     "prefunding_freezes.csv",
     "prefunding_attestations.csv",
+    "notifications.csv",
+    "notification_deliveries.csv",
     "audit_trail.jsonl",
 }
 

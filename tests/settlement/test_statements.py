@@ -140,6 +140,13 @@ def test_the_counterparty_downloads_its_own_statement_as_json_and_csv(network, f
     assert ops.get("/api/v1/statements/2026-11-23?counterparty=JP1").json()["counterparty"] == "JP1"
 
 
+def test_an_error_is_json_even_when_csv_was_asked_for(network):
+    missing = api_client_for(network.sg1, scope="operator").get("/api/v1/statements/2026-11-22?format=csv")
+
+    assert missing.status_code == 404 and missing["Content-Type"] == "application/json"
+    assert missing.json()["code"] == "not_found"
+
+
 def test_the_end_of_day_task_and_the_command_make_the_statements(network, failed_with_a_credit):
     from operations.tasks import settlement_report_task
 

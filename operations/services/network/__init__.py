@@ -85,8 +85,8 @@ from controls.datafile import (
 )
 from controls.exceptions import Conflict, InvalidInput
 from controls.models import ApprovalRequest
-from controls.services.approvals import actor_of, approval_kind, approval_request
-from controls.services.changes import changes_serialise, proposals_record
+from controls.services.approvals import actor_of, approval_describer, approval_kind, approval_request
+from controls.services.changes import changes_describe, changes_serialise, proposals_record
 from registry.models import Operator
 from registry.selectors import operator_eligibility
 from reserves.models import ReserveFund
@@ -332,6 +332,9 @@ def _difference(proposed: list[dict], current: list[dict]) -> str:
             return f"{what} would now make other changes"
     extra = next(iter(k for k in now if k not in asked))
     return f"{extra[2]} {extra[0].split('.')[-1].lower()} {extra[1]} is a change the proposal did not show"
+
+
+approval_describer(ApprovalRequest.Kind.NETWORK_CHANGE)(changes_describe)
 
 
 @approval_kind(ApprovalRequest.Kind.NETWORK_CHANGE, check=_network_check)

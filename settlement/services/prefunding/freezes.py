@@ -12,7 +12,7 @@ from django.db import transaction
 
 from controls.exceptions import Conflict, InvalidInput, NotFound
 from controls.models import ApprovalRequest
-from controls.services.approvals import actor_of, approval_kind, approval_request
+from controls.services.approvals import actor_of, approval_describer, approval_kind, approval_request
 from controls.services.audit import audit_record
 from registry.models import Asset, Operator
 from settlement.models import HoldEvent, PrefundingFreeze
@@ -126,6 +126,23 @@ def _lift_check(*, payload: dict) -> None:
         raise NotFound("not_found", f"no prefunding freeze {freeze_id}")
     if freeze.status != PrefundingFreeze.Status.ACTIVE:
         raise Conflict("freeze_lifted", f"freeze {freeze_id} is already lifted")
+
+
+@approval_describer(LIFT_KIND)
+def _lift_describe(*, payload: dict, **_) -> list[str]:
+    freeze = PrefundingFreeze.objects.select_related("operator", "asset").get(pk=payload["freeze_id"])
+    scope = " ".join(
+        part
+        for part in (
+            freeze.operator.code,
+            f"account {freeze.account}" if freeze.account else "every account",
+            freeze.asset.code if freeze.asset is not None else "every asset",
+        )
+    )
+    return [
+        f"lift the prefunding freeze of {scope} (frozen by {freeze.created_by}: {freeze.reason or 'no reason given'})",
+        f"why lift: {payload.get('reason') or '(none given)'}",
+    ]
 
 
 @approval_kind(LIFT_KIND, check=_lift_check)
