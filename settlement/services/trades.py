@@ -236,18 +236,27 @@ def _insert_trades(trades: list[ParsedTrade], *, ingest_id: int, now: datetime) 
 
 def _insert_trades_copy(trades: list[ParsedTrade], *, ingest_id: int, now: datetime) -> dict[str, int]:
     """The common case, no id seen before, is one COPY straight into the
-    table. If any id exists (a retry, a concurrent request), that COPY fails
-    on the unique index and is rolled back to its savepoint; the batch then
-    goes through a temporary table with INSERT ... ON CONFLICT DO NOTHING."""
+    table, with primary keys drawn from the table's sequence beforehand (so
+    nothing is read back). If any id exists (a retry, a concurrent request),
+    that COPY fails on the unique index and is rolled back to its savepoint;
+    the batch then goes through a temporary table with INSERT ... ON
+    CONFLICT DO NOTHING."""
     from psycopg.errors import UniqueViolation
 
     columns = ", ".join(_TRADE_COLUMNS)
     rows = [_trade_row(t, ingest_id, now) for t in trades]
     with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('settlement_trade', 'id')) FROM generate_series(1, %s)", [len(rows)]
+        )
+        pks = [pk for (pk,) in cursor.fetchall()]
         try:
-            with transaction.atomic(), cursor.cursor.copy(f"COPY settlement_trade ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            with (
+                transaction.atomic(),
+                cursor.cursor.copy(f"COPY settlement_trade (id, {columns}) FROM STDIN") as copy,
+            ):
+                for pk, row in zip(pks, rows, strict=True):
+                    copy.write_row((pk, *row))
         except (IntegrityError, UniqueViolation):
             cursor.execute(
                 f"CREATE TEMP TABLE ingest_trade ON COMMIT DROP AS SELECT {columns} FROM settlement_trade WITH NO DATA"
@@ -262,8 +271,7 @@ def _insert_trades_copy(trades: list[ParsedTrade], *, ingest_id: int, now: datet
             ids = dict(cursor.fetchall())
             cursor.execute("DROP TABLE ingest_trade")
             return ids
-        cursor.execute("SELECT trade_id, id FROM settlement_trade WHERE ingest_id = %s", [ingest_id])
-        return dict(cursor.fetchall())
+        return {t.trade_id: pk for t, pk in zip(trades, pks, strict=True)}
 
 
 def _obligation_rows(t: ParsedTrade, trade_pk: int, now: datetime) -> list[tuple]:
