@@ -166,10 +166,13 @@ class Movement(models.Model):
         # each names the queries it serves in custody migration 0006
         indexes = [
             # what the matcher may still link: unlinked movements of an
-            # asset, counterparty and direction (pairing, candidates, missing
-            # deliveries, unmatched receipts)
+            # asset, counterparty, direction and amount (the one-to-one
+            # pairing probes it per leg by all four; candidates, missing
+            # deliveries and unmatched receipts by the first three)
             models.Index(
-                fields=["asset", "counterparty", "direction"], condition=Q(leg__isnull=True), name="movement_unlinked"
+                fields=["asset", "counterparty", "direction", "amount"],
+                condition=Q(leg__isnull=True),
+                name="movement_unlinked",
             ),
             # a leg's movements (leg_id = %s, NOT EXISTS ... x.leg_id = l.id)
             models.Index(fields=["leg"], condition=Q(leg__isnull=False), name="movement_leg"),

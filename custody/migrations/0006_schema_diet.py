@@ -10,9 +10,10 @@ read by a query:
   (...)``), the statement import's (``account_id = %s AND entry_ref IN
   (...)``), a bank account's books (``books_balance``: ``source = 'bank' AND
   account_id = %s``).
-- movement_unlinked (asset_id, counterparty_id, direction) WHERE leg_id IS
-  NULL: what the matcher may still link (the one-to-one pairing, the
-  candidates of a leg, missing deliveries, unmatched receipts); a linked
+- movement_unlinked (asset_id, counterparty_id, direction, amount) WHERE
+  leg_id IS NULL: what the matcher may still link (the one-to-one pairing
+  probes it per leg by all four columns; the candidates of a leg, missing
+  deliveries and unmatched receipts by the first three); a linked
   movement (the bulk, over time) drops out. Replaces (status, direction,
   asset_id, counterparty_id) over every row.
 - movement_leg (leg_id) WHERE leg_id IS NOT NULL: a leg's movements
@@ -103,7 +104,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='movement',
-            index=models.Index(condition=models.Q(('leg__isnull', True)), fields=['asset', 'counterparty', 'direction'], name='movement_unlinked'),
+            index=models.Index(condition=models.Q(('leg__isnull', True)), fields=['asset', 'counterparty', 'direction', 'amount'], name='movement_unlinked'),
         ),
         migrations.AddIndex(
             model_name='movement',
