@@ -39,6 +39,77 @@ def no_delete(schema_editor, *tables: str) -> None:
         )
 
 
+KEY_KEPT_FUNCTION = """
+CREATE OR REPLACE FUNCTION key_kept_guard() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'rows of %% are referenced by id: never deleted nor renumbered (%% refused)', TG_TABLE_NAME, TG_OP;
+END;
+$$ LANGUAGE plpgsql
+"""
+
+
+def key_kept(schema_editor, *tables: str) -> None:
+    """DELETE, and an UPDATE that changes ``id``, raise: what a foreign key
+    constraint guarantees on the referenced side, for tables whose
+    referencing rows are checked by ``references_check`` instead."""
+    schema_editor.execute(KEY_KEPT_FUNCTION)
+    for table in tables:
+        schema_editor.execute(
+            f"CREATE TRIGGER {table}_key_kept BEFORE DELETE OR UPDATE OF id ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION key_kept_guard()"
+        )
+
+
+def references_check(schema_editor, table: str, column: str, parent: str) -> None:
+    """The referencing side of a foreign key, checked once per statement: an
+    INSERT (or COPY) fails if any new row's ``column`` names no ``parent``
+    row, in one anti-join over the statement's new rows, where a constraint
+    runs one query and takes one row lock per row. ``column`` never changes
+    afterwards. With ``key_kept`` on ``parent`` this keeps what the
+    constraint kept.
+
+    The parent is probed through its primary key whatever the planner
+    believes of its size (``enable_seqscan = off`` for the check only): right
+    after a TRUNCATE or in a fresh table it would otherwise expect an empty
+    parent and scan it once per new row."""
+    check, frozen = f"{table}_{column}_exists", f"{table}_{column}_frozen"
+    schema_editor.execute(f"""
+        CREATE OR REPLACE FUNCTION {check}() RETURNS trigger AS $$
+        DECLARE missing bigint;
+        BEGIN
+            SELECT n.{column} INTO missing FROM new_rows n
+            WHERE n.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = n.{column}) LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'insert into {table}: {column} %% is not a row of {parent}', missing
+                    USING ERRCODE = 'foreign_key_violation';
+            END IF;
+            RETURN NULL;
+        END;
+        $$ LANGUAGE plpgsql SET enable_seqscan = off
+    """)
+    schema_editor.execute(
+        f"CREATE TRIGGER {check} AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {check}()"
+    )
+    schema_editor.execute(f"""
+        CREATE OR REPLACE FUNCTION {frozen}() RETURNS trigger AS $$
+        BEGIN
+            RAISE EXCEPTION 'update of {table}: {column} never changes' USING ERRCODE = 'foreign_key_violation';
+        END;
+        $$ LANGUAGE plpgsql
+    """)
+    schema_editor.execute(
+        f"CREATE TRIGGER {frozen} BEFORE UPDATE OF {column} ON {table} FOR EACH ROW "
+        f"WHEN (OLD.{column} IS DISTINCT FROM NEW.{column}) EXECUTE FUNCTION {frozen}()"
+    )
+
+
+def references_check_drop(schema_editor, table: str, column: str) -> None:
+    for name in (f"{table}_{column}_exists", f"{table}_{column}_frozen"):
+        schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        schema_editor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+
+
 def drop_triggers(schema_editor, suffix: str, *tables: str) -> None:
     for table in tables:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_{suffix} ON {table}")

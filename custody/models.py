@@ -108,11 +108,17 @@ class Movement(models.Model):
         DEBIT = "debit"
 
     source = models.CharField(max_length=5, choices=Source.choices)
-    rail = models.ForeignKey(Rail, on_delete=models.PROTECT, related_name="movements")
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    # No index of their own on the registry references (rail, asset,
+    # counterparty, wallets, account): a handful of each, so a filter on one
+    # reads the table anyway; the composite and partial indexes in Meta
+    # serve the queries (custody migration 0006).
+    rail = models.ForeignKey(Rail, on_delete=models.PROTECT, related_name="movements", db_index=False)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False)
     amount = models.DecimalField(**MONEY)
     direction = models.CharField(max_length=8, choices=Direction.choices)
-    counterparty = models.ForeignKey(Operator, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    counterparty = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     status = models.CharField(max_length=8, choices=Status.choices)
     occurred_at = models.DateTimeField(
         help_text="block time; for a bank entry with a booking date only, the end of that day"
@@ -129,11 +135,19 @@ class Movement(models.Model):
     token = models.CharField(max_length=42, blank=True, help_text="token contract; blank for the native coin")
     from_address = models.CharField(max_length=42, blank=True)
     to_address = models.CharField(max_length=42, blank=True)
-    from_wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    to_wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    from_wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    to_wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     # bank
-    statement = models.ForeignKey(BankStatement, on_delete=models.PROTECT, null=True, blank=True, related_name="lines")
-    account = models.ForeignKey(BankAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    statement = models.ForeignKey(
+        BankStatement, on_delete=models.PROTECT, null=True, blank=True, related_name="lines", db_index=False
+    )
+    account = models.ForeignKey(
+        BankAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     side = models.CharField(max_length=6, choices=Side.choices, blank=True)
     entry_ref = models.CharField(max_length=140, blank=True)
     bank_reference = models.CharField(max_length=140, blank=True)
@@ -142,16 +156,32 @@ class Movement(models.Model):
     booking_date = models.DateField(null=True, blank=True)
     details = models.TextField(blank=True)
     # reconciliation
-    leg = models.ForeignKey("settlement.Leg", on_delete=models.PROTECT, null=True, blank=True, related_name="movements")
+    leg = models.ForeignKey(
+        "settlement.Leg", on_delete=models.PROTECT, null=True, blank=True, related_name="movements", db_index=False
+    )
     matched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
+        # each names the queries it serves in custody migration 0006
         indexes = [
-            models.Index(fields=["status", "direction", "asset", "counterparty"]),
-            models.Index(fields=["rail", "status", "block_number"]),
-            models.Index(fields=["leg"]),
-            models.Index(fields=["tx_hash"]),
+            # what the matcher may still link: unlinked movements of an
+            # asset, counterparty, direction and amount (the one-to-one
+            # pairing probes it per leg by all four; candidates, missing
+            # deliveries and unmatched receipts by the first three)
+            models.Index(
+                fields=["asset", "counterparty", "direction", "amount"],
+                condition=Q(leg__isnull=True),
+                name="movement_unlinked",
+            ),
+            # a leg's movements (leg_id = %s, NOT EXISTS ... x.leg_id = l.id)
+            models.Index(fields=["leg"], condition=Q(leg__isnull=False), name="movement_leg"),
+            # the watcher's finality pass and reorg walk-back (rail, status, block range)
+            models.Index(
+                fields=["rail", "status", "block_number"], condition=Q(source="chain"), name="movement_chain_block"
+            ),
+            # a statement's lines (bank entries only)
+            models.Index(fields=["statement"], condition=Q(statement__isnull=False), name="movement_statement"),
         ]
         constraints = [
             models.UniqueConstraint(

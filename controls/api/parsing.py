@@ -20,47 +20,61 @@ MAX_DEPTH = 32
 
 
 def _depth_within(data: object, limit: int) -> bool:
-    stack = [(data, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children = list(item.values())
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
+    """Level by level: every container of one depth, then their children."""
+    level = [data] if isinstance(data, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return False
-        stack.extend((child, depth + 1) for child in children)
+        children: list = []
+        for item in level:
+            children.extend(item.values() if isinstance(item, dict) else item)
+        level = [child for child in children if isinstance(child, (dict, list))]
     return True
+
+
+def _load(body: bytes, *, what: str) -> tuple[object, bool]:
+    """The parsed body, and whether every string and key in it is known to
+    be storable without walking it: orjson refuses lone surrogates (escaped
+    or encoded) and raw control characters, so after orjson only the escape
+    ``\\u0000`` can bring a NUL in."""
+    try:
+        data, storable = orjson.loads(body), b"\\u0000" not in body
+    except orjson.JSONDecodeError as error:
+        if "depth limit" in str(error):  # never hand that to the recursive standard parser
+            raise InvalidInput("invalid_json", f"{what} nests deeper than {MAX_DEPTH} levels") from None
+        try:
+            data, storable = json.loads(body, parse_constant=NonFiniteConstant), False
+        except (ValueError, RecursionError) as error:
+            raise InvalidInput("invalid_json", f"{what} is not JSON: {error}") from None
+    if not _depth_within(data, MAX_DEPTH):
+        raise InvalidInput("invalid_json", f"{what} nests deeper than {MAX_DEPTH} levels")
+    return data, storable
 
 
 def load_json(body: bytes, *, what: str = "request body") -> object:
     """orjson for speed; the standard parser as a fallback so that a bare
     NaN/Infinity, a huge number or a lone surrogate in one trade is that
     trade's rejection, not the whole request's."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        if "depth limit" in str(error):  # never hand that to the recursive standard parser
-            raise InvalidInput("invalid_json", f"{what} nests deeper than {MAX_DEPTH} levels") from None
-        try:
-            data = json.loads(body, parse_constant=NonFiniteConstant)
-        except (ValueError, RecursionError) as error:
-            raise InvalidInput("invalid_json", f"{what} is not JSON: {error}") from None
-    if not _depth_within(data, MAX_DEPTH):
-        raise InvalidInput("invalid_json", f"{what} nests deeper than {MAX_DEPTH} levels")
-    return data
+    return _load(body, what=what)[0]
 
 
-def json_object(request, key: str, *, per_item_text: bool = False) -> dict:
-    """The body as a JSON object. Text that cannot be stored (NUL, a lone
-    surrogate) is refused naming where, unless the endpoint judges items
-    one by one (``per_item_text``: trades, where it is that item's rejection)."""
-    data = load_json(request.body)
+def json_body(request, key: str) -> tuple[dict, bool]:
+    """The body as a JSON object, and whether all its text is known to be
+    storable (see ``_load``); when it is not, an endpoint that judges items
+    one by one (trades) walks each item and rejects only the bad ones."""
+    data, storable = _load(request.body, what="request body")
     if not isinstance(data, dict):
         raise InvalidInput("invalid_request", f"request body must be a JSON object with {key!r}")
-    if not per_item_text:
+    return data, storable
+
+
+def json_object(request, key: str) -> dict:
+    """The body as a JSON object. Text that cannot be stored (NUL, a lone
+    surrogate) is refused naming where."""
+    data, storable = json_body(request, key)
+    if not storable:
         where = unstorable_text(data)
         if where is not None:
             raise InvalidInput(

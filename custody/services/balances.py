@@ -161,7 +161,8 @@ def books_balance(
     )
     if wallet is not None:
         return _exact_sum(moves.filter(to_wallet=wallet)) - _exact_sum(moves.filter(from_wallet=wallet))
-    mine = moves.filter(account=account)
+    # only bank entries name an account: saying so lets the bank entries' unique index find them
+    mine = moves.filter(source=Movement.Source.BANK, account=account)
     return _exact_sum(mine.filter(side=Movement.Side.CREDIT)) - _exact_sum(mine.filter(side=Movement.Side.DEBIT))
 
 

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 
 from controls.exceptions import Conflict, InvalidInput
 from controls.services.alerts import alert_raise
-from controls.services.audit import audit_record
+from controls.services.audit import audit_record, audit_record_many
 from custody.models import Instruction
 from custody.selectors import amount_str
 from registry.models import BankAccount, Operator, Rail, Wallet
@@ -158,7 +158,8 @@ def instructions_follow_legs(*, leg_ids: list[int], as_of: datetime, actor: str)
     one ``cancelled``, so the outbox no longer lists it as due. A cancelled
     instruction that was already taken raises an alert: the custodian must
     be told not to send it (or the asset recovered)."""
-    closed = []
+    closed: list[Instruction] = []
+    events: list[dict] = []
     instructions = (
         Instruction.objects.select_for_update(of=("self",))
         .filter(leg_id__in=leg_ids, status__in=Instruction.OPEN)
@@ -175,15 +176,16 @@ def instructions_follow_legs(*, leg_ids: list[int], as_of: datetime, actor: str)
             continue
         before = instruction.status
         instruction.status, instruction.closed_at = status, as_of
-        instruction.save(update_fields=["status", "closed_at"])
-        audit_record(
-            actor=actor,
-            action=f"instruction.{status}",
-            object_type="Instruction",
-            object_id=instruction.id,
-            before={"status": before},
-            after={"status": status, "leg_status": leg_status},
-            at=as_of,
+        events.append(
+            {
+                "actor": actor,
+                "action": f"instruction.{status}",
+                "object_type": "Instruction",
+                "object_id": instruction.id,
+                "before": {"status": before},
+                "after": {"status": status, "leg_status": leg_status},
+                "at": as_of,
+            }
         )
         if status == Instruction.Status.CANCELLED and before == Instruction.Status.TAKEN:
             alert_raise(
@@ -198,6 +200,13 @@ def instructions_follow_legs(*, leg_ids: list[int], as_of: datetime, actor: str)
                 at=as_of,
             )
         closed.append(instruction)
+    # one UPDATE per new status and one INSERT of the audit events, however
+    # many legs the matcher confirmed at once (the rows are locked above)
+    for status in (Instruction.Status.DONE, Instruction.Status.CANCELLED):
+        ids = [i.id for i in closed if i.status == status]
+        if ids:
+            Instruction.objects.filter(pk__in=ids).update(status=status, closed_at=as_of)
+    audit_record_many(events)
     return closed
 
 

@@ -9,7 +9,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, pagination
 from rest_framework.response import Response
 
-from controls.api.parsing import json_object, request_actor
+from controls.api.parsing import json_body, json_object, request_actor
 from controls.exceptions import InvalidInput
 from registry.api.auth import HasScope, Scope
 from registry.api.scoped import ScopedView
@@ -33,7 +33,7 @@ class TradesView(ScopedView):
         responses={200: s.TradesOutSerializer},
     )
     def post(self, request):
-        data = json_object(request, "trades", per_item_text=True)
+        data, text_storable = json_body(request, "trades")
         items = data.get("trades")
         if not isinstance(items, list):
             raise InvalidInput("invalid_request", "trades must be a list of trade objects", field="trades")
@@ -45,7 +45,7 @@ class TradesView(ScopedView):
                 f"at most {settings.TRADE_BATCH_MAX:,} trades per request, got {len(items):,}",
                 field="trades",
             )
-        result = trades_ingest(items=items, actor=request_actor(request))
+        result = trades_ingest(items=items, actor=request_actor(request), text_checked=text_storable)
         return Response(result.as_json())
 
 

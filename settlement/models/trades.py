@@ -26,20 +26,32 @@ class TradeIngest(models.Model):
 
 
 class Trade(models.Model):
-    trade_id = models.CharField(max_length=64, unique=True)
+    # unique through Meta.constraints, not unique=True, which would add a
+    # second (varchar_pattern_ops) index no query uses
+    trade_id = models.CharField(max_length=64)
     # References into the small registry tables carry no database FK
     # constraint: at 10,000 trades a request the deferred per-row checks
     # cost more than the inserts (bench/README.md). Registry rows can never be
-    # deleted instead (a PostgreSQL trigger, migration 0009), and the ids come
-    # from the registry itself.
-    base_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_constraint=False)
-    quote_asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    # deleted instead (a PostgreSQL trigger, registry migration 0003), and the
+    # ids come from the registry itself. Nor an index: with a handful of
+    # operators and assets each value matches a large share of the rows, so
+    # a filter on one reads the table (settlement migration 0005).
+    base_asset = models.ForeignKey(
+        Asset, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    quote_asset = models.ForeignKey(
+        Asset, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     price = models.DecimalField(**MONEY)
     quantity = models.DecimalField(**MONEY)
     quote_amount = models.DecimalField(**MONEY)
-    buy_operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    buy_operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     buy_account = models.CharField(max_length=64)
-    sell_operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    sell_operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     sell_account = models.CharField(max_length=64)
     # the engine's orders on each side (circular para 10: each consumes its
     # prefunding hold); blank when the engine did not name one. A database
@@ -51,12 +63,22 @@ class Trade(models.Model):
     is_cross = models.BooleanField()
     # blake2b of the normalised content: the same id with other content is a conflict
     content_hash = models.CharField(max_length=32)
-    ingest = models.ForeignKey(TradeIngest, on_delete=models.PROTECT, related_name="trades")
+    # Checked once per statement, not once per row: a statement trigger
+    # finds any new trade whose ingest does not exist, and ingests are never
+    # deleted nor renumbered (settlement migration 0005). No index: the
+    # intake knows its trades' ids without looking them up.
+    ingest = models.ForeignKey(
+        TradeIngest, on_delete=models.PROTECT, related_name="trades", db_constraint=False, db_index=False
+    )
 
     class Meta:
         ordering = ["-executed_at", "-id"]
+        # executed_at: the admin's list (newest first), the records export's
+        # time range, the cycle's cut-off (executed_at <= as_of)
         indexes = [models.Index(fields=["executed_at"])]
         constraints = [
+            # idempotency: the intake's ON CONFLICT (trade_id), the duplicate check
+            models.UniqueConstraint(fields=["trade_id"], name="trade_unique_trade_id"),
             models.CheckConstraint(condition=Q(price__gt=0), name="trade_price_positive"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="trade_quantity_positive"),
             models.CheckConstraint(condition=Q(quote_amount__gt=0), name="trade_quote_positive"),
@@ -82,15 +104,24 @@ class Obligation(models.Model):
 
     UNSETTLED = (Status.OPEN, Status.IN_BATCH)
 
-    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="obligations")
-    # registry references without a database constraint: see Trade.base_asset
-    debtor = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
-    creditor = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    # Checked once per statement like Trade.ingest (a statement trigger;
+    # trades are never deleted nor renumbered, settlement migration 0005).
+    # Looked up through obligation_unique_trade_asset, which leads with it.
+    trade = models.ForeignKey(
+        Trade, on_delete=models.PROTECT, related_name="obligations", db_constraint=False, db_index=False
+    )
+    # registry references without a database constraint nor an index: see Trade.base_asset
+    debtor = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+    creditor = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     counterparty = models.ForeignKey(
-        Operator, on_delete=models.PROTECT, related_name="obligations", db_constraint=False
+        Operator, on_delete=models.PROTECT, related_name="obligations", db_constraint=False, db_index=False
     )
     direction = models.CharField(max_length=8, choices=Direction.choices)
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_constraint=False)
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False)
     amount = models.DecimalField(**MONEY)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     fail_count = models.PositiveIntegerField(default=0)
@@ -98,11 +129,27 @@ class Obligation(models.Model):
     settled_at = models.DateTimeField(null=True, blank=True)
     # the batch that holds it now (status in_batch / settled); the history of
     # every batch it was in is BatchItem
-    batch = models.ForeignKey("Batch", on_delete=models.PROTECT, null=True, blank=True, related_name="obligations")
+    batch = models.ForeignKey(
+        "Batch", on_delete=models.PROTECT, null=True, blank=True, related_name="obligations", db_index=False
+    )
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["counterparty", "status", "asset"])]
+        # Only what a query reads, and partial so the intake writes one index
+        # beside the key and the unique constraint (settlement migration 0005):
+        indexes = [
+            # a batch's obligations (netting, settling, failing, prefunding
+            # consumption: batch_id = %s); an open obligation has no batch
+            models.Index(fields=["batch"], condition=Q(batch__isnull=False), name="obligation_batch"),
+            # the unsettled ones, per counterparty and asset: the exposure
+            # recompute, a default's close-out, cover, ageing and the cycle's
+            # take; settled rows (the bulk, over time) drop out of it
+            models.Index(
+                fields=["counterparty", "asset"],
+                condition=Q(status__in=["open", "in_batch"]),
+                name="obligation_unsettled",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["trade", "asset"], name="obligation_unique_trade_asset"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="obligation_amount_positive"),

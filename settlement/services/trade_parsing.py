@@ -181,11 +181,19 @@ def _value_in_range(amount: Decimal, asset: AssetInfo, marks: dict[int, Decimal 
 
 
 def trade_parse(
-    item: object, *, index: int, registry: Registry, now: datetime, marks: dict[int, Decimal | None] | None = None
+    item: object,
+    *,
+    index: int,
+    registry: Registry,
+    now: datetime,
+    marks: dict[int, Decimal | None] | None = None,
+    text_checked: bool = False,
 ) -> ParsedTrade:
+    """``text_checked``: the request's parser already knows every string in
+    it can be stored (``controls.api.parsing.json_body``)."""
     if not isinstance(item, dict):
         raise InvalidInput("invalid_item", "each trade must be a JSON object")
-    bad_text = unstorable_text(item)
+    bad_text = None if text_checked else unstorable_text(item)
     if bad_text is not None:
         raise InvalidInput(
             "invalid_text",

@@ -66,8 +66,10 @@ class IngestResult:
 # --- the service -----------------------------------------------------------------
 
 
-def trades_ingest(*, items: list, actor: str, now: datetime | None = None) -> IngestResult:
-    """Store a batch of executed trades from the matching engine."""
+def trades_ingest(*, items: list, actor: str, now: datetime | None = None, text_checked: bool = False) -> IngestResult:
+    """Store a batch of executed trades from the matching engine.
+    ``text_checked``: the caller's parser knows every string in ``items``
+    can be stored (no NUL, no lone surrogate), so items are not walked for it."""
     now = now or timezone.now()
     registry = registry_load()
     marks = dict(Asset.objects.values_list("id", "mark_hkd"))
@@ -76,7 +78,7 @@ def trades_ingest(*, items: list, actor: str, now: datetime | None = None) -> In
     parsed: dict[str, ParsedTrade] = {}
     for index, item in enumerate(items):
         try:
-            trade = trade_parse(item, index=index, registry=registry, now=now, marks=marks)
+            trade = trade_parse(item, index=index, registry=registry, now=now, marks=marks, text_checked=text_checked)
         except InvalidInput as error:
             # kept in the exceptions queue as it came, as far as it can be stored
             rejected.append(
@@ -208,57 +210,75 @@ _OBLIGATION_COLUMNS = (
 )
 
 
-def _trade_row(t: ParsedTrade, ingest_id: int, now: datetime) -> tuple:
+# --- COPY text -------------------------------------------------------------------
+# The rows are written as COPY text directly: formatting them value by value
+# through the driver cost as much as the server's work on them. Every text
+# field here passed ``text_field`` (printable: no tab, newline or carriage
+# return), so a backslash is the only character COPY needs escaped.
+
+
+def _text(value: str) -> str:
+    return value.replace("\\", "\\\\") if "\\" in value else value
+
+
+def _trade_line(t: ParsedTrade, ingest_id: int, received: str) -> str:
+    """One row of _TRADE_COLUMNS, in COPY text format."""
     return (
-        t.trade_id,
-        t.base.id,
-        t.quote.id,
-        t.price,
-        t.quantity,
-        t.quote_amount,
-        t.buy.id,
-        t.buy_account,
-        t.buy_order_id,
-        t.sell.id,
-        t.sell_account,
-        t.sell_order_id,
-        t.executed_at,
-        now,
-        t.is_cross,
-        t.content_hash,
-        ingest_id,
+        f"{_text(t.trade_id)}\t{t.base.id}\t{t.quote.id}\t{t.price:f}\t{t.quantity:f}\t{t.quote_amount:f}\t"
+        f"{t.buy.id}\t{_text(t.buy_account)}\t{_text(t.buy_order_id)}\t"
+        f"{t.sell.id}\t{_text(t.sell_account)}\t{_text(t.sell_order_id)}\t"
+        f"{t.executed_at.isoformat()}\t{received}\t{'t' if t.buy.id != t.sell.id else 'f'}\t{t.content_hash}\t{ingest_id}\n"
+    )
+
+
+def _obligation_lines(t: ParsedTrade, trade_pk: int, created: str) -> str:
+    """The two rows of _OBLIGATION_COLUMNS of a cross trade, in COPY text
+    format: the base asset from the seller's operator to the buyer's, the
+    quote amount the other way."""
+    cp = t.counterparty.id
+    base_direction, quote_direction = (
+        (INBOUND.value, OUTBOUND.value) if t.buy.is_home else (OUTBOUND.value, INBOUND.value)
+    )
+    return (
+        f"{trade_pk}\t{t.sell.id}\t{t.buy.id}\t{cp}\t{base_direction}\t{t.base.id}\t{t.quantity:f}\topen\t0\t{created}\n"
+        f"{trade_pk}\t{t.buy.id}\t{t.sell.id}\t{cp}\t{quote_direction}\t{t.quote.id}\t{t.quote_amount:f}\topen\t0\t{created}\n"
     )
 
 
 def _insert_trades(trades: list[ParsedTrade], *, ingest_id: int, now: datetime) -> dict[str, int]:
     """Insert in trade-id order, skipping ids already stored; return
-    trade_id -> primary key for the rows this request stored."""
-    if not trades:
-        return {}
-    return _insert_trades_copy(trades, ingest_id=ingest_id, now=now)
+    trade_id -> primary key for the rows this request stored.
 
-
-def _insert_trades_copy(trades: list[ParsedTrade], *, ingest_id: int, now: datetime) -> dict[str, int]:
-    """The common case, no id seen before, is one COPY straight into the
-    table. If any id exists (a retry, a concurrent request), that COPY fails
-    on the unique index and is rolled back to its savepoint; the batch then
-    goes through a temporary table with INSERT ... ON CONFLICT DO NOTHING."""
+    The common case, no id seen before, is one COPY straight into the
+    table, with primary keys drawn from the table's sequence beforehand (so
+    nothing is read back). If any id exists (a retry, a concurrent request),
+    that COPY fails on the unique index and is rolled back to its savepoint;
+    the batch then goes through a temporary table with INSERT ... ON
+    CONFLICT DO NOTHING."""
     from psycopg.errors import UniqueViolation
 
+    if not trades:
+        return {}
     columns = ", ".join(_TRADE_COLUMNS)
-    rows = [_trade_row(t, ingest_id, now) for t in trades]
+    received = now.isoformat()
+    lines = [_trade_line(t, ingest_id, received) for t in trades]
     with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('settlement_trade', 'id')) FROM generate_series(1, %s)", [len(lines)]
+        )
+        pks = [pk for (pk,) in cursor.fetchall()]
         try:
-            with transaction.atomic(), cursor.cursor.copy(f"COPY settlement_trade ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+            with (
+                transaction.atomic(),
+                cursor.cursor.copy(f"COPY settlement_trade (id, {columns}) FROM STDIN") as copy,
+            ):
+                copy.write("".join(f"{pk}\t{line}" for pk, line in zip(pks, lines, strict=True)).encode())
         except (IntegrityError, UniqueViolation):
             cursor.execute(
                 f"CREATE TEMP TABLE ingest_trade ON COMMIT DROP AS SELECT {columns} FROM settlement_trade WITH NO DATA"
             )
             with cursor.cursor.copy(f"COPY ingest_trade ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+                copy.write("".join(lines).encode())
             cursor.execute(
                 f"INSERT INTO settlement_trade ({columns}) SELECT {columns} FROM ingest_trade "
                 "ORDER BY trade_id ON CONFLICT (trade_id) DO NOTHING RETURNING trade_id, id"
@@ -266,32 +286,20 @@ def _insert_trades_copy(trades: list[ParsedTrade], *, ingest_id: int, now: datet
             ids = dict(cursor.fetchall())
             cursor.execute("DROP TABLE ingest_trade")
             return ids
-        cursor.execute("SELECT trade_id, id FROM settlement_trade WHERE ingest_id = %s", [ingest_id])
-        return dict(cursor.fetchall())
-
-
-def _obligation_rows(t: ParsedTrade, trade_pk: int, now: datetime) -> list[tuple]:
-    """Base asset seller-operator to buyer-operator; quote amount the other way."""
-    counterparty = t.counterparty
-    base_direction = INBOUND if t.buy.is_home else OUTBOUND
-    quote_direction = OUTBOUND if t.buy.is_home else INBOUND
-    return [
-        (trade_pk, t.sell.id, t.buy.id, counterparty.id, base_direction, t.base.id, t.quantity, "open", 0, now),
-        (trade_pk, t.buy.id, t.sell.id, counterparty.id, quote_direction, t.quote.id, t.quote_amount, "open", 0, now),
-    ]
+    return {t.trade_id: pk for t, pk in zip(trades, pks, strict=True)}
 
 
 def _insert_obligations(trades: list[ParsedTrade], ids: dict[str, int], *, now: datetime) -> None:
-    rows = [row for t in trades if t.is_cross for row in _obligation_rows(t, ids[t.trade_id], now)]
-    if not rows:
+    created = now.isoformat()
+    text = "".join(_obligation_lines(t, ids[t.trade_id], created) for t in trades if t.is_cross)
+    if not text:
         return
     columns = ", ".join(_OBLIGATION_COLUMNS)
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY settlement_obligation ({columns}) FROM STDIN") as copy,
     ):
-        for row in rows:
-            copy.write_row(row)
+        copy.write(text.encode())
 
 
 def _deltas(trades: list[ParsedTrade]) -> list[PositionDelta]:

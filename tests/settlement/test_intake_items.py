@@ -109,3 +109,14 @@ def test_every_read_survives_an_amount_past_28_significant_digits_at_its_scale(e
     assert shown.status_code == 200, shown.content
     legs = [leg for batch in shown.json()["batches"] for leg in batch["legs"]]
     assert "12345678901.500000000000000000" in {leg["amount"] for leg in legs}
+
+
+def test_backslashes_are_stored_as_sent(engine_client, network):
+    """The intake writes its rows as COPY text, where a backslash is an escape."""
+    item = trade(trade_id="A\\B\\\\C", buy=("HK1", "pro\\1"))
+    item["sell"]["order_id"] = "ord\\tx"
+
+    assert post_raw(engine_client, [item]).json()["accepted"] == 1
+    stored = Trade.objects.get()
+    assert (stored.trade_id, stored.buy_account, stored.sell_order_id) == ("A\\B\\\\C", "pro\\1", "ord\\tx")
+    assert stored.obligations.count() == 2
