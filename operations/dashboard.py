@@ -26,7 +26,7 @@ def _pct(part: Decimal, whole: Decimal) -> Decimal:
 
 def _reserve_card(exposure, now) -> dict:
     from reserves.models import Claim
-    from reserves.selectors import reserve_balance_hkd
+    from reserves.selectors import reserve_balance_hkd, trust_account_status
     from reserves.services.losses import cover1
 
     balance = reserve_balance_hkd()
@@ -42,6 +42,8 @@ def _reserve_card(exposure, now) -> dict:
         "claims": list(claims),
         # cover-1: the fund's available balance against the largest loss if one counterparty defaulted now
         "cover1": cover1(as_of=now, available=exposure.reserve_available_hkd),
+        # the fund's trust account against its bank statements (circular para 17)
+        "trust": trust_account_status(),
     }
 
 

@@ -86,7 +86,9 @@ ADMIN: dict[str, tuple[str, str, str]] = {
     "reserves.ExposureSnapshot": (V, V, V),
     "reserves.InsurancePolicy": (V, "view, add, change", "view, add, change"),
     "reserves.ReserveEntry": (V, V, V),
-    "reserves.ReserveFund": (V, V, V),
+    "reserves.ReserveFund": (V, P, P),
+    "reserves.TrustBalanceCheck": (V, V, V),
+    "reserves.TrustMatch": (V, V, V),
 }
 # pages outside the project's apps (users, groups, tokens): superusers only
 OURS = ("controls", "registry", "settlement", "custody", "reserves", "operations", "django_celery_beat")
