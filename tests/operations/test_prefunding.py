@@ -34,10 +34,8 @@ def pf(db):
 
 
 def designate(text: str) -> str:
-    """The demo file with SG1's wallet and an SG1 bank account designated."""
-    text = text.replace(
-        'custodian = "Lion City Custody Pte Ltd"\n', 'custodian = "Lion City Custody Pte Ltd"\ndesignated = true\n', 1
-    )
+    """The demo file (which designates each operator's custodian wallet and
+    HKD account) with one more SG1 bank account designated."""
     return (
         text
         + '\n[[bank_account]]\noperator = "SG1"\nrail = "hkd-chats"\nnumber = "099-1"\nbank = "Example Bank"\ndesignated = true\n'
@@ -51,9 +49,10 @@ def test_the_network_file_designates_custodian_wallets_and_accounts():
     network_load(text=text, actor="test")
     again = network_load(text=text, actor="test")
 
-    assert list(Wallet.objects.filter(designated=True).values_list("operator__code", flat=True)) == ["SG1"]
+    designated = Wallet.objects.filter(designated=True).values_list("operator__code", flat=True)
+    assert sorted(designated) == ["HK1", "JP1", "SG1"]
     assert BankAccount.objects.get(number="099-1").designated
-    assert not Wallet.objects.filter(operator__code="HK1", designated=True).exists()  # omitted: false
+    assert not BankAccount.objects.get(number="004-100200-838").designated  # omitted: false
     assert not again.changed
 
 

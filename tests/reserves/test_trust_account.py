@@ -25,7 +25,9 @@ from registry.models import BankAccount, Rail
 from reserves.models import ReserveFund, TrustBalanceCheck, TrustMatch
 from reserves.reports import reserve_report
 from reserves.services.ledger import reserve_contribute
+from reserves.services.trust import trust_reconcile
 from tests.factories import build_network
+from tests.locks import RowLock
 
 pytestmark = [pytest.mark.django_db, pytest.mark.para(17)]
 HKT = ZoneInfo("Asia/Hong_Kong")
@@ -282,3 +284,24 @@ def test_the_funds_account_must_be_homes(fund):
     with pytest.raises(InvalidInput) as info:
         change_propose(proposed=proposed, operation=Operation.UPDATE, user=user("maker", "ops_operator"), now=TUESDAY)
     assert "home" in info.value.message
+
+
+# --- two runs at once ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_match_each_pair_once(fund):
+    """The second run waits on the fund row and then finds nothing left to match."""
+    statement_import(data=monday(), filename="trust.xml", format=None, actor="test", now=TUESDAY, reconcile=False)
+
+    with RowLock(ReserveFund, fund.id) as held:
+        first = held.start(lambda: trust_reconcile(as_of=TUESDAY), waiters=1)
+        second = held.start(lambda: trust_reconcile(as_of=TUESDAY), waiters=2)
+        held.release()
+    one, two = first.outcome(), second.outcome()
+
+    assert (len(one.matched), len(two.matched)) == (2, 0)
+    assert (len(one.statements_checked), len(two.statements_checked)) == (1, 0)
+    assert TrustMatch.objects.count() == 2 and TrustBalanceCheck.objects.count() == 1
+    assert AuditEvent.objects.filter(action="reserve.trust_matched").count() == 1
+    assert Break.objects.count() == 0
