@@ -24,7 +24,7 @@ from custody.selectors import AGE_BUCKETS, breaks_by_age
 from registry.models import Asset
 from registry.selectors import HKD
 from reserves.models import Claim, ExposureSnapshot
-from reserves.selectors import reserve_balance_hkd
+from reserves.selectors import reserve_balance_hkd, trust_account_status
 from reserves.services.losses import cover1
 from settlement.models import (
     Batch,
@@ -180,6 +180,8 @@ def reserve(exposure: Exposure, now: datetime) -> dict:
         "balance": hkd(balance),
         "coverage": f"{balance / exposure.cap_hkd:.2f}x" if exposure.cap_hkd else "n/a",
         "cover1": cover,
+        # the fund's trust account against its bank statements (circular para 17)
+        "trust": trust_account_status(),
     }
 
 

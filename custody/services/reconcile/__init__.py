@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from custody.hooks import reconcile_finished
 from settlement.models import Delivery
 
 from .matching import ACTOR, MATCHABLE_LEG, finalise, match_leg, one_to_one_link, one_to_one_pairs, pending_link
@@ -79,6 +80,8 @@ def reconcile_run(*, as_of: datetime, actor: str = ACTOR) -> ReconcileResult:
     clock("breaks")
     result.instructions = len(instructions_write(as_of=as_of, actor=actor))
     clock("instructions")
+    reconcile_finished.fire(as_of=as_of, actor=actor, result=result)
+    clock("elsewhere")
     return result
 
 
