@@ -171,7 +171,7 @@ def reserve(exposure: Exposure, now: datetime) -> dict:
     # cover-1: the largest loss home's clients would suffer if one
     # counterparty defaulted now, at stressed marks, against the fund
     cover = cover1(as_of=now, available=exposure.reserve_available_hkd)
-    figures.append(("cover-1 (largest loss if one counterparty defaulted now)", cover["largest_loss_if_default_hkd"]))
+    figures.append(("cover-1 (largest loss)", cover["largest_loss_if_default_hkd"]))
     shown = [(label, value) for label, value in figures if value is not None]
     return {
         "labels": [label for label, _ in shown],
