@@ -37,16 +37,16 @@ def leg_confirm(*, leg_id: int, evidence: dict, actor: str, as_of: datetime) -> 
             raise NotFound("not_found", f"no leg {leg_id}")
         batch = Batch.objects.select_for_update().get(pk=leg.batch_id)  # batch first, then its legs
         leg = Leg.objects.select_for_update().get(pk=leg_id)
-        if leg.status == Leg.Status.CONFIRMED:
+        if leg.status == Leg.Status.CONFIRMED and not escrow_batch(batch):
             return leg
-        if escrow_batch(batch):
-            # an escrow leg's evidence locks it at the custodian; releases follow
-            legs_lock(evidence={leg.id: evidence}, actor=actor, as_of=as_of)
-            return Leg.objects.get(pk=leg.id)
         if leg.status not in (Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING):
             raise Conflict(
                 "leg_not_confirmable", f"leg {leg.id} is {leg.status}; only an instructed leg can be confirmed"
             )
+        if escrow_batch(batch):
+            # an escrow leg's evidence locks it at the custodian; releases follow
+            legs_lock(evidence={leg.id: evidence}, actor=actor, as_of=as_of)
+            return Leg.objects.get(pk=leg.id)
         before = leg.status
         leg.status = Leg.Status.CONFIRMED
         leg.confirmed_at = as_of
