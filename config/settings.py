@@ -348,3 +348,9 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "settlement@localhost"
 # make run sets DEMO=1: enables the demo_activity command, whose confirmations
 # are simulated and labelled as such. Never set it in production.
 DEMO_MODE = env_bool("DEMO", False)
+# The reserve fund's trust account (circular para 17): a ledger entry matches a
+# statement entry whose value date lies within this many days of the entry's
+# own date (HKT); a ledger entry no statement shows this many days after it was
+# written is a break (statements arrive the next business day; unverified).
+RESERVE_TRUST_MATCH_WINDOW_DAYS = int(os.environ.get("RESERVE_TRUST_MATCH_WINDOW_DAYS", "3"))
+RESERVE_TRUST_GRACE_DAYS = int(os.environ.get("RESERVE_TRUST_GRACE_DAYS", "3"))

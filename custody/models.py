@@ -301,6 +301,8 @@ class Break(models.Model):
         ATTESTATION_STALE = "attestation_stale", "designated custodian attestation stale"
         HOLD_WITHOUT_ORDER = "hold_without_order", "prefunding hold without an open order"
         ORDER_WITHOUT_HOLD = "order_without_hold", "open order without a prefunding hold"
+        # the reserve fund's trust account (circular para 17)
+        LEDGER_UNMATCHED = "ledger_unmatched", "reserve fund ledger entry not on the trust account's statements"
 
     class Status(models.TextChoices):
         OPEN = "open"

@@ -1,19 +1,41 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from controls.admin import ReadOnlyAdmin
+from controls.admin import ProposedChangeAdmin, ReadOnlyAdmin
 from controls.admin_display import ReadableListMixin
 from controls.exceptions import DomainError
 from controls.services.audit import audit_record
+from registry.models import BankAccount, Operator, Rail
 
-from .models import Claim, ClaimLine, Default, ExposureSnapshot, InsurancePolicy, ReserveEntry, ReserveFund
+from .models import (
+    Claim,
+    ClaimLine,
+    Default,
+    ExposureSnapshot,
+    InsurancePolicy,
+    ReserveEntry,
+    ReserveFund,
+    TrustBalanceCheck,
+    TrustMatch,
+)
 from .selectors import reserve_available_hkd, reserve_balance_hkd
 from .services.claims import claim_approval_request
 
 
 @admin.register(ReserveFund)
-class ReserveFundAdmin(ReadOnlyAdmin):
+class ReserveFundAdmin(ProposedChangeAdmin):
+    """The fund's record (trustee, deed, the trust bank account that holds its
+    money) changes only by proposal, approved by a different ops_approver."""
+
     list_display = ["name", "trustee", "deed", "bank_account", "currency", "balance", "available"]
+    fields = ["name", "trustee", "deed", "bank_account", "currency"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "bank_account":
+            kwargs["queryset"] = BankAccount.objects.filter(
+                operator__role=Operator.Role.HOME, rail__kind=Rail.Kind.BANK
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     @admin.display(description="balance (HKD)")
     def balance(self, obj):
@@ -32,6 +54,26 @@ class ReserveEntryAdmin(ReadOnlyAdmin):
 
     list_display = ["id", "created_at", "kind", "amount_hkd", "reference", "claim", "actor"]
     list_filter = ["kind"]
+
+
+@admin.register(TrustMatch)
+class TrustMatchAdmin(ReadOnlyAdmin):
+    """Which ledger entry the trust account's statements show, and by which
+    statement entry (written by the trust reconciliation)."""
+
+    list_display = ["id", "matched_at", "entry", "movement", "how"]
+    list_filter = ["how"]
+
+
+@admin.register(TrustBalanceCheck)
+class TrustBalanceCheckAdmin(ReadOnlyAdmin):
+    """Each trust account statement's closing balance against the ledger's."""
+
+    list_display = ["statement", "closing_date", "statement_hkd", "ledger_hkd", "difference", "checked_at"]
+
+    @admin.display(description="difference (HKD)")
+    def difference(self, obj):
+        return obj.difference_hkd
 
 
 @admin.register(ExposureSnapshot)

@@ -8,7 +8,17 @@ class ReserveFund(models.Model):
     name = models.CharField(max_length=200, default="Shared order book reserve fund")
     trustee = models.CharField(max_length=200)
     deed = models.CharField(max_length=100)
-    bank_account = models.CharField(max_length=100, blank=True)
+    # the account on trust where the fund's money is: a registered account of
+    # home's, on the rail of the fund's currency; its statements are
+    # reconciled against this ledger (services/trust.py)
+    bank_account = models.ForeignKey(
+        "registry.BankAccount",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="home's registered bank account on trust that holds the fund",
+    )
     currency = models.CharField(max_length=3, default="HKD")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -299,3 +309,42 @@ class WaterfallStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.layer} {self.amount_hkd:,.2f} HKD ({self.source})"
+
+
+class TrustMatch(models.Model):
+    """A ledger entry of the fund and the statement entry on the fund's trust
+    account that shows it: written once by the trust reconciliation, never
+    changed (a ledger entry and a statement entry are each matched once)."""
+
+    entry = models.OneToOneField(ReserveEntry, on_delete=models.PROTECT, related_name="trust_match")
+    movement = models.OneToOneField("custody.Movement", on_delete=models.PROTECT, related_name="trust_match")
+    how = models.CharField(max_length=16, help_text="reference, or amount (amount, direction and value date)")
+    matched_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "trust account matches"
+
+    def __str__(self) -> str:
+        return f"{self.entry.reference} = {self.movement.entry_ref} ({self.how})"
+
+
+class TrustBalanceCheck(models.Model):
+    """One statement of the trust account, its closing balance against the
+    ledger's balance at the end of the statement's closing date."""
+
+    statement = models.OneToOneField("custody.BankStatement", on_delete=models.PROTECT, related_name="trust_check")
+    closing_date = models.DateField()
+    statement_hkd = models.DecimalField(max_digits=38, decimal_places=2)
+    ledger_hkd = models.DecimalField(max_digits=38, decimal_places=2)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-closing_date", "-id"]
+
+    def __str__(self) -> str:
+        return f"statement {self.statement_id} {self.closing_date}: bank {self.statement_hkd:,.2f}, ledger {self.ledger_hkd:,.2f}"
+
+    @property
+    def difference_hkd(self):
+        return self.statement_hkd - self.ledger_hkd

@@ -17,7 +17,7 @@ from registry.selectors import HKD
 from settlement.models import CapConfig, Obligation
 
 from .models import Claim, ExposureSnapshot
-from .selectors import reserve_available_hkd, reserve_balance_hkd
+from .selectors import reserve_available_hkd, reserve_balance_hkd, trust_account_status
 from .services.losses import cover1
 
 HK = ZoneInfo("Asia/Hong_Kong")
@@ -157,6 +157,7 @@ def reserve_report(*, as_of: datetime) -> dict:
         "daily_inflow_hkd": inflow,
         "closures": closures,
         "method": method,
+        "trust_account": trust_account_status(),
     }
 
 

@@ -24,7 +24,7 @@ from custody.selectors import AGE_BUCKETS, breaks_by_age
 from registry.models import Asset
 from registry.selectors import HKD
 from reserves.models import Claim, ExposureSnapshot
-from reserves.selectors import reserve_balance_hkd
+from reserves.selectors import reserve_balance_hkd, trust_account_status
 from reserves.services.losses import cover1
 from settlement.models import (
     Batch,
@@ -171,7 +171,7 @@ def reserve(exposure: Exposure, now: datetime) -> dict:
     # cover-1: the largest loss home's clients would suffer if one
     # counterparty defaulted now, at stressed marks, against the fund
     cover = cover1(as_of=now, available=exposure.reserve_available_hkd)
-    figures.append(("cover-1 (largest loss if one counterparty defaulted now)", cover["largest_loss_if_default_hkd"]))
+    figures.append(("cover-1 (largest loss)", cover["largest_loss_if_default_hkd"]))
     shown = [(label, value) for label, value in figures if value is not None]
     return {
         "labels": [label for label, _ in shown],
@@ -180,6 +180,8 @@ def reserve(exposure: Exposure, now: datetime) -> dict:
         "balance": hkd(balance),
         "coverage": f"{balance / exposure.cap_hkd:.2f}x" if exposure.cap_hkd else "n/a",
         "cover1": cover,
+        # the fund's trust account against its bank statements (circular para 17)
+        "trust": trust_account_status(),
     }
 
 

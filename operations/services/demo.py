@@ -18,6 +18,7 @@ from django.db import transaction
 from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 from web3 import Web3
+from web3.types import Wei
 
 from controls.exceptions import Conflict, Forbidden, NotFound
 from controls.money import as_str, quote_amount
@@ -36,7 +37,12 @@ ACTOR = "demo"
 # What the demo custodians hold in each designated wallet (minted on the demo
 # chain) and each designated bank account (reported once a day): far above
 # what the demo's clients fund, so the cover shows headroom.
-DEMO_CUSTODY = {"BTC": Decimal("2500"), "USDC": Decimal("250000000"), "HKD": Decimal("2000000000.00")}
+DEMO_CUSTODY = {
+    "BTC": Decimal("2500"),
+    "ETH": Decimal("1000"),  # the chain's native coin: sent, not minted
+    "USDC": Decimal("250000000"),
+    "HKD": Decimal("2000000000.00"),
+}
 TOKEN = Path(__file__).resolve().parents[2] / "custody" / "contracts" / "TestToken.json"
 PAIRS = [
     ("BTC", "USDC", "64000", 4),
@@ -237,6 +243,15 @@ def demo_chain_tokens(*, rail_code: str, now: datetime) -> dict:
                 token.functions.mint(owner, units).transact({"from": deployer}), timeout=30
             )
             minted.append(f"{wallet.operator.code} {as_str(holding)} {asset.code}")
+    native = Asset.objects.filter(rail=rail, contract="").first()
+    holding = DEMO_CUSTODY.get(native.code) if native is not None else None
+    for wallet in Wallet.objects.filter(rail=rail, designated=True).select_related("operator").order_by("id"):
+        owner = Web3.to_checksum_address(wallet.address)
+        if native is None or holding is None or w3.eth.get_balance(owner):
+            continue
+        value = Wei(int(holding.scaleb(18)))
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": deployer, "to": owner, "value": value}))
+        minted.append(f"{wallet.operator.code} {as_str(holding)} {native.code}")
     if deployed or minted:
         audit_record(
             actor=ACTOR,

@@ -70,6 +70,12 @@ ReserveOut = inline_serializer(
         "largest_loss_if_default_hkd": serializers.CharField(),
         "cover1_ratio": serializers.CharField(allow_null=True, help_text="available / largest loss if default"),
         "cover1_covered": serializers.BooleanField(),
+        "trust_account": serializers.DictField(
+            help_text='the fund\'s trust bank account reconciled with its statements: {"account", "state" '
+            '(no_account|no_statement|agreed|breaks), "text", "last_statement": {"ref", "closing_date", '
+            '"statement_hkd", "ledger_hkd", "difference_hkd", "agreed"}, "matched_entries", "unmatched_entries", '
+            '"open_breaks"}'
+        ),
     },
 )
 

@@ -8,6 +8,7 @@ committed transactions.
 import os
 import subprocess
 import sys
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -94,6 +95,10 @@ def worker(broker):
         "CELERY_RESULT_BACKEND": backend_url,
         "CELERY_TASK_ALWAYS_EAGER": "0",
     }
+    # a queue of this run's own: another test run on the same Redis (a second
+    # checkout, CI beside a developer) must not take these tasks, nor this
+    # worker theirs
+    queue = f"test-{uuid.uuid4().hex}"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -102,6 +107,8 @@ def worker(broker):
             "-A",
             "config",
             "worker",
+            "--queues",
+            queue,
             "--pool",
             "solo",
             "--loglevel",
@@ -115,10 +122,14 @@ def worker(broker):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    keys = ("broker_url", "result_backend", "task_always_eager", "broker_transport_options")
+    keys = ("broker_url", "result_backend", "task_always_eager", "broker_transport_options", "task_default_queue")
     saved = {k: app.conf[k] for k in keys}
     app.conf.update(
-        broker_url=broker_url, result_backend=backend_url, task_always_eager=False, broker_transport_options=options
+        broker_url=broker_url,
+        result_backend=backend_url,
+        task_always_eager=False,
+        broker_transport_options=options,
+        task_default_queue=queue,
     )
     reset_connections()
     try:

@@ -65,7 +65,15 @@ def test_dashboard_draws_exposure_through_the_day(client, network):
     assert day["samples"] == 3
     exposure = next(s for s in day["datasets"] if s["key"] == "total_hkd")
     assert len(exposure["data"]) == 3
-    assert {s["key"] for s in day["datasets"]} == {"total_hkd", "cap", "warn_at", "settle_at", "halt_at"}
+    # exposure with haircuts (what the cap checks) and at plain marks, under the cap and its thresholds
+    assert {s["key"] for s in day["datasets"]} == {
+        "total_hkd",
+        "total_at_marks_hkd",
+        "cap",
+        "warn_at",
+        "settle_at",
+        "halt_at",
+    }
     warn = next(s for s in day["datasets"] if s["key"] == "warn_at")
     assert warn["data"][0]["y"] == 70_000_000.0  # 0.70 of the effective cap
     span_minutes = (day["end"] - day["start"]) / 60_000

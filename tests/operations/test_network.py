@@ -212,7 +212,7 @@ def test_demo_file_loads(demo):
     assert Wallet.objects.filter(address="0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc", operator=sg1).exists()
     assert all(w.address == w.address.lower() for w in Wallet.objects.all())
     assert Custodian.objects.count() == 3
-    assert BankAccount.objects.filter(rail=hkd_chats).count() == 3
+    assert BankAccount.objects.filter(rail=hkd_chats).count() == 4  # with the reserve fund's trust account
 
     cap = CapConfig.objects.get()
     assert (cap.total_hkd, cap.warn_at, cap.settle_at, cap.halt_at) == (
@@ -222,7 +222,11 @@ def test_demo_file_loads(demo):
         Decimal("1.00"),
     )
     fund = ReserveFund.objects.get()
-    assert (fund.trustee, fund.deed) == ("Harbour Trustee Ltd", "TD-2026-01")
+    assert (fund.trustee, fund.deed, fund.bank_account.number) == (
+        "Harbour Trustee Ltd",
+        "TD-2026-01",
+        "004-100200-990",
+    )
     assert reserve_balance_hkd() == Decimal("120000000")
     entry = ReserveEntry.objects.get()
     assert (entry.kind, entry.reference, entry.actor) == ("contribution", "opening", "test")
@@ -447,7 +451,7 @@ def test_a_changed_field_updates_and_is_audited(demo):
     assert event.after == {"limit_hkd": "30000000.50"}
     assert result.summary() == (
         f"network change proposed as approval {result.approval_id}; a different ops_approver must approve it: "
-        "0 created, 1 updated, 33 unchanged (operator: 1 updated)"
+        "0 created, 1 updated, 34 unchanged (operator: 1 updated)"
     )
 
 
@@ -591,13 +595,13 @@ def test_line_locator_follows_tables_and_skips_multiline_values():
 def test_command_loads_and_summarises(demo):
     out = StringIO()
     call_command("load_network", str(DEMO), stdout=out)
-    assert out.getvalue().startswith("network loaded: 34 created, 0 updated, 0 unchanged (operator: 3 created;")
+    assert out.getvalue().startswith("network loaded: 35 created, 0 updated, 0 unchanged (operator: 3 created;")
     assert Operator.objects.count() == 3
 
     out = StringIO()
     call_command("load_network", str(DEMO), "--json", stdout=out)
     body = json.loads(out.getvalue())
-    assert body["created"] == 0 and body["unchanged"] == 34 and body["dry_run"] is False
+    assert body["created"] == 0 and body["unchanged"] == 35 and body["dry_run"] is False
     assert body["counts"]["operator"] == {"created": 0, "updated": 0, "unchanged": 3}
 
 
@@ -605,7 +609,7 @@ def test_command_dry_run_applies_nothing():
     before = snapshot()
     out = StringIO()
     call_command("load_network", str(DEMO), "--dry-run", stdout=out)
-    assert out.getvalue().startswith("dry run, rolled back: 34 created")
+    assert out.getvalue().startswith("dry run, rolled back: 35 created")
     assert snapshot() == before
 
 

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from custody.hooks import reconcile_finished
 from settlement.models import Delivery
 
 from .escrow import escrow_locks, escrow_payouts_seen
@@ -87,6 +88,8 @@ def reconcile_run(*, as_of: datetime, actor: str = ACTOR) -> ReconcileResult:
     clock("breaks")
     result.instructions = len(instructions_write(as_of=as_of, actor=actor))
     clock("instructions")
+    reconcile_finished.fire(as_of=as_of, actor=actor, result=result)
+    clock("elsewhere")
     return result
 
 

@@ -101,8 +101,11 @@ def escrow_locks(*, as_of: datetime, actor: str, result) -> list[int]:
     returns the legs locked (``result.confirmed`` is not touched: a lock is
     not a confirmation)."""
     home_id = Operator.objects.filter(role=Operator.Role.HOME).values_list("id", flat=True).first()
-    if home_id is None:
-        return []
+    if (
+        home_id is None
+        or not Batch.objects.filter(status=Batch.Status.OPEN, dvp_policy=Operator.DvpPolicy.ESCROW).exists()
+    ):
+        return []  # no open escrow batch (a few rows): the legs table is not read
     pairs = escrow_pairs(home_id=home_id)
     if not pairs:
         return []
@@ -151,6 +154,9 @@ def escrow_payouts_seen(*, as_of: datetime, actor: str) -> list[int]:
     an instruction still due. Paired in one statement, n-th with n-th in
     time order; the rows are locked and re-checked. Returns the instructions
     done."""
+    kinds = (Instruction.Kind.RELEASE, Instruction.Kind.RETURN)
+    if not Instruction.objects.filter(kind__in=kinds, status__in=Instruction.OPEN).exists():
+        return []
     sql = f"""
         WITH due AS (
             SELECT i.id, i.leg_id, i.asset_id, i.amount, i.from_ref, i.to_ref,

@@ -27,6 +27,7 @@ from settlement.models import Delivery, Leg
 from settlement.services.legs import legs_confirm
 
 from .links import BATCH_T, LEG_T, LIVE, MOVEMENT_T, evidence_of, links_apply, movement_evidence, tolerance
+from .scope import settlement_movements, settlement_movements_sql
 
 ACTOR = "custody:matcher"
 MATCHABLE_LEG = (Leg.Status.INSTRUCTED,)
@@ -48,6 +49,7 @@ def one_to_one_pairs(*, exclude_legs: set[int]) -> list[tuple[int, int]]:
     of the same, each in time order. ``one_to_one_link`` re-checks each pair
     under the locks (the movement must come after the leg was instructed); a
     leg whose pair fails goes on to the per-leg pass."""
+    elsewhere, elsewhere_params = settlement_movements_sql("m")
     sql = f"""
         WITH legs AS (
             SELECT l.id, l.asset_id, b.counterparty_id, l.direction, l.amount, l.instructed_at,
@@ -63,6 +65,7 @@ def one_to_one_pairs(*, exclude_legs: set[int]) -> list[tuple[int, int]]:
             FROM {MOVEMENT_T} m
             WHERE m.leg_id IS NULL AND m.status IN (%s, %s) AND m.direction IN (%s, %s)
               AND m.counterparty_id IS NOT NULL
+              AND {elsewhere}
               AND (m.asset_id, m.counterparty_id, m.direction, m.amount) IN (
                   SELECT asset_id, counterparty_id, direction, amount FROM legs)
         )
@@ -77,6 +80,7 @@ def one_to_one_pairs(*, exclude_legs: set[int]) -> list[tuple[int, int]]:
         *LIVE,
         Movement.Direction.INBOUND,
         Movement.Direction.OUTBOUND,
+        *elsewhere_params,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -97,6 +101,7 @@ def one_to_one_link(*, exclude_legs: set[int], as_of: datetime, actor: str, resu
 def candidates(leg: Leg) -> tuple[list[Movement], list[Movement]]:
     """Unlinked live movements a leg may match, hinted ones first."""
     base = Movement.objects.filter(
+        settlement_movements(),
         leg__isnull=True,
         status__in=LIVE,
         direction=leg.direction,
@@ -134,6 +139,7 @@ def pending_link(*, exclude_legs: set[int], as_of: datetime, actor: str, result)
     (``links_apply``); an inbound leg whose final candidates do not add up
     gets its short or over delivery break. Returns the number linked."""
     movement = Movement.objects.filter(
+        settlement_movements(),
         leg__isnull=True,
         status__in=LIVE,
         direction=OuterRef("direction"),
@@ -154,6 +160,7 @@ def pending_link(*, exclude_legs: set[int], as_of: datetime, actor: str, result)
     groups: dict[tuple, list[_Candidate]] = {}
     rows = (
         Movement.objects.filter(
+            settlement_movements(),
             leg__isnull=True,
             status__in=LIVE,
             direction__in=sorted({leg[3] for leg in legs}),

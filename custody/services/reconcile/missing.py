@@ -17,6 +17,7 @@ from settlement.models import Leg
 
 from ..breaks import NewBreak, break_raise, breaks_open
 from .matching import OPEN_LEG, tolerance
+from .scope import settlement_movements
 
 
 def unmatched_movements(*, as_of: datetime, actor: str, result) -> None:
@@ -33,7 +34,9 @@ def unmatched_movements(*, as_of: datetime, actor: str, result) -> None:
             instructed_at__lte=OuterRef("occurred_at") + tolerance(),
         )
         movements = (
-            Movement.objects.filter(status=Movement.Status.FINAL, leg__isnull=True, direction=direction)
+            Movement.objects.filter(
+                settlement_movements(), status=Movement.Status.FINAL, leg__isnull=True, direction=direction
+            )
             .exclude(Exists(open_leg))
             .exclude(breaks__kind=kind)
             .select_related("asset", "counterparty", "account")

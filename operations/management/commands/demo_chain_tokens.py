@@ -24,4 +24,6 @@ class Command(BaseCommand):
             raise CommandError(f"the demo chain of rail {options['rail']} failed: {error}") from None
         deployed = ", ".join(result["deployed"]) or "none (already there)"
         minted = "; ".join(result["minted"]) or "none (already held)"
-        self.stdout.write(f"demo chain: tokens deployed: {deployed}; custodian holdings minted: {minted}")
+        self.stdout.write(
+            f"demo chain: tokens deployed: {deployed}; custodian holdings minted (tokens) or sent (the native coin): {minted}"
+        )

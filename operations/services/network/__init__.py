@@ -57,6 +57,10 @@ Table reference (keys beyond DESIGN's example are optional):
   the reserve fund (its balance, plus the opening contribution the same file
   makes): ``cap_above_fund``, as for a cap change through the API.
 - ``[reserve]``: trustee, deed, opening_hkd, bank_account, name.
+  ``bank_account`` is the number of the fund's account on trust: one of
+  home's bank accounts on a bank rail in HKD, declared as a
+  ``[[bank_account]]`` (in this file or before); any other text is an error
+  naming the key. Its statements are reconciled with the fund's ledger.
 - ``[[mark]]``: asset, price_hkd, as_of (default now), source (default
   "network file").
 

@@ -14,6 +14,7 @@ from typing import Any, cast
 from django.db import models
 
 from controls.datafile import Recorder
+from custody.services.statements import normalise_account
 from registry.models import Account, Asset, BankAccount, Custodian, Jurisdiction, Mark, Operator, Rail, Wallet
 from reserves.models import ReserveEntry, ReserveFund
 from settlement.models import CapConfig
@@ -198,7 +199,8 @@ def _account(recorder: Recorder, row: Row, operator: Operator, *, now: datetime)
 
 def _reserve(recorder: Recorder, row: Row, *, now: datetime) -> None:
     deed, opening = row["deed"], row["opening_hkd"]
-    values = {key: row[key] for key in ("trustee", "bank_account", "name")}
+    values: dict[str, Any] = {key: row[key] for key in ("trustee", "name")}
+    values["bank_account"] = _trust_account(row["bank_account"])
     fund = cast(
         ReserveFund,
         _upsert(recorder, "reserve_fund", ReserveFund, row, lookup={"deed": deed}, values=values, object_id=deed),
@@ -222,6 +224,14 @@ def _reserve(recorder: Recorder, row: Row, *, now: datetime) -> None:
         object_id=f"{deed}:{OPENING}",
         after={"fund": deed, "kind": entry.kind, "amount_hkd": opening, "reference": OPENING},
     )
+
+
+def _trust_account(number: str) -> BankAccount | None:
+    """The registered account ``[reserve] bank_account`` names (checked to exist, be home's and in HKD)."""
+    if not number:
+        return None
+    wanted = normalise_account(number)
+    return next(a for a in BankAccount.objects.all() if normalise_account(a.number) == wanted)
 
 
 def _mark(recorder: Recorder, row: Row, asset: Asset, *, now: datetime) -> None:

@@ -13,7 +13,8 @@ from django.db.models import Q
 
 from controls.datafile import Checker, show, valid
 from controls.money import as_str
-from registry.models import Asset, Jurisdiction, Operator, Rail
+from custody.services.statements import normalise_account
+from registry.models import Asset, BankAccount, Jurisdiction, Operator, Rail
 from reserves.models import ReserveFund
 from settlement.models import CapConfig, Trade
 
@@ -63,6 +64,7 @@ def check_references(check: Checker, plan: Plan, *, now: datetime) -> None:
         _exists(check, row, "operator", operators, "operator")
 
     _check_reserve(check, plan.reserve)
+    _check_trust_account(check, plan)
     _check_cap(check, plan.cap)
 
     _unique(check, plan.marks, ("asset",), "mark for")
@@ -225,6 +227,57 @@ def _check_reserve(check: Checker, row: Row | None) -> None:
             f"the opening contribution is already recorded as {as_str(recorded)} HKD; "
             "change the fund through ledger entries (the ledger is append-only)",
         )
+
+
+def _check_trust_account(check: Checker, plan: Plan) -> None:
+    """``[reserve] bank_account`` names a bank account of home's, declared in
+    this file or registered, on a bank rail in HKD: the fund's account on trust,
+    whose statements are reconciled with the fund's ledger."""
+    row = plan.reserve
+    if row is None or not valid(row["bank_account"]) or not row["bank_account"]:
+        return
+    number = row["bank_account"]
+    found = trust_account_in(plan, number)
+    # the file's home or the registered one (a file naming another home is refused for that already)
+    homes = {plan.home["code"] if plan.home and valid(plan.home["code"]) else None}
+    homes |= set(Operator.objects.filter(role=Operator.Role.HOME).values_list("code", flat=True))
+    if found is None:
+        check.problem(
+            row.table,
+            "bank_account",
+            f"{show(number)} is not a registered bank account: the fund's trust account must be one of home's "
+            "bank accounts; declare it as a [[bank_account]] (operator, rail, number, bank) and give its number here",
+        )
+        return
+    operator, rail_code = found
+    if operator not in homes:
+        check.problem(
+            row.table, "bank_account", f"{show(number)} is {operator}'s account; the fund's trust account is home's"
+        )
+        return
+    currency = next((r["currency"] for r in plan.rails if r["code"] == rail_code and valid(r["currency"])), None)
+    if currency is None:
+        currency = Rail.objects.filter(code=rail_code).values_list("currency", flat=True).first()
+    if currency != HKD:
+        check.problem(
+            row.table,
+            "bank_account",
+            f"{show(number)} is on rail {rail_code} ({currency or 'no currency'}); the fund is held in HKD",
+        )
+
+
+def trust_account_in(plan: Plan, number: str) -> tuple[str, str] | None:
+    """(operator code, rail code) of the bank account with this number, from
+    the file's [[bank_account]] tables or the registry (numbers compared
+    without spaces, dashes or dots, as statements give them)."""
+    wanted = normalise_account(number)
+    for row in plan.bank_accounts:
+        if valid(row["number"]) and normalise_account(row["number"]) == wanted:
+            return row["operator"], row["rail"]
+    for account in BankAccount.objects.select_related("operator", "rail"):
+        if normalise_account(account.number) == wanted:
+            return account.operator.code, account.rail.code
+    return None
 
 
 def _check_cap(check: Checker, row: Row | None) -> None:

@@ -414,7 +414,7 @@ def _reserve(check: Checker, table: Table) -> Row:
         {
             "trustee": check.get(table, "trustee", text(max_length=200), required=True),
             "deed": check.get(table, "deed", text(max_length=100), required=True),
-            "bank_account": check.get(table, "bank_account", clearable(text(max_length=100), ""), default=""),
+            "bank_account": check.get(table, "bank_account", clearable(text(max_length=64), ""), default=""),
             "name": check.get(table, "name", text(max_length=200), default=ReserveFund._meta.get_field("name").default),
             "opening_hkd": check.get(table, "opening_hkd", hkd_amount(positive=True), required=True),
         },

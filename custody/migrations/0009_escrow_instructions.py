@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('custody', '0007_schema_diet'),
+        ('custody', '0008_ledger_unmatched_break'),
         ('registry', '0006_escrow_holders'),
         ('settlement', '0010_escrow_locked_legs'),
     ]
