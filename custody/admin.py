@@ -206,6 +206,7 @@ class InstructionAdmin(ReadOnlyAdmin):
 
     list_display = [
         "reference",
+        "kind",
         "counterparty",
         "rail",
         "asset",
@@ -217,7 +218,7 @@ class InstructionAdmin(ReadOnlyAdmin):
         "problem",
         "created_at",
     ]
-    list_filter = ["status", "rail", "counterparty"]
+    list_filter = ["status", "kind", "rail", "counterparty"]
     search_fields = ["reference", "to_ref"]
     actions = ["export_csv", "export_json", "mark_taken"]
 

@@ -362,8 +362,11 @@ class BreakEvent(models.Model):
 
 class Instruction(models.Model):
     """The outbox: what home must send for an instructed outbound leg, for a
-    custodian integration or operations to take. One per leg, and it follows
-    its leg: ``new`` (due: to be sent), ``taken`` (handed to the custodian),
+    custodian integration or operations to take (``delivery``), and for an
+    escrow batch what its escrow custodian must deliver: each locked leg
+    ``release``d to its new owner when all are locked, or ``return``ed to
+    the side that locked it when the batch failed. One of each kind per leg;
+    a delivery follows its leg: ``new`` (due: to be sent), ``taken`` (handed to the custodian),
     ``done`` (the leg is confirmed), ``cancelled`` (the leg failed or was
     cancelled: its batch failed or the counterparty defaulted; must not be
     sent, and a taken one must be recalled)."""
@@ -374,9 +377,16 @@ class Instruction(models.Model):
         DONE = "done", "done (the leg is confirmed)"
         CANCELLED = "cancelled", "cancelled (must not be sent)"
 
+    class Kind(models.TextChoices):
+        DELIVERY = "delivery", "delivery (home sends an outbound leg)"
+        RELEASE = "release", "release (the escrow custodian delivers a locked leg to its new owner)"
+        RETURN = "return", "return (the escrow custodian gives a locked leg back to the side that locked it)"
+
     OPEN = (Status.NEW, Status.TAKEN)
 
-    leg = models.OneToOneField("settlement.Leg", on_delete=models.PROTECT, related_name="instruction")
+    # no index of its own: the unique (leg, kind) constraint leads with it
+    leg = models.ForeignKey("settlement.Leg", on_delete=models.PROTECT, related_name="instructions", db_index=False)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.DELIVERY)
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
     amount = models.DecimalField(**MONEY)
     rail = models.ForeignKey(Rail, on_delete=models.PROTECT, related_name="+")
@@ -395,7 +405,11 @@ class Instruction(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["status"])]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="instruction_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="instruction_amount_positive"),
+            # one of each kind per leg: writing again writes nothing twice
+            models.UniqueConstraint(fields=["leg", "kind"], name="instruction_unique_leg_kind"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reference} {display(self.amount, self.asset.scale)} {self.asset.code} -> {self.to_ref or '?'} ({self.status})"

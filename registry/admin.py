@@ -215,14 +215,23 @@ class CustodianAdmin(ProposedChangeAdmin):
 
 @admin.register(Wallet)
 class WalletAdmin(ProposedChangeAdmin):
-    list_display = ["operator", "rail", "address", "temperature", "custodian", "lead_time_minutes", "designated"]
-    list_filter = ["operator", "rail", "temperature", "designated"]
+    list_display = [
+        "operator",
+        "rail",
+        "address",
+        "temperature",
+        "custodian",
+        "lead_time_minutes",
+        "designated",
+        "escrow",
+    ]
+    list_filter = ["operator", "rail", "temperature", "designated", "escrow"]
 
 
 @admin.register(BankAccount)
 class BankAccountAdmin(ProposedChangeAdmin):
-    list_display = ["operator", "rail", "number", "bank", "designated"]
-    list_filter = ["operator", "rail", "designated"]
+    list_display = ["operator", "rail", "number", "bank", "designated", "escrow_custodian"]
+    list_filter = ["operator", "rail", "designated", "escrow_custodian"]
 
 
 @admin.register(WalletBalance)

@@ -235,6 +235,11 @@ class Wallet(models.Model):
         help_text="a designated custodian wallet: where the operator's clients' prefunded settlement assets sit "
         "(circular para 10); its balances attest the operator's prefunding cover",
     )
+    escrow = models.BooleanField(
+        default=False,
+        help_text="an escrow holding wallet at its custodian: an escrow counterparty's batches lock both sides' "
+        "assets here until they are released together (DESIGN section 7); never a delivery wallet",
+    )
 
     class Meta:
         ordering = ["rail__code", "address"]
@@ -253,6 +258,15 @@ class BankAccount(models.Model):
         default=False,
         help_text="a designated custodian account: where the operator's clients' prefunded settlement assets sit "
         "(circular para 10); its balances attest the operator's prefunding cover",
+    )
+    escrow_custodian = models.ForeignKey(
+        Custodian,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="escrow_accounts",
+        help_text="set on an escrow holding account: the escrow custodian that keeps it; an escrow counterparty's "
+        "batches lock both sides' assets here until they are released together (DESIGN section 7)",
     )
 
     class Meta:

@@ -34,3 +34,17 @@ open_orders_received = Hook(
     "The matching engine posted its open orders (an OpenOrdersSnapshot) in this transaction. "
     "Called with snapshot_id; custody reconciles them with the open prefunding holds.",
 )
+
+escrow_released = Hook(
+    "escrow_released",
+    "Every leg of an escrow batch was locked at its escrow custodian, and all were released together in this "
+    "transaction. Called with leg_ids, as_of and actor; custody writes a release instruction per leg to the "
+    "escrow custodian (inbound assets to home, outbound ones to the counterparty).",
+)
+
+escrow_returned = Hook(
+    "escrow_returned",
+    "An escrow batch failed with these legs locked at its escrow custodian. Called with leg_ids, as_of and actor, "
+    "after the legs' rows were changed; custody writes a return instruction per leg (each asset back to the side "
+    "that locked it).",
+)

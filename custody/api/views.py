@@ -212,8 +212,11 @@ class InstructionPage(pagination.CursorPagination):
 
 class OpsInstructionsView(OpsView):
     @extend_schema(
-        summary="The outbound instruction outbox (filter by status)",
-        parameters=[OpenApiParameter("status", str, enum=Instruction.Status.values)],
+        summary="The instruction outbox (filter by status and kind)",
+        parameters=[
+            OpenApiParameter("status", str, enum=Instruction.Status.values),
+            OpenApiParameter("kind", str, enum=Instruction.Kind.values),
+        ],
         operation_id="ops_instructions_list",
         responses={200: cursor_page("InstructionPage", serializers.DictField())},
     )
@@ -222,6 +225,9 @@ class OpsInstructionsView(OpsView):
         status = _choice(request, "status", Instruction.Status.values)
         if status:
             queryset = queryset.filter(status=status)
+        kind = _choice(request, "kind", Instruction.Kind.values)
+        if kind:
+            queryset = queryset.filter(kind=kind)
         paginator = InstructionPage()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response([instruction_as_json(i) for i in page])

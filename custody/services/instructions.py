@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
+from django.db.models import Case, When
 
 from controls.exceptions import Conflict, InvalidInput
 from controls.services.alerts import alert_raise
@@ -27,76 +28,131 @@ from settlement.models import Leg
 ACTOR = "custody:outbox"
 
 
-def instruction_reference(leg: Leg) -> str:
+def instruction_reference(leg: Leg, kind: str = Instruction.Kind.DELIVERY) -> str:
     """What the payment carries so the counterparty (and our matching) can
-    tell which leg it settles."""
-    return f"SOB-{leg.batch_id}-{leg.id}"
+    tell which leg it settles; an escrow release or return says which."""
+    suffix = {"release": "-REL", "return": "-RET"}.get(str(kind), "")
+    return f"SOB-{leg.batch_id}-{leg.id}{suffix}"
 
 
-def _ends(leg: Leg) -> tuple[str, str, str]:
-    rail = leg.asset.rail
-    counterparty = leg.batch.counterparty
-    problems = []
+def _holder(leg: Leg, whose: str) -> tuple[str, str]:
+    """The wallet address or account number on the leg's rail of ``whose``:
+    "home" (a hot wallet first), "counterparty" (its own, never an escrow
+    holder) or "escrow" (the batch's escrow custodian's holding wallet or
+    account); with a problem when there is none."""
+    rail, batch = leg.asset.rail, leg.batch
     if rail.kind == Rail.Kind.BANK:
-        home_account = BankAccount.objects.filter(rail=rail, operator__role=Operator.Role.HOME).order_by("id").first()
-        their_account = BankAccount.objects.filter(rail=rail, operator=counterparty).order_by("id").first()
-        from_ref = home_account.number if home_account else ""
-        to_ref = their_account.number if their_account else ""
-        what = "bank account"
+        accounts = BankAccount.objects.filter(rail=rail).order_by("id")
+        own_accounts = accounts.filter(escrow_custodian__isnull=True)
+        account = {
+            "escrow": accounts.filter(escrow_custodian=batch.escrow_custodian_id).first,
+            "home": own_accounts.filter(operator__role=Operator.Role.HOME).first,
+            "counterparty": own_accounts.filter(operator=batch.counterparty_id).first,
+        }[whose]()
+        found, what = (account.number if account else ""), "bank account"
     else:
-        home_wallets = Wallet.objects.filter(rail=rail, operator__role=Operator.Role.HOME)
-        home_wallet = (
-            home_wallets.filter(temperature=Wallet.Temperature.HOT).order_by("id").first()
-            or home_wallets.order_by("id").first()
-        )
-        their_wallet = Wallet.objects.filter(rail=rail, operator=counterparty).order_by("id").first()
-        from_ref = home_wallet.address if home_wallet else ""
-        to_ref = their_wallet.address if their_wallet else ""
-        what = "wallet"
-    if not from_ref:
-        problems.append(f"home has no {what} on rail {rail.code}")
-    if not to_ref:
-        problems.append(f"{counterparty.code} has no registered {what} on rail {rail.code}")
-    return from_ref, to_ref, "; ".join(problems)
+        wallets = Wallet.objects.filter(rail=rail).order_by("id")
+        own_wallets = wallets.filter(escrow=False)
+        hot_first = Case(When(temperature=Wallet.Temperature.HOT, then=0), default=1)
+        wallet = {
+            "escrow": wallets.filter(escrow=True, custodian=batch.escrow_custodian_id).first,
+            "home": own_wallets.filter(operator__role=Operator.Role.HOME).order_by(hot_first, "id").first,
+            "counterparty": own_wallets.filter(operator=batch.counterparty_id).first,
+        }[whose]()
+        found, what = (wallet.address if wallet else ""), "wallet"
+    if found:
+        return found, ""
+    if whose == "escrow":
+        return "", f"the escrow custodian of batch {batch.id} has no escrow {what} on rail {rail.code}"
+    if whose == "home":
+        return "", f"home has no {what} on rail {rail.code}"
+    return "", f"{batch.counterparty.code} has no registered {what} on rail {rail.code}"
+
+
+def _ends(leg: Leg, kind: str = Instruction.Kind.DELIVERY) -> tuple[str, str, str]:
+    """From and to of an instruction: a delivery goes from home to the
+    counterparty, or for an escrow batch to its escrow holder; a release
+    from the escrow holder to the leg's new owner (home for an inbound leg,
+    the counterparty for an outbound one); a return to the side that
+    locked it."""
+    inbound = leg.direction == Leg.Direction.INBOUND
+    if kind == Instruction.Kind.DELIVERY:
+        ends = ("home", "escrow" if leg.batch.dvp_policy == Operator.DvpPolicy.ESCROW else "counterparty")
+    elif kind == Instruction.Kind.RELEASE:
+        ends = ("escrow", "home" if inbound else "counterparty")
+    else:
+        ends = ("escrow", "counterparty" if inbound else "home")
+    (from_ref, from_problem), (to_ref, to_problem) = (_holder(leg, ends[0]), _holder(leg, ends[1]))
+    return from_ref, to_ref, "; ".join(p for p in (from_problem, to_problem) if p)
+
+
+def _instruction_write(*, leg: Leg, kind: str, as_of: datetime, actor: str) -> Instruction | None:
+    from_ref, to_ref, problem = _ends(leg, kind)
+    try:
+        with transaction.atomic():
+            instruction = Instruction.objects.create(
+                leg=leg,
+                kind=kind,
+                asset=leg.asset,
+                amount=leg.amount,
+                rail=leg.asset.rail,
+                from_ref=from_ref,
+                to_ref=to_ref,
+                counterparty=leg.batch.counterparty,
+                reference=instruction_reference(leg, kind),
+                deadline=leg.deadline,
+                problem=problem,
+                created_at=as_of,
+            )
+            audit_record(
+                actor=actor,
+                action="instruction.written",
+                object_type="Instruction",
+                object_id=instruction.id,
+                after=instruction_as_json(instruction),
+                at=as_of,
+            )
+    except IntegrityError:
+        return None  # another worker wrote it first: unique per leg and kind
+    return instruction
 
 
 def instructions_write(*, as_of: datetime, actor: str = ACTOR) -> list[Instruction]:
-    """An instruction for every instructed outbound leg that has none."""
+    """A delivery instruction for every instructed outbound leg that has none."""
     legs = (
-        Leg.objects.filter(direction=Leg.Direction.OUTBOUND, status=Leg.Status.INSTRUCTED, instruction__isnull=True)
+        Leg.objects.filter(direction=Leg.Direction.OUTBOUND, status=Leg.Status.INSTRUCTED)
+        .exclude(instructions__kind=Instruction.Kind.DELIVERY)
         .select_related("asset__rail", "batch__counterparty")
         .order_by("id")
     )
     written = []
     for leg in legs:
-        from_ref, to_ref, problem = _ends(leg)
-        try:
-            with transaction.atomic():
-                instruction = Instruction.objects.create(
-                    leg=leg,
-                    asset=leg.asset,
-                    amount=leg.amount,
-                    rail=leg.asset.rail,
-                    from_ref=from_ref,
-                    to_ref=to_ref,
-                    counterparty=leg.batch.counterparty,
-                    reference=instruction_reference(leg),
-                    deadline=leg.deadline,
-                    problem=problem,
-                    created_at=as_of,
-                )
-                audit_record(
-                    actor=actor,
-                    action="instruction.written",
-                    object_type="Instruction",
-                    object_id=instruction.id,
-                    after=instruction_as_json(instruction),
-                    at=as_of,
-                )
-        except IntegrityError:
-            continue  # another worker wrote it first: unique per leg
-        written.append(instruction)
+        instruction = _instruction_write(leg=leg, kind=Instruction.Kind.DELIVERY, as_of=as_of, actor=actor)
+        if instruction is not None:
+            written.append(instruction)
     return written
+
+
+def escrow_instructions_write(*, leg_ids: list[int], kind: str, as_of: datetime, actor: str) -> list[Instruction]:
+    """Settlement released an escrow batch's legs (``release``) or failed a
+    batch with legs locked (``return``), in its transaction: one instruction
+    to the escrow custodian per leg (a batch has a leg per asset, so a
+    handful), none written twice."""
+    legs = Leg.objects.filter(pk__in=leg_ids).select_related("asset__rail", "batch__counterparty").order_by("id")
+    written = []
+    for leg in legs:
+        instruction = _instruction_write(leg=leg, kind=kind, as_of=as_of, actor=actor)
+        if instruction is not None:
+            written.append(instruction)
+    return written
+
+
+def escrow_releases_write(*, leg_ids: list[int], as_of: datetime, actor: str) -> list[Instruction]:
+    return escrow_instructions_write(leg_ids=leg_ids, kind=Instruction.Kind.RELEASE, as_of=as_of, actor=actor)
+
+
+def escrow_returns_write(*, leg_ids: list[int], as_of: datetime, actor: str) -> list[Instruction]:
+    return escrow_instructions_write(leg_ids=leg_ids, kind=Instruction.Kind.RETURN, as_of=as_of, actor=actor)
 
 
 MAX_TAKE = 1000
@@ -162,14 +218,14 @@ def instructions_follow_legs(*, leg_ids: list[int], as_of: datetime, actor: str)
     events: list[dict] = []
     instructions = (
         Instruction.objects.select_for_update(of=("self",))
-        .filter(leg_id__in=leg_ids, status__in=Instruction.OPEN)
+        .filter(leg_id__in=leg_ids, status__in=Instruction.OPEN, kind=Instruction.Kind.DELIVERY)
         .select_related("leg", "asset", "counterparty")
         .order_by("id")
     )
     for instruction in instructions:
         leg_status = instruction.leg.status
-        if leg_status == Leg.Status.CONFIRMED:
-            status = Instruction.Status.DONE
+        if leg_status in (Leg.Status.CONFIRMED, Leg.Status.LOCKED):
+            status = Instruction.Status.DONE  # delivered (to the escrow holder, for a locked leg)
         elif leg_status in (Leg.Status.FAILED, Leg.Status.CANCELLED):
             status = Instruction.Status.CANCELLED
         else:
@@ -226,12 +282,14 @@ EXPORT_FIELDS = (
     "created_at",
     "taken_at",
     "closed_at",
+    "kind",
 )
 
 
 def instruction_as_json(instruction: Instruction) -> dict:
     return {
         "id": instruction.id,
+        "kind": instruction.kind,
         "reference": instruction.reference,
         "leg": instruction.leg_id,
         "counterparty": instruction.counterparty.code,

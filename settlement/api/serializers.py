@@ -7,7 +7,7 @@ decimal fields, speed at 10,000 items); these serializers describe it.
 from rest_framework import serializers
 
 from controls.money import at_scale
-from settlement.models import Batch, FailReason, Obligation
+from settlement.models import Batch, FailReason, Leg, Obligation
 
 
 class SideSerializer(serializers.Serializer):
@@ -162,7 +162,7 @@ class LegSerializer(serializers.Serializer):
     asset = serializers.CharField()
     direction = serializers.ChoiceField(["inbound", "outbound"])
     amount = serializers.CharField()
-    status = serializers.ChoiceField(["pending", "instructed", "confirming", "confirmed", "failed", "cancelled"])
+    status = serializers.ChoiceField(Leg.Status.values)
     deadline = serializers.DateTimeField()
     value_date = serializers.DateField()
     lead_time_minutes = serializers.IntegerField()

@@ -144,11 +144,14 @@ class Leg(models.Model):
         PENDING = "pending"
         INSTRUCTED = "instructed"
         CONFIRMING = "confirming"
+        # escrow DVP: delivered to the escrow custodian, waiting there for the
+        # batch's other legs (released together, or returned at the deadline)
+        LOCKED = "locked"
         CONFIRMED = "confirmed"
         FAILED = "failed"
         CANCELLED = "cancelled"
 
-    OPEN_STATUSES = (Status.PENDING, Status.INSTRUCTED, Status.CONFIRMING)
+    OPEN_STATUSES = (Status.PENDING, Status.INSTRUCTED, Status.CONFIRMING, Status.LOCKED)
 
     batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="legs")
     asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
@@ -159,6 +162,7 @@ class Leg(models.Model):
     deadline = models.DateTimeField()
     lead_time_minutes = models.PositiveIntegerField(default=0, help_text="cold-to-hot time added to the deadline")
     instructed_at = models.DateTimeField(null=True, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True, help_text="escrow: when the escrow custodian held it")
     confirmed_at = models.DateTimeField(null=True, blank=True)
     confirmed_by = models.CharField(max_length=150, blank=True)
     evidence = models.JSONField(null=True, blank=True)

@@ -30,6 +30,7 @@ from settlement.aggregates import sums_by_direction
 from settlement.models import Batch, CounterpartyExclusion, Cycle, CycleLock, CycleRequest, Leg, Obligation
 
 from .credits import credits_apply, credits_settle
+from .escrow import escrow_release
 from .positions import positions_release
 from .prefunding import prefunding_settle
 
@@ -246,7 +247,9 @@ def _cold_to_hot_minutes(*, asset: Asset, amount: Decimal) -> int:
 def batch_release(*, batch: Batch, as_of: datetime, actor: str) -> None:
     """Instruct what the DVP policy allows now. Receive-first: inbound legs
     at once, outbound only when every inbound leg is confirmed. Escrow: all
-    legs together, to the designated custodian. A held batch instructs
+    legs together, each to the escrow custodian's holding wallet or account,
+    and their releases together once every leg is locked there (the caller
+    settles the batch when its legs are all confirmed). A held batch instructs
     nothing; home's outbound legs also wait for the counterparty's
     affirmation while one is pending."""
     if batch.held_at is not None:
@@ -285,6 +288,8 @@ def batch_release(*, batch: Batch, as_of: datetime, actor: str) -> None:
         # home must now send: custody writes the custodian's instruction in
         # this same transaction (its outbox), through the hook it connected
         hooks.outbound_legs_instructed.fire(as_of=as_of, actor=actor)
+    # escrow: every leg locked (a held batch was released since) goes out together
+    escrow_release(batch=batch, as_of=as_of, actor=actor)
 
 
 def batch_settle(*, batch: Batch, as_of: datetime, actor: str, by_netting: bool = False) -> None:

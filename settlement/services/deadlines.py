@@ -106,19 +106,26 @@ def _legs_end(
     """The legs of a failing batch (locked by the caller) end: the overdue
     ones ``failed`` with who failed them and why (``failed``: leg id to
     (failed_by, fail_reason)), every other open one ``cancelled``. Custody
-    closes their instructions in this transaction (hooks.legs_finished)."""
+    closes their instructions in this transaction (hooks.legs_finished), and
+    writes a return instruction for each escrow leg that was ``locked``
+    (hooks.escrow_returned): it is never confirmed, so never a carried
+    credit."""
     open_legs = list(batch.legs.select_for_update(of=("self",)).filter(status__in=Leg.OPEN_STATUSES).order_by("id"))
     ended = []
+    # escrow: what was locked at the custodian goes back to the side that locked it
+    returned = [leg.id for leg in open_legs if leg.status == Leg.Status.LOCKED]
     for leg in open_legs:
         failed_by, fail_reason = failed.get(leg.id, ("", ""))
         status = Leg.Status.FAILED if leg.id in failed else Leg.Status.CANCELLED
         ended.append(leg.id)
         Leg.objects.filter(pk=leg.id).update(status=status, failed_by=failed_by, fail_reason=fail_reason)
-        after: dict[str, str] = {"status": status}
+        after: dict[str, str | bool] = {"status": status}
         if failed_by:
             after |= {"failed_by": failed_by, "fail_reason": fail_reason}
         if reason:
             after["reason"] = reason
+        if leg.id in returned:
+            after["returned_from_escrow"] = True
         audit_record(
             actor=actor,
             action=f"leg.{status}",
@@ -130,6 +137,9 @@ def _legs_end(
         )
     if ended:
         hooks.legs_finished.fire(leg_ids=ended, as_of=as_of, actor=actor)
+    if returned:
+        # custody writes the return instructions to the escrow custodian
+        hooks.escrow_returned.fire(leg_ids=returned, as_of=as_of, actor=actor)
     return ended
 
 

@@ -16,10 +16,12 @@ from controls.money import display
 from controls.services.approvals import actor_of as approval_actor
 from controls.services.approvals import approval_describer, approval_kind
 from controls.services.audit import audit_record, audit_record_many
+from registry.models import Operator
 from settlement import hooks
 from settlement.models import Batch, Leg
 
 from .cycles import batch_release, batch_settle
+from .escrow import escrow_batch, escrow_release
 
 HK = ZoneInfo("Asia/Hong_Kong")
 
@@ -35,12 +37,16 @@ def leg_confirm(*, leg_id: int, evidence: dict, actor: str, as_of: datetime) -> 
             raise NotFound("not_found", f"no leg {leg_id}")
         batch = Batch.objects.select_for_update().get(pk=leg.batch_id)  # batch first, then its legs
         leg = Leg.objects.select_for_update().get(pk=leg_id)
-        if leg.status == Leg.Status.CONFIRMED:
+        if leg.status == Leg.Status.CONFIRMED and not escrow_batch(batch):
             return leg
         if leg.status not in (Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING):
             raise Conflict(
                 "leg_not_confirmable", f"leg {leg.id} is {leg.status}; only an instructed leg can be confirmed"
             )
+        if escrow_batch(batch):
+            # an escrow leg's evidence locks it at the custodian; releases follow
+            legs_lock(evidence={leg.id: evidence}, actor=actor, as_of=as_of)
+            return Leg.objects.get(pk=leg.id)
         before = leg.status
         leg.status = Leg.Status.CONFIRMED
         leg.confirmed_at = as_of
@@ -63,6 +69,52 @@ def leg_confirm(*, leg_id: int, evidence: dict, actor: str, as_of: datetime) -> 
             if not batch.legs.exclude(status=Leg.Status.CONFIRMED).exists():
                 batch_settle(batch=batch, as_of=as_of, actor=actor)
         return leg
+
+
+def legs_lock(*, evidence: dict[int, dict], actor: str, as_of: datetime) -> list[int]:
+    """Escrow legs delivered to their batch's escrow custodian (the matcher
+    saw the transfer into the escrow holding wallet, or a four-eyes manual
+    confirmation from the custodian's report): ``locked``, with the
+    evidence, in one UPDATE and one audit INSERT. Then each batch touched
+    whose legs are now all locked is released and settled. Locks the
+    batches, then the legs, in id order; a leg no longer instructed or
+    confirming (or of a batch no longer open) is left alone. Returns the ids
+    locked."""
+    if not evidence:
+        return []
+    with transaction.atomic():
+        ids = sorted(evidence)
+        batch_ids = sorted(set(Leg.objects.filter(pk__in=ids).values_list("batch_id", flat=True)))
+        batches = list(
+            Batch.objects.select_for_update()
+            .filter(pk__in=batch_ids, status=Batch.Status.OPEN, dvp_policy=Operator.DvpPolicy.ESCROW)
+            .order_by("id")
+        )
+        before = dict(
+            Leg.objects.select_for_update()
+            .filter(
+                pk__in=ids,
+                batch_id__in=[b.id for b in batches],
+                status__in=(Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING),
+            )
+            .order_by("id")
+            .values_list("id", "status")
+        )
+        if not before:
+            return []
+        _evidence_set(
+            ids=list(before),
+            evidence=evidence,
+            assignments="status = %s, locked_at = %s",
+            params=[Leg.Status.LOCKED, as_of],
+        )
+        _legs_audit(before=before, status=Leg.Status.LOCKED, evidence=evidence, actor=actor, as_of=as_of)
+        # home's delivery to the escrow holder is done (custody closes its instruction)
+        hooks.legs_finished.fire(leg_ids=list(before), as_of=as_of, actor=actor)
+        for batch in batches:
+            if batch.held_at is None and escrow_release(batch=batch, as_of=as_of, actor=actor):
+                batch_settle(batch=batch, as_of=as_of, actor=actor)
+        return list(before)
 
 
 def legs_confirm(*, evidence: dict[int, dict], actor: str, as_of: datetime, advance: bool = True) -> list[int]:
@@ -93,20 +145,7 @@ def legs_confirm(*, evidence: dict[int, dict], actor: str, as_of: datetime, adva
             assignments="status = %s, confirmed_at = %s, confirmed_by = %s",
             params=[Leg.Status.CONFIRMED, as_of, actor],
         )
-        audit_record_many(
-            [
-                {
-                    "actor": actor,
-                    "action": "leg.confirmed",
-                    "object_type": "Leg",
-                    "object_id": leg_id,
-                    "before": {"status": status},
-                    "after": {"status": Leg.Status.CONFIRMED, "evidence": evidence[leg_id]},
-                    "at": as_of,
-                }
-                for leg_id, status in before.items()
-            ]
-        )
+        _legs_audit(before=before, status=Leg.Status.CONFIRMED, evidence=evidence, actor=actor, as_of=as_of)
         hooks.legs_finished.fire(leg_ids=list(before), as_of=as_of, actor=actor)
         if advance:
             batches_advance(batch_ids=batch_ids, as_of=as_of, actor=actor)
@@ -139,6 +178,24 @@ def batches_advance(*, batch_ids: list[int], as_of: datetime, actor: str) -> lis
             batch_settle(batch=batch, as_of=as_of, actor=actor)
             settled.append(batch.id)
     return settled
+
+
+def _legs_audit(*, before: dict[int, str], status: str, evidence: dict[int, dict], actor: str, as_of: datetime) -> None:
+    """One audit event per leg moved to ``status`` with its evidence, in one INSERT."""
+    audit_record_many(
+        [
+            {
+                "actor": actor,
+                "action": f"leg.{status}",
+                "object_type": "Leg",
+                "object_id": leg_id,
+                "before": {"status": previous},
+                "after": {"status": status, "evidence": evidence[leg_id]},
+                "at": as_of,
+            }
+            for leg_id, previous in before.items()
+        ]
+    )
 
 
 def _evidence_set(*, ids: list[int], evidence: dict[int, dict], assignments: str, params: list) -> None:

@@ -94,6 +94,7 @@ def test_reconcile_reports_in_json(network):
     assert body == {
         "confirmed_legs": [],
         "confirming_legs": [],
+        "locked_legs": [],
         "breaks_raised": [],
         "instructions_written": 0,
         "unresolved_breaks": {},

@@ -1,7 +1,11 @@
 """End to end on a real node (anvil): a cycle's legs confirm from chain
 transfers found by ``watch_chain``, receive-first releases the outbound leg
 and the batch settles; a short delivery is a break; a reorg before finality
-un-sees a transfer."""
+un-sees a transfer. Escrow DVP with a real token: both sides deliver to the
+escrow custodian's holding wallet, the watcher's transfers lock each leg,
+and only when both are locked do the releases go to the escrow custodian,
+together; a batch that misses its deadline with one side unlocked returns
+the other side's lock, and nothing settles."""
 
 from datetime import timedelta
 from io import StringIO
@@ -10,8 +14,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from controls.models import AuditEvent
 from custody.models import Break, Instruction
-from settlement.models import Batch, Leg, Obligation
+from registry.models import Custodian, Wallet
+from settlement.models import Batch, CarriedCredit, Leg, Obligation
+from settlement.services.deadlines import deadlines_check
 from settlement.services.exposure import exposure_verify
 from tests.custody.chain import TETH, TUSD, Anvil, requires_anvil, sell_teth_for_tusd, setup_chain
 
@@ -98,3 +105,107 @@ def test_a_reorg_before_finality_un_sees_the_transfer(chain):
     assert "1 reorged out" in output
     assert Leg.objects.get(pk=tusd.pk).status == "instructed"
     assert Break.objects.get(kind="reorged").leg_id == tusd.id
+
+
+# --- escrow DVP -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def escrow_chain(chain, network):
+    """SG1 settles in escrow at Harbour Custody, whose escrow wallet on the
+    chain is accounts[5]."""
+    harbour = Custodian.objects.create(name="Harbour Custody Ltd")
+    network.sg1.dvp_policy, network.sg1.escrow_custodian = "escrow", harbour
+    network.sg1.save()
+    chain.escrow = chain.w3.eth.accounts[5]
+    Wallet.objects.create(
+        operator=network.sg1, rail=chain.rail, address=chain.escrow.lower(), custodian=harbour, escrow=True
+    )
+    return chain
+
+
+def amounts(instructions) -> dict[str, tuple[str, str, str, str]]:
+    return {i.asset.code: (i.kind, i.from_ref, i.to_ref, format(i.amount.normalize(), "f")) for i in instructions}
+
+
+def test_both_sides_lock_at_the_escrow_custodian_and_the_releases_go_out_together(escrow_chain):
+    chain = escrow_chain
+    batch = sell_teth_for_tusd(at=timezone.now() - timedelta(minutes=2)).batches.get()
+    tusd, teth = batch.legs.get(asset__code="TUSD"), batch.legs.get(asset__code="TETH")
+    escrow, home, sg1 = chain.escrow.lower(), chain.home.lower(), chain.sg1.lower()
+    # both legs at once; home's delivery goes to the escrow holder, not to SG1
+    assert (tusd.status, teth.status) == ("instructed", "instructed")
+    assert amounts(Instruction.objects.all()) == {"TETH": ("delivery", home, escrow, "1")}
+
+    tx = chain.transfer(chain.sg1, chain.escrow, 2500 * TUSD)
+    chain.mine(2)
+    watch()
+    tusd.refresh_from_db()
+    assert tusd.status == "locked"
+    assert tusd.evidence["movements"][0]["tx_hash"] == tx
+    assert Leg.objects.get(pk=teth.pk).status == "instructed"
+    assert not Instruction.objects.filter(kind="release").exists()  # one side locked: nothing released
+    assert Batch.objects.get(pk=batch.pk).status == "open"
+
+    chain.send(chain.home, chain.escrow, 1 * TETH)  # operations carry out the delivery instruction
+    chain.mine(2)
+    watch()
+
+    batch.refresh_from_db()
+    assert batch.status == "settled"
+    assert {leg.status for leg in batch.legs.all()} == {"confirmed"}
+    assert set(Obligation.objects.values_list("status", flat=True)) == {"settled"}
+    releases = Instruction.objects.filter(kind="release")
+    assert amounts(releases) == {
+        "TUSD": ("release", escrow, home, "2500"),  # the counterparty's asset to home
+        "TETH": ("release", escrow, sg1, "1"),  # home's asset to the counterparty
+    }
+    assert {i.status for i in releases} == {"new"}
+    assert len({i.created_at for i in releases}) == 1  # instructed together, in one transaction
+    assert Instruction.objects.get(kind="delivery").status == "done"
+    actions = set(AuditEvent.objects.filter(object_type="Leg").values_list("action", flat=True))
+    assert {"leg.locked", "leg.released"} <= actions
+    assert exposure_verify(as_of=timezone.now()).ok
+    assert not Break.objects.exists()
+
+    watch()  # again: nothing is released twice
+    assert Instruction.objects.filter(kind="release").count() == 2
+
+    # the escrow custodian carries the releases out: seen, they are done
+    chain.transfer(chain.escrow, chain.home, 2500 * TUSD)
+    chain.send(chain.escrow, chain.sg1, 1 * TETH)
+    chain.mine(2)
+    watch()
+    assert {i.status for i in Instruction.objects.filter(kind="release")} == {"done"}
+    assert not Break.objects.exists()  # the custodian's payouts are no unmatched receipt
+
+
+def test_a_deadline_with_one_side_unlocked_returns_the_other_sides_lock(escrow_chain):
+    chain = escrow_chain
+    batch = sell_teth_for_tusd(at=timezone.now() - timedelta(minutes=2)).batches.get()
+    tusd, teth = batch.legs.get(asset__code="TUSD"), batch.legs.get(asset__code="TETH")
+    chain.transfer(chain.sg1, chain.escrow, 2500 * TUSD)  # SG1 locks; home never delivers
+    chain.mine(2)
+    watch()
+    assert Leg.objects.get(pk=tusd.pk).status == "locked"
+
+    result = deadlines_check(as_of=teth.deadline + timedelta(minutes=1), actor="test")
+
+    assert result.failed == [batch.id]
+    batch.refresh_from_db()
+    assert (batch.status, batch.failed_by, batch.fail_reason) == ("failed", "home", "home_instruction_late")
+    tusd.refresh_from_db()
+    teth.refresh_from_db()
+    assert (tusd.status, teth.status, teth.failed_by) == ("cancelled", "failed", "home")
+    returned = Instruction.objects.filter(kind="return")
+    assert amounts(returned) == {"TUSD": ("return", chain.escrow.lower(), chain.sg1.lower(), "2500")}
+    assert Instruction.objects.get(kind="delivery").status == "cancelled"
+    assert not Instruction.objects.filter(kind="release").exists()
+    assert not CarriedCredit.objects.exists()  # returned, not carried: nothing settles
+    assert set(Obligation.objects.values_list("status", flat=True)) == {"open"}
+    assert AuditEvent.objects.get(action="leg.cancelled", object_id=str(tusd.id)).after["returned_from_escrow"]
+
+    chain.transfer(chain.escrow, chain.sg1, 2500 * TUSD)  # the custodian returns SG1's lock
+    chain.mine(2)
+    watch()
+    assert Instruction.objects.get(kind="return").status == "done"

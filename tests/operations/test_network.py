@@ -645,12 +645,8 @@ def test_a_nul_character_in_a_name_is_refused_with_its_line(db, demo):
 
 @pytest.mark.para(9, 13)
 def test_an_escrow_counterparty_names_its_custodian_and_cycles_use_it(db, demo):
-    from datetime import datetime, timedelta
-    from zoneinfo import ZoneInfo
-
     from registry.models import Operator
     from settlement.services.cycles import cycle_run
-    from settlement.services.trades import trades_ingest
 
     load(demo)
     jp1 = Operator.objects.get(code="JP1")
@@ -659,6 +655,74 @@ def test_an_escrow_counterparty_names_its_custodian_and_cycles_use_it(db, demo):
     load(demo)
     assert snapshot() == before  # still idempotent
 
+    at = eth_for_usdc(buy=("HK1", "c"), sell=("JP1", "j"))
+    batch = cycle_run(kind="intraday", as_of=at, actor="test").batches.get()
+    assert batch.escrow_custodian.name == "Harbour Custody Ltd"
+
+
+ESCROW_HOLDERS = """
+[[wallet]]
+operator = "JP1"
+rail = "eth"
+address = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"
+custodian = "Harbour Custody Ltd"
+escrow = true
+
+[[bank_account]]
+operator = "JP1"
+rail = "hkd-chats"
+number = "024-000111-009"
+bank = "Harbour Custody Ltd"
+escrow_custodian = "Harbour Custody Ltd"
+"""
+
+
+@pytest.mark.para(13)
+def test_escrow_holders_are_registered_and_home_delivers_to_them_not_to_the_counterparty(db, demo):
+
+    from custody.models import Instruction
+    from settlement.services.cycles import cycle_run
+
+    load(demo + ESCROW_HOLDERS)
+    harbour = Custodian.objects.get(name="Harbour Custody Ltd")
+    escrow = Wallet.objects.get(escrow=True)
+    assert (escrow.operator.code, escrow.custodian, escrow.address) == (
+        "JP1",
+        harbour,
+        "0x9965507d1a55bcc2695c58ba16fb37d819b0a4dc",
+    )
+    assert BankAccount.objects.get(escrow_custodian=harbour).number == "024-000111-009"
+    before = snapshot()
+    load(demo + ESCROW_HOLDERS)
+    assert snapshot() == before  # idempotent
+
+    at = eth_for_usdc(buy=("JP1", "j"), sell=("HK1", "c"))
+    cycle_run(kind="intraday", as_of=at, actor="test")
+    delivery = Instruction.objects.get()  # home's ETH leg to JP1
+    assert (delivery.kind, delivery.asset.code, delivery.to_ref, delivery.problem) == (
+        "delivery",
+        "ETH",
+        escrow.address,
+        "",
+    )
+
+
+@pytest.mark.para(13)
+def test_an_escrow_wallet_names_its_custodian(demo):
+    text = demo + ESCROW_HOLDERS.replace('custodian = "Harbour Custody Ltd"\nescrow = true', "escrow = true")
+    error = load_error(text)
+    assert "an escrow holding wallet names its escrow custodian (custodian)" in error.message
+    assert error.field.endswith(".escrow")
+
+
+def eth_for_usdc(*, buy: tuple[str, str], sell: tuple[str, str]) -> datetime:
+    """One ETH for 2,500 USDC between home and JP1, ingested; returns when
+    the cycle that takes it may run."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from settlement.services.trades import trades_ingest
+
     at = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Hong_Kong"))
     item = {
         "trade_id": "E1",
@@ -666,10 +730,9 @@ def test_an_escrow_counterparty_names_its_custodian_and_cycles_use_it(db, demo):
         "quote_asset": "USDC",
         "price": "2500",
         "quantity": "1",
-        "buy": {"operator": "HK1", "account": "c"},
-        "sell": {"operator": "JP1", "account": "j"},
+        "buy": {"operator": buy[0], "account": buy[1]},
+        "sell": {"operator": sell[0], "account": sell[1]},
         "executed_at": (at - timedelta(minutes=5)).isoformat(),
     }
     trades_ingest(items=[item], actor="test", now=at)
-    batch = cycle_run(kind="intraday", as_of=at, actor="test").batches.get()
-    assert batch.escrow_custodian.name == "Harbour Custody Ltd"
+    return at

@@ -29,6 +29,7 @@ class Command(BaseCommand):
             return
         self.stdout.write(
             f"{len(result.confirmed)} leg(s) confirmed, {len(result.confirming)} confirming, "
+            f"{len(result.locked)} locked in escrow, "
             f"{len(result.breaks)} break(s) raised or changed, {result.instructions} instruction(s) written"
         )
         self.stdout.write(

@@ -20,6 +20,8 @@ The modules, in the order a run uses them:
   the links, the legs' new states and their audit events are written for all
   pairs at once), then the per-leg pass for what it leaves (hints,
   many-to-one), and confirming legs whose movements became final;
+- ``escrow``: escrow legs locked by what reached their escrow custodian
+  (an escrow batch's legs are never matched as deliveries to home);
 - ``deliveries``: short and over deliveries (final movements that do not add
   up to an inbound leg);
 - ``missing``: unmatched receipts and payments, and missing deliveries past
@@ -35,6 +37,7 @@ from datetime import datetime
 from custody.hooks import reconcile_finished
 from settlement.models import Delivery
 
+from .escrow import escrow_locks, escrow_payouts_seen
 from .matching import ACTOR, MATCHABLE_LEG, finalise, match_leg, one_to_one_link, one_to_one_pairs, pending_link
 from .missing import missing_deliveries, unmatched_movements
 
@@ -43,6 +46,7 @@ from .missing import missing_deliveries, unmatched_movements
 class ReconcileResult:
     confirmed: list[int] = field(default_factory=list)
     confirming: list[int] = field(default_factory=list)
+    locked: list[int] = field(default_factory=list)  # escrow legs held at their custodian
     breaks: list[int] = field(default_factory=list)
     instructions: int = 0
     # seconds per phase, for the benchmark and the logs ("batches": releasing
@@ -53,6 +57,7 @@ class ReconcileResult:
         return {
             "confirmed_legs": self.confirmed,
             "confirming_legs": self.confirming,
+            "locked_legs": self.locked,
             "breaks_raised": self.breaks,
             "instructions_written": self.instructions,
         }
@@ -65,6 +70,9 @@ def reconcile_run(*, as_of: datetime, actor: str = ACTOR) -> ReconcileResult:
 
     result = ReconcileResult()
     clock = _Clock(result)
+    escrow_locks(as_of=as_of, actor=actor, result=result)
+    escrow_payouts_seen(as_of=as_of, actor=actor)
+    clock("escrow")
     hinted = set(Delivery.objects.filter(leg__status__in=MATCHABLE_LEG).values_list("leg_id", flat=True))
     for leg_id in sorted(hinted):
         match_leg(leg_id=leg_id, as_of=as_of, actor=actor, result=result)

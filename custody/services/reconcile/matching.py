@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
 from custody.models import Movement
+from registry.models import Operator
 from settlement.models import Delivery, Leg
 from settlement.services.legs import legs_confirm
 
@@ -55,7 +56,8 @@ def one_to_one_pairs(*, exclude_legs: set[int]) -> list[tuple[int, int]]:
                    ROW_NUMBER() OVER (PARTITION BY l.asset_id, b.counterparty_id, l.direction, l.amount
                                       ORDER BY l.instructed_at, l.id) AS rn
             FROM {LEG_T} l JOIN {BATCH_T} b ON b.id = l.batch_id
-            WHERE l.status = %s AND NOT EXISTS (SELECT 1 FROM {MOVEMENT_T} x WHERE x.leg_id = l.id)
+            WHERE l.status = %s AND b.dvp_policy <> %s
+              AND NOT EXISTS (SELECT 1 FROM {MOVEMENT_T} x WHERE x.leg_id = l.id)
         ), moves AS (
             SELECT m.id, m.asset_id, m.counterparty_id, m.direction, m.amount, m.occurred_at,
                    ROW_NUMBER() OVER (PARTITION BY m.asset_id, m.counterparty_id, m.direction, m.amount
@@ -74,6 +76,7 @@ def one_to_one_pairs(*, exclude_legs: set[int]) -> list[tuple[int, int]]:
     """
     params = [
         Leg.Status.INSTRUCTED,
+        Operator.DvpPolicy.ESCROW,  # an escrow leg is locked at its custodian (``escrow``), never delivered to us
         *LIVE,
         Movement.Direction.INBOUND,
         Movement.Direction.OUTBOUND,
@@ -147,6 +150,7 @@ def pending_link(*, exclude_legs: set[int], as_of: datetime, actor: str, result)
     legs = list(
         Leg.objects.filter(status__in=MATCHABLE_LEG, movements__isnull=True)
         .exclude(pk__in=exclude_legs)
+        .exclude(batch__dvp_policy=Operator.DvpPolicy.ESCROW)
         .filter(Exists(movement))
         .order_by("instructed_at", "id")
         .values_list("id", "asset_id", "batch__counterparty_id", "direction", "amount", "instructed_at")
@@ -206,7 +210,12 @@ def pending_link(*, exclude_legs: set[int], as_of: datetime, actor: str, result)
 def match_leg(*, leg_id: int, as_of: datetime, actor: str, result) -> None:
     from .deliveries import delivery_breaks
 
-    leg = Leg.objects.select_related("batch").filter(pk=leg_id, status__in=MATCHABLE_LEG).first()
+    leg = (
+        Leg.objects.select_related("batch")
+        .filter(pk=leg_id, status__in=MATCHABLE_LEG)
+        .exclude(batch__dvp_policy=Operator.DvpPolicy.ESCROW)
+        .first()
+    )
     if leg is None or leg.movements.exists():
         return
     hinted, rest = candidates(leg)

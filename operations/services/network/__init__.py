@@ -43,9 +43,12 @@ Table reference (keys beyond DESIGN's example are optional):
   exposure against the cap is receivable x mark x (1 + haircut)).
 - ``[[wallet]]``: operator, rail, address, temperature (hot | cold, default
   hot), custodian, lead_time_minutes (cold wallets), designated (default
-  false: a designated custodian wallet for the operator's prefunding).
+  false: a designated custodian wallet for the operator's prefunding),
+  escrow (default false: an escrow holding wallet at its custodian, where
+  an escrow counterparty's batches lock both sides' assets).
 - ``[[bank_account]]``: operator, rail (a bank rail), number, bank,
-  designated (default false).
+  designated (default false), escrow_custodian (set on an escrow holding
+  account: the escrow custodian keeping it).
 - ``[[account]]``: operator, ref, client_class (retail | professional,
   default retail), shared_book_opt_in, disclosure_version (needed with an
   opt-in).

@@ -83,7 +83,11 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
         )
 
     custodians = _ByCode(Custodian, key="name")
-    named = [row["custodian"] for row in plan.wallets] + [row.values.get("escrow_custodian") for row in plan.overseas]
+    named = (
+        [row["custodian"] for row in plan.wallets]
+        + [row.values.get("escrow_custodian") for row in plan.overseas]
+        + [row["escrow_custodian"] for row in plan.bank_accounts]
+    )
     for name in dict.fromkeys(name for name in named if name):
         custodians[name] = recorder.upsert("custodian", Custodian, lookup={"name": name}, values={}, object_id=name)
 
@@ -120,6 +124,7 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
             "custodian": custodians[row["custodian"]] if row["custodian"] else None,
             "lead_time_minutes": row["lead_time_minutes"],
             "designated": row["designated"],
+            "escrow": row["escrow"],
         }
         _upsert(
             recorder,
@@ -133,7 +138,12 @@ def apply_plan(plan: Plan, recorder: Recorder, *, now: datetime) -> list[Operato
 
     for row in plan.bank_accounts:
         rail, number = rails[row["rail"]], row["number"]
-        values = {"operator": operators[row["operator"]], "bank": row["bank"], "designated": row["designated"]}
+        values = {
+            "operator": operators[row["operator"]],
+            "bank": row["bank"],
+            "designated": row["designated"],
+            "escrow_custodian": custodians[row["escrow_custodian"]] if row["escrow_custodian"] else None,
+        }
         _upsert(
             recorder,
             "bank_account",

@@ -66,8 +66,17 @@ RAIL_KEYS = {
     Rail.Kind.MANUAL: ("window_minutes",),
 }
 ASSET_KEYS = ("code", "kind", "scale", "rail", "contract", "haircut")
-WALLET_KEYS = ("operator", "rail", "address", "temperature", "custodian", "lead_time_minutes", "designated")
-BANK_ACCOUNT_KEYS = ("operator", "rail", "number", "bank", "designated")
+WALLET_KEYS = (
+    "operator",
+    "rail",
+    "address",
+    "temperature",
+    "custodian",
+    "lead_time_minutes",
+    "designated",
+    "escrow",
+)
+BANK_ACCOUNT_KEYS = ("operator", "rail", "number", "bank", "designated", "escrow_custodian")
 ACCOUNT_KEYS = ("operator", "ref", "client_class", "shared_book_opt_in", "disclosure_version")
 CAP_KEYS = ("total_hkd", "warn_at", "settle_at", "halt_at")
 RESERVE_KEYS = ("trustee", "deed", "bank_account", "name", "opening_hkd")
@@ -327,7 +336,11 @@ def _wallet(check: Checker, table: Table) -> Row:
         "lead_time_minutes": check.get(table, "lead_time_minutes", MINUTES, default=0),
         # a designated custodian wallet of its operator (prefunding, circular para 10)
         "designated": check.get(table, "designated", boolean, default=False),
+        # an escrow holding wallet at its custodian (escrow DVP, DESIGN section 7)
+        "escrow": check.get(table, "escrow", boolean, default=False),
     }
+    if values["escrow"] is True and not values["custodian"]:
+        check.problem(table, "escrow", "an escrow holding wallet names its escrow custodian (custodian)")
     given = set(table.data)
     if values["temperature"] == Wallet.Temperature.HOT:
         if valid(values["lead_time_minutes"]) and values["lead_time_minutes"]:
@@ -346,6 +359,8 @@ def _bank_account(check: Checker, table: Table) -> Row:
             "number": check.get(table, "number", text(max_length=64), required=True),
             "bank": check.get(table, "bank", text(max_length=200), required=True),
             "designated": check.get(table, "designated", boolean, default=False),
+            # set on an escrow holding account: the escrow custodian keeping it
+            "escrow_custodian": check.get(table, "escrow_custodian", clearable(text(max_length=200))),
         },
     )
 
