@@ -16,7 +16,8 @@ from registry.api.scoped import ScopedView
 from registry.models import Asset
 from registry.selectors import HKD
 from settlement.models import Obligation
-from settlement.selectors.exposure import exposure_check, exposure_get
+from settlement.selectors.exposure import exposure_get
+from settlement.selectors.exposure_check import exposure_check
 from settlement.services.marks import marks_post
 from settlement.services.reservations import exposure_reserve
 from settlement.services.trades import trades_ingest

@@ -18,7 +18,8 @@ from django.db import connection, transaction
 from controls.money import as_str, hkd
 from controls.services.audit import audit_record
 from settlement.models import ExposureReservation
-from settlement.selectors.exposure import CheckResult, check_judge, check_parse, exposure_inputs
+from settlement.selectors.exposure import exposure_inputs
+from settlement.selectors.exposure_check import CheckResult, check_judge, check_parse
 
 from .trade_parsing import ParsedTrade
 

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from registry.models import Asset, Mark
 from registry.selectors import asset_horizon, haircut_suggest, rail_horizon
-from settlement.selectors.exposure import exposure_check, exposure_get, exposure_recompute
+from settlement.selectors.exposure import exposure_get, exposure_recompute
+from settlement.selectors.exposure_check import exposure_check
 from settlement.services.marks import marks_post
 from settlement.services.trades import trades_ingest
 from tests import factories

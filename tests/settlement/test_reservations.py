@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from controls.models import AuditEvent
 from settlement.models import CapConfig, ExposureReservation, TradeException
-from settlement.selectors.exposure import exposure_check, exposure_get
+from settlement.selectors.exposure import exposure_get
+from settlement.selectors.exposure_check import exposure_check
 from settlement.services.reservations import exposure_reserve
 from settlement.services.trades import trades_ingest
 from tests import factories
