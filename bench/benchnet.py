@@ -239,8 +239,12 @@ def copy_rows(items: list[dict], ids: Ids, *, ingest_id: int, now: datetime) -> 
             home_buys = buy_id == ids.home_id
             cp = sell_id if home_buys else buy_id
             base_dir, quote_dir = ("inbound", "outbound") if home_buys else ("outbound", "inbound")
-            obligations.append((pk, sell_id, buy_id, cp, base_dir, ids.assets[base], quantity, "open", 0, now))
-            obligations.append((pk, buy_id, sell_id, cp, quote_dir, ids.assets[quote], amount, "open", 0, now))
+            obligations.append(
+                (pk, sell_id, buy_id, cp, base_dir, ids.assets[base], quantity, "open", 0, now, executed_at)
+            )
+            obligations.append(
+                (pk, buy_id, sell_id, cp, quote_dir, ids.assets[quote], amount, "open", 0, now, executed_at)
+            )
     return trades, obligations
 
 
@@ -273,6 +277,7 @@ OBLIGATION_COPY_COLUMNS = (
     "status",
     "fail_count",
     "created_at",
+    "executed_at",
 )
 
 

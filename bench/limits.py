@@ -29,7 +29,7 @@ OBLIGATION_DDL = """
 CREATE TABLE limit_obligation (
     id bigint PRIMARY KEY, trade_id bigint, debtor_id bigint, creditor_id bigint, counterparty_id bigint,
     direction varchar(8), asset_id bigint, amount numeric(38, 18), status varchar(10), fail_count integer,
-    created_at timestamptz
+    created_at timestamptz, executed_at timestamptz
 )"""
 NETTING_DDL = """
 CREATE TABLE limit_netting (

@@ -72,7 +72,7 @@ def references_check(schema_editor, table: str, column: str, parent: str) -> Non
     believes of its size (``enable_seqscan = off`` for the check only): right
     after a TRUNCATE or in a fresh table it would otherwise expect an empty
     parent and scan it once per new row."""
-    check, frozen = f"{table}_{column}_exists", f"{table}_{column}_frozen"
+    check = f"{table}_{column}_exists"
     schema_editor.execute(f"""
         CREATE OR REPLACE FUNCTION {check}() RETURNS trigger AS $$
         DECLARE missing bigint;
@@ -91,17 +91,30 @@ def references_check(schema_editor, table: str, column: str, parent: str) -> Non
         f"CREATE TRIGGER {check} AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows "
         f"FOR EACH STATEMENT EXECUTE FUNCTION {check}()"
     )
+    frozen(schema_editor, table, column, errcode="foreign_key_violation")
+
+
+def frozen(schema_editor, table: str, column: str, *, errcode: str = "integrity_constraint_violation") -> None:
+    """An UPDATE that changes ``column`` raises (one that leaves it alone
+    costs nothing: the trigger fires only when the column is assigned)."""
+    name = f"{table}_{column}_frozen"
     schema_editor.execute(f"""
-        CREATE OR REPLACE FUNCTION {frozen}() RETURNS trigger AS $$
+        CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$
         BEGIN
-            RAISE EXCEPTION 'update of {table}: {column} never changes' USING ERRCODE = 'foreign_key_violation';
+            RAISE EXCEPTION 'update of {table}: {column} never changes' USING ERRCODE = '{errcode}';
         END;
         $$ LANGUAGE plpgsql
     """)
     schema_editor.execute(
-        f"CREATE TRIGGER {frozen} BEFORE UPDATE OF {column} ON {table} FOR EACH ROW "
-        f"WHEN (OLD.{column} IS DISTINCT FROM NEW.{column}) EXECUTE FUNCTION {frozen}()"
+        f"CREATE TRIGGER {name} BEFORE UPDATE OF {column} ON {table} FOR EACH ROW "
+        f"WHEN (OLD.{column} IS DISTINCT FROM NEW.{column}) EXECUTE FUNCTION {name}()"
     )
+
+
+def frozen_drop(schema_editor, table: str, column: str) -> None:
+    name = f"{table}_{column}_frozen"
+    schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+    schema_editor.execute(f"DROP FUNCTION IF EXISTS {name}()")
 
 
 def references_check_drop(schema_editor, table: str, column: str) -> None:

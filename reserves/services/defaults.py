@@ -28,6 +28,7 @@ from registry.models import Asset, Mark, Operator
 from registry.selectors import HKD
 from settlement.models import Obligation
 from settlement.services.deadlines import batches_fail_for_default
+from settlement.services.history import batch_leaving
 from settlement.services.positions import positions_release
 
 from ..models import Claim, ClaimLine, Default
@@ -202,6 +203,7 @@ def default_close_out(
         waterfall_own_assets(default=default, marks=lambda ids: _marks_available(as_of=as_of, asset_ids=ids), now=now)
 
         positions_release(obligations=unsettled)
+        batch_leaving(unsettled)  # the history keeps the batch an in-batch one leaves
         closed = unsettled.update(status=Obligation.Status.CLOSED_OUT, batch=None)
         default.obligations_closed_out, default.total_loss_hkd = closed, total
         default.save(update_fields=["obligations_closed_out", "total_loss_hkd", "own_assets_hkd"])

@@ -88,6 +88,7 @@ class Batch(models.Model):
     dvp_policy = models.CharField(max_length=16, choices=Operator.DvpPolicy.choices)
     escrow_custodian = models.ForeignKey("registry.Custodian", on_delete=models.PROTECT, null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    obligations_taken = models.PositiveIntegerField(default=0, help_text="how many obligations the cycle took into it")
     settled_by_netting = models.BooleanField(default=False)
     waiting_reason = models.CharField(max_length=300, blank=True)
     # who failed the batch ("home" or the counterparty's code) and why (a
@@ -121,7 +122,11 @@ class Batch(models.Model):
 
 
 class BatchItem(models.Model):
-    """Every obligation a batch took, kept after a fail sends it back to open."""
+    """An obligation that left this batch unsettled: the batch failed and
+    sent it back to open, or a default closed it out. With
+    ``Obligation.batch`` (the batch it is in now, or settled with) this is
+    every batch it was ever in; written as it leaves
+    (``settlement.services.history``)."""
 
     batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="items")
     obligation = models.ForeignKey(Obligation, on_delete=models.PROTECT, related_name="batch_items")

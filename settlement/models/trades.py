@@ -126,11 +126,20 @@ class Obligation(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     fail_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField()
+    executed_at = models.DateTimeField(help_text="the trade's execution time (trades never change)")
     settled_at = models.DateTimeField(null=True, blank=True)
-    # the batch that holds it now (status in_batch / settled); the history of
-    # every batch it was in is BatchItem
+    # the batch that holds it now (in_batch) or settled it (settled); each
+    # batch it left unsettled (a fail, a close-out) is a BatchItem. Written
+    # only by the cycle's take, from the batch rows it joins; batches are
+    # never deleted nor renumbered (settlement migration 0011)
     batch = models.ForeignKey(
-        "Batch", on_delete=models.PROTECT, null=True, blank=True, related_name="obligations", db_index=False
+        "Batch",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="obligations",
+        db_index=False,
+        db_constraint=False,
     )
 
     class Meta:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from controls.money import at_scale
 from registry.models import Operator
@@ -36,22 +36,17 @@ def leg_as_json(leg) -> dict:
 def batches_for_listing(batches: QuerySet) -> QuerySet:
     """Batches with what ``batch_as_json`` shows loaded in a fixed number of
     queries, however many batches a page holds."""
-    return (
-        batches.select_related("counterparty", "escrow_custodian")
-        .annotate(obligations_count=Count("items", distinct=True))
-        .prefetch_related(
-            Prefetch(
-                "legs", Leg.objects.select_related("asset").order_by("direction", "asset__code"), to_attr="legs_shown"
-            ),
-            Prefetch(
-                "credits_applied", CarriedCredit.objects.select_related("asset").order_by("id"), to_attr="credits_shown"
-            ),
-        )
+    return batches.select_related("counterparty", "escrow_custodian").prefetch_related(
+        Prefetch(
+            "legs", Leg.objects.select_related("asset").order_by("direction", "asset__code"), to_attr="legs_shown"
+        ),
+        Prefetch(
+            "credits_applied", CarriedCredit.objects.select_related("asset").order_by("id"), to_attr="credits_shown"
+        ),
     )
 
 
 def batch_as_json(batch, *, legs: bool = True) -> dict:
-    count = getattr(batch, "obligations_count", None)
     credits = getattr(batch, "credits_shown", None)
     if credits is None:
         credits = batch.credits_applied.select_related("asset").order_by("id")
@@ -66,7 +61,7 @@ def batch_as_json(batch, *, legs: bool = True) -> dict:
         "failed_by": batch.failed_by or None,
         "fail_reason": batch.fail_reason or None,
         "fail_detail": batch.fail_detail or None,
-        "obligations": count if count is not None else batch.items.count(),
+        "obligations": batch.obligations_taken,
         "settled_at": _iso(batch.settled_at),
         "failed_at": _iso(batch.failed_at),
         "held": batch.held_at is not None,

@@ -91,8 +91,13 @@ def credits_apply(*, batch: Batch, as_of: datetime, actor: str) -> dict[int, Dec
     return {asset_id: outbound - inbound for (asset_id,), (inbound, outbound, _, _) in sums.items()}
 
 
-def credits_settle(*, batch: Batch, as_of: datetime) -> int:
-    """The batch that took the credits in settled: so do they."""
-    return CarriedCredit.objects.filter(applied_batch=batch, status=CarriedCredit.Status.APPLIED).update(
-        status=CarriedCredit.Status.SETTLED, settled_at=as_of
-    )
+def credits_settle(*, batch_ids: list[int], as_of: datetime) -> dict[int, int]:
+    """The batches that took the credits in settled: so do they. Returns
+    how many settled per batch (batches with none are left out)."""
+    settled: dict[int, int] = {}
+    applied = CarriedCredit.objects.filter(applied_batch_id__in=batch_ids, status=CarriedCredit.Status.APPLIED)
+    for batch_id in applied.values_list("applied_batch_id", flat=True):
+        settled[batch_id] = settled.get(batch_id, 0) + 1
+    if settled:
+        applied.update(status=CarriedCredit.Status.SETTLED, settled_at=as_of)
+    return settled

@@ -18,20 +18,19 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Case, Sum, Value, When
+from django.db.models import Sum
 
 from controls.exceptions import InvalidInput
 from controls.money import as_str
-from controls.services.audit import audit_record
+from controls.services.audit import audit_record, audit_record_many
 from registry import calendars
 from registry.models import Asset, Operator, Rail, Wallet, WalletBalance
 from settlement import hooks
-from settlement.aggregates import sums_by_direction
 from settlement.models import Batch, CounterpartyExclusion, Cycle, CycleLock, CycleRequest, Leg, Obligation
 
 from .credits import credits_apply, credits_settle
 from .escrow import escrow_release
-from .positions import positions_release
+from .positions import PositionDelta, positions_apply
 from .prefunding import prefunding_settle
 
 logger = logging.getLogger(__name__)
@@ -75,18 +74,18 @@ def cycle_start(*, kind: str, as_of: datetime, actor: str) -> CycleRun:
             after={"kind": kind, "as_of": as_of.isoformat()},
             at=as_of,
         )
-        takeable = _takeable(as_of)
-        counterparties = Operator.objects.filter(id__in=takeable.values("counterparty_id")).order_by("id")
+        rails = _rails_filter(as_of)
+        counterparties = _takeable_counterparties(as_of=as_of, rails=rails)
         batches = [_batch_open(cycle=cycle, counterparty=counterparty) for counterparty in counterparties]
-        _take(takeable, batches)
+        nets = _take(batches=batches, as_of=as_of, rails=rails)
         for batch in batches:
-            _batch_create(cycle=cycle, batch=batch, actor=actor)
-        cycle.obligations_taken = Obligation.objects.filter(batch__cycle=cycle).count()
-        cycle.obligations_deferred = (
-            Obligation.objects.filter(status=OPEN, trade__executed_at__lte=as_of)
-            .exclude(counterparty__status="defaulted")
-            .count()
+            _batch_create(cycle=cycle, batch=batch, nets=nets.get(batch.id, {}), actor=actor)
+        cycle.obligations_taken = sum(
+            inbound_count + outbound_count
+            for by_asset in nets.values()
+            for _, _, inbound_count, outbound_count in by_asset.values()
         )
+        cycle.obligations_deferred = _deferred(as_of=as_of, rails=rails, taken=[c.id for c in counterparties])
         cycle.status = Cycle.Status.DONE
         cycle.finished_at = as_of
         cycle.save(update_fields=["obligations_taken", "obligations_deferred", "status", "finished_at"])
@@ -127,17 +126,104 @@ def open_asset_ids(as_of: datetime) -> set[int]:
     return set(Asset.objects.filter(rail_id__in=open_rails).values_list("id", flat=True))
 
 
-def _takeable(as_of: datetime):
-    """DVP is per trade: both of its assets' rails must be open."""
+def _takeable_counterparties(*, as_of: datetime, rails: RailsFilter) -> list[Operator]:
+    """The counterparties a cycle takes from: active or suspended, not
+    excluded by operations, with an open obligation it may take (one probe
+    of the unsettled index each)."""
+    rails, rail_params = rails
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT op.id FROM {Operator._meta.db_table} op WHERE op.status = ANY(%s) "
+            f"AND NOT EXISTS (SELECT 1 FROM {CounterpartyExclusion._meta.db_table} x "
+            "WHERE x.operator_id = op.id AND x.status = %s) "
+            "AND EXISTS (SELECT 1 FROM settlement_obligation o "
+            f"WHERE o.counterparty_id = op.id AND o.status = %s AND o.executed_at <= %s{rails})",
+            [
+                [Operator.Status.ACTIVE, Operator.Status.SUSPENDED],
+                CounterpartyExclusion.Status.ACTIVE,
+                OPEN,
+                as_of,
+                *rail_params,
+            ],
+        )
+        ids = [operator_id for (operator_id,) in cursor.fetchall()]
+    return list(Operator.objects.filter(id__in=ids).order_by("id"))
+
+
+RailsFilter = tuple[str, list]  # an SQL condition on obligation o, and its parameters
+
+
+def _rails_filter(as_of: datetime) -> RailsFilter:
+    """DVP is per trade: both of its assets' rails must be open. Nothing to
+    add when every asset's rail is open (the usual case); otherwise the
+    trade's two assets are checked."""
     assets = open_asset_ids(as_of)
-    excluded = CounterpartyExclusion.objects.filter(status=CounterpartyExclusion.Status.ACTIVE)
-    return Obligation.objects.filter(
-        status=OPEN,
-        trade__executed_at__lte=as_of,
-        trade__base_asset_id__in=assets,
-        trade__quote_asset_id__in=assets,
-        counterparty__status__in=[Operator.Status.ACTIVE, Operator.Status.SUSPENDED],
-    ).exclude(counterparty_id__in=excluded.values("operator_id"))
+    if not Asset.objects.exclude(id__in=assets).exists():
+        return "", []
+    return (
+        " AND o.trade_id IN (SELECT t.id FROM settlement_trade t "
+        "WHERE t.base_asset_id = ANY(%s) AND t.quote_asset_id = ANY(%s))",
+        [sorted(assets), sorted(assets)],
+    )
+
+
+# One pass: every open obligation of the batches' counterparties executed by
+# the cut-off is marked in its counterparty's batch (joined, so batch_id only
+# ever names a batch row), and what was marked is netted per batch and asset
+# from the rows the UPDATE returns.
+_TAKE_SQL = """
+WITH taken AS (
+    UPDATE settlement_obligation o SET status = %s, batch_id = b.id
+    FROM settlement_batch b
+    WHERE b.id = ANY(%s) AND o.counterparty_id = b.counterparty_id AND o.status = %s AND o.executed_at <= %s{rails}
+    RETURNING o.batch_id, o.asset_id, o.direction, o.amount
+)
+SELECT batch_id, asset_id,
+       coalesce(sum(amount) FILTER (WHERE direction = 'inbound'), 0),
+       coalesce(sum(amount) FILTER (WHERE direction = 'outbound'), 0),
+       count(*) FILTER (WHERE direction = 'inbound'),
+       count(*) FILTER (WHERE direction = 'outbound')
+FROM taken GROUP BY batch_id, asset_id
+"""
+
+Nets = dict[int, tuple[Decimal, Decimal, int, int]]  # asset id: (inbound, outbound, inbound count, outbound count)
+
+
+def _take(*, batches: list[Batch], as_of: datetime, rails: RailsFilter) -> dict[int, Nets]:
+    """Take every takeable obligation into its counterparty's batch in one
+    statement; return what each batch took, per asset. Which obligation is
+    in which batch is ``obligation.batch_id``; no row is written per
+    obligation besides its own (a BatchItem is written only when it leaves
+    a batch unsettled)."""
+    if not batches:
+        return {}
+    rails, rail_params = rails
+    with connection.cursor() as cursor:
+        cursor.execute(_TAKE_SQL.format(rails=rails), [IN_BATCH, [b.id for b in batches], OPEN, as_of, *rail_params])
+        nets: dict[int, Nets] = {}
+        for batch_id, asset_id, inbound, outbound, inbound_count, outbound_count in cursor.fetchall():
+            nets.setdefault(batch_id, {})[asset_id] = (inbound, outbound, inbound_count, outbound_count)
+    return nets
+
+
+def _deferred(*, as_of: datetime, rails: RailsFilter, taken: list[int]) -> int:
+    """Open obligations executed by the cut-off that the cycle left: of a
+    counterparty it did not take from (excluded, or neither active nor
+    suspended; a defaulted one's are closed out, not deferred), or of a
+    trade whose rail was closed. None can be left when every asset's rail
+    was open and every counterparty with open obligations was taken."""
+    others = (
+        Operator.objects.exclude(id__in=taken)
+        .exclude(status=Operator.Status.DEFAULTED)
+        .filter(id__in=Obligation.objects.filter(status=OPEN).values("counterparty_id"))
+    )
+    if not rails[0] and not others.exists():
+        return 0
+    return (
+        Obligation.objects.filter(status=OPEN, executed_at__lte=as_of)
+        .exclude(counterparty__status=Operator.Status.DEFAULTED)
+        .count()
+    )
 
 
 def _batch_open(*, cycle: Cycle, counterparty: Operator) -> Batch:
@@ -154,37 +240,19 @@ def _batch_open(*, cycle: Cycle, counterparty: Operator) -> Batch:
     )
 
 
-def _take(takeable, batches: list[Batch]) -> None:
-    """Mark every takeable obligation as in its counterparty's batch in one
-    pass over the table, and keep the record of what each batch took."""
-    if not batches:
-        return
-    batch_of = Case(
-        *[When(counterparty_id=batch.counterparty_id, then=Value(batch.id)) for batch in batches],
-        output_field=BigIntegerField(),
-    )
-    takeable.update(status=IN_BATCH, batch_id=batch_of)
-    ids = [batch.id for batch in batches]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO settlement_batchitem (batch_id, obligation_id) SELECT batch_id, id FROM settlement_obligation "
-            f"WHERE batch_id IN ({', '.join(['%s'] * len(ids))})",
-            ids,
-        )
-
-
-def _batch_create(*, cycle: Cycle, batch: Batch, actor: str) -> Batch:
-    """Net what the batch took per asset into legs, then settle it by netting
-    or instruct what its DVP policy allows."""
+def _batch_create(*, cycle: Cycle, batch: Batch, nets: Nets, actor: str) -> Batch:
+    """Net what the batch took per asset (``nets``, from the take) into legs,
+    then settle it by netting or instruct what its DVP policy allows."""
     as_of = cycle.as_of
     counterparty, policy = batch.counterparty, batch.dvp_policy
-    nets = sums_by_direction(Obligation.objects.filter(batch=batch), ("asset_id",))
     taken = sum(inbound_count + outbound_count for _, _, inbound_count, outbound_count in nets.values())
+    batch.obligations_taken = taken
+    batch.save(update_fields=["obligations_taken"])
     # what moved for an earlier batch that failed nets in here (never settles outside DVP)
     carried = credits_apply(batch=batch, as_of=as_of, actor=actor)
     legs = []
-    for asset_id in sorted({asset_id for (asset_id,) in nets} | set(carried)):
-        inbound, outbound, _, _ = nets.get((asset_id,), (Decimal(0), Decimal(0), 0, 0))
+    for asset_id in sorted(set(nets) | set(carried)):
+        inbound, outbound, _, _ = nets.get(asset_id, (Decimal(0), Decimal(0), 0, 0))
         net = inbound - outbound + carried.get(asset_id, Decimal(0))
         if net == 0:
             continue
@@ -292,28 +360,76 @@ def batch_release(*, batch: Batch, as_of: datetime, actor: str) -> None:
     escrow_release(batch=batch, as_of=as_of, actor=actor)
 
 
+# Every obligation of the settling batches in one pass; what settled comes
+# back per batch, counterparty and asset: the running positions it leaves and
+# each batch's count for its audit event.
+_SETTLE_SQL = """
+WITH settled AS (
+    UPDATE settlement_obligation SET status = %s, settled_at = %s
+    WHERE batch_id = ANY(%s) AND status = %s
+    RETURNING batch_id, counterparty_id, asset_id, direction, amount
+)
+SELECT batch_id, counterparty_id, asset_id,
+       coalesce(sum(amount) FILTER (WHERE direction = 'inbound'), 0),
+       coalesce(sum(amount) FILTER (WHERE direction = 'outbound'), 0),
+       count(*) FILTER (WHERE direction = 'inbound'),
+       count(*) FILTER (WHERE direction = 'outbound')
+FROM settled GROUP BY batch_id, counterparty_id, asset_id
+"""
+
+
 def batch_settle(*, batch: Batch, as_of: datetime, actor: str, by_netting: bool = False) -> None:
-    obligations = Obligation.objects.filter(batch=batch, status=IN_BATCH)
-    positions_release(obligations=obligations)
-    prefunding_settle(batch_id=batch.id, as_of=as_of)  # para 10: committed clears, funded moves
-    settled = obligations.update(status=Obligation.Status.SETTLED, settled_at=as_of)
-    credits = credits_settle(batch=batch, as_of=as_of)
-    batch.status = Batch.Status.SETTLED
-    batch.settled_at = as_of
-    batch.settled_by_netting = by_netting
-    batch.waiting_reason = ""
-    batch.save(update_fields=["status", "settled_at", "settled_by_netting", "waiting_reason"])
-    audit_record(
-        actor=actor,
-        action="batch.settled",
-        object_type="Batch",
-        object_id=batch.id,
-        before={"status": Batch.Status.OPEN},
-        after={
-            "status": Batch.Status.SETTLED,
-            "obligations": settled,
-            "credits_settled": credits,
-            "by_netting": by_netting,
-        },
-        at=as_of,
+    batches_settle(batches=[batch], as_of=as_of, actor=actor, by_netting=by_netting)
+
+
+def batches_settle(*, batches: list[Batch], as_of: datetime, actor: str, by_netting: bool = False) -> None:
+    """Settle open batches together, inside the caller's transaction, which
+    holds their locks: prefunding's committed clears and funded moves (para
+    10), every obligation settles in one UPDATE whose returned rows release
+    the running positions, the credits they netted settle, and each batch is
+    settled with its audit event (one INSERT for all)."""
+    if not batches:
+        return
+    ids = [batch.id for batch in batches]
+    prefunding_settle(batch_ids=ids, as_of=as_of)  # para 10: committed clears, funded moves
+    with connection.cursor() as cursor:
+        cursor.execute(_SETTLE_SQL, [Obligation.Status.SETTLED, as_of, ids, IN_BATCH])
+        rows = cursor.fetchall()
+    released: dict[tuple[int, int], list] = {}
+    settled: dict[int, int] = {}
+    for batch_id, counterparty_id, asset_id, inbound, outbound, inbound_count, outbound_count in rows:
+        total = released.setdefault((counterparty_id, asset_id), [Decimal(0), Decimal(0), 0, 0])
+        total[0] += inbound
+        total[1] += outbound
+        total[2] += inbound_count
+        total[3] += outbound_count
+        settled[batch_id] = settled.get(batch_id, 0) + inbound_count + outbound_count
+    positions_apply(
+        deltas=[PositionDelta(cp, asset, -t[0], -t[1], -t[2], -t[3]) for (cp, asset), t in released.items()]
+    )
+    credits = credits_settle(batch_ids=ids, as_of=as_of)
+    Batch.objects.filter(pk__in=ids).update(
+        status=Batch.Status.SETTLED, settled_at=as_of, settled_by_netting=by_netting, waiting_reason=""
+    )
+    for batch in batches:
+        batch.status, batch.settled_at = Batch.Status.SETTLED, as_of
+        batch.settled_by_netting, batch.waiting_reason = by_netting, ""
+    audit_record_many(
+        [
+            {
+                "actor": actor,
+                "action": "batch.settled",
+                "object_type": "Batch",
+                "object_id": batch.id,
+                "before": {"status": Batch.Status.OPEN},
+                "after": {
+                    "status": Batch.Status.SETTLED,
+                    "obligations": settled.get(batch.id, 0),
+                    "credits_settled": credits.get(batch.id, 0),
+                    "by_netting": by_netting,
+                },
+                "at": as_of,
+            }
+            for batch in batches
+        ]
     )

@@ -23,6 +23,7 @@ from settlement.models import HOME, Batch, FailReason, Leg, Obligation
 from .batch_controls import affirmations_deem
 from .credits import credits_carry
 from .cycles import IN_BATCH, OPEN, cycles_lock
+from .history import batch_leaving
 
 OVERDUE_STATUSES = (Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING)
 
@@ -186,7 +187,7 @@ def _batch_fail(*, batch: Batch, overdue: list[Leg], as_of: datetime, actor: str
     counts = failed_by == code and why != FailReason.RAIL_OUTAGE
     _legs_end(batch=batch, failed=attributed, as_of=as_of, actor=actor)
     returned = Obligation.objects.filter(batch=batch, status=IN_BATCH)
-    count = returned.count()
+    count = batch_leaving(returned)  # the history keeps the batch they leave
     # only the counterparty's own fails count toward its default review
     returned.update(status=OPEN, batch=None, fail_count=F("fail_count") + (1 if counts else 0))
     detail = "deadline missed: " + ", ".join(

@@ -20,7 +20,7 @@ from registry.models import Operator
 from settlement import hooks
 from settlement.models import Batch, Leg
 
-from .cycles import batch_release, batch_settle
+from .cycles import batch_release, batch_settle, batches_settle
 from .escrow import escrow_batch, escrow_release
 
 HK = ZoneInfo("Asia/Hong_Kong")
@@ -172,12 +172,9 @@ def batches_advance(*, batch_ids: list[int], as_of: datetime, actor: str) -> lis
     unsettled = set(
         Leg.objects.filter(batch_id__in=ids).exclude(status=Leg.Status.CONFIRMED).values_list("batch_id", flat=True)
     )
-    settled = []
-    for batch in batches:
-        if batch.id not in unsettled:
-            batch_settle(batch=batch, as_of=as_of, actor=actor)
-            settled.append(batch.id)
-    return settled
+    complete = [batch for batch in batches if batch.id not in unsettled]
+    batches_settle(batches=complete, as_of=as_of, actor=actor)
+    return [batch.id for batch in complete]
 
 
 def _legs_audit(*, before: dict[int, str], status: str, evidence: dict[int, dict], actor: str, as_of: datetime) -> None:

@@ -207,6 +207,7 @@ _OBLIGATION_COLUMNS = (
     "status",
     "fail_count",
     "created_at",
+    "executed_at",
 )
 
 
@@ -239,9 +240,10 @@ def _obligation_lines(t: ParsedTrade, trade_pk: int, created: str) -> str:
     base_direction, quote_direction = (
         (INBOUND.value, OUTBOUND.value) if t.buy.is_home else (OUTBOUND.value, INBOUND.value)
     )
+    executed = t.executed_at.isoformat()
     return (
-        f"{trade_pk}\t{t.sell.id}\t{t.buy.id}\t{cp}\t{base_direction}\t{t.base.id}\t{t.quantity:f}\topen\t0\t{created}\n"
-        f"{trade_pk}\t{t.buy.id}\t{t.sell.id}\t{cp}\t{quote_direction}\t{t.quote.id}\t{t.quote_amount:f}\topen\t0\t{created}\n"
+        f"{trade_pk}\t{t.sell.id}\t{t.buy.id}\t{cp}\t{base_direction}\t{t.base.id}\t{t.quantity:f}\topen\t0\t{created}\t{executed}\n"
+        f"{trade_pk}\t{t.buy.id}\t{t.sell.id}\t{cp}\t{quote_direction}\t{t.quote.id}\t{t.quote_amount:f}\topen\t0\t{created}\t{executed}\n"
     )
 
 

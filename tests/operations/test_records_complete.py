@@ -53,7 +53,8 @@ def scenario(network) -> None:
             {
                 **trade(
                     trade_id="SELL", base="BTC", quote="USDC", price="64000", buy=("SG1", "s"), sell=("HK1", "pro-1")
-                )
+                ),
+                "executed_at": executed,
             },
             # a retail client without opt-in: a compliance exception
             {
@@ -64,16 +65,14 @@ def scenario(network) -> None:
                     base="ETH",
                     quote="USDC",
                     price="100",
-                )
+                ),
+                "executed_at": executed,
             },
             {"trade_id": "BROKEN"},  # a trade exception
         ],
         actor="engine",
         now=now,
     )
-    from settlement.models import Trade
-
-    Trade.objects.update(executed_at=executed)
     marks_post(marks=[{"asset": "BTC", "price_hkd": "500001"}], actor="engine", now=now)
     batch = cycle_run(kind="intraday", as_of=now, actor="test").batches.get(counterparty__code="SG1")
     inbound = batch.legs.get(direction="inbound")

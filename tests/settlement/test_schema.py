@@ -55,8 +55,8 @@ def test_an_obligation_of_no_trade_is_refused(network):
     ):
         cursor.execute(
             "INSERT INTO settlement_obligation (trade_id, debtor_id, creditor_id, counterparty_id, direction, "
-            "asset_id, amount, status, fail_count, created_at) SELECT 999999999, debtor_id, creditor_id, "
-            "counterparty_id, direction, asset_id, amount, status, fail_count, created_at "
+            "asset_id, amount, status, fail_count, created_at, executed_at) SELECT 999999999, debtor_id, creditor_id, "
+            "counterparty_id, direction, asset_id, amount, status, fail_count, created_at, executed_at "
             "FROM settlement_obligation WHERE id = %s",
             [obligation.id],
         )
@@ -101,3 +101,46 @@ def test_trades_and_their_ingests_are_never_deleted_nor_renumbered(network, mode
     ):
         cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE id = %s", [row.pk])
     assert model.objects.filter(pk=row.pk).exists()
+
+
+def test_an_obligation_carries_its_trades_execution_time(network):
+    """The cycle's take reads it there instead of joining trades (issue 15, item 4)."""
+    obligation = stored(network)
+    assert obligation.executed_at == obligation.trade.executed_at
+
+
+@pytest.mark.para(13)
+def test_a_batch_obligations_name_is_never_deleted_nor_renumbered(network):
+    """``obligation.batch_id`` has no constraint (a million checks at a
+    cycle's commit): the take writes it from the batch rows it joins, and
+    the batch rows stay (settlement migration 0011)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from settlement.models import Batch
+    from settlement.services.cycles import cycle_run
+
+    obligation = stored(network)
+    cycle_run(kind="intraday", as_of=timezone.now() + timedelta(seconds=1), actor="test")
+    obligation.refresh_from_db()
+    batch = Batch.objects.get()
+    assert obligation.batch_id == batch.id and batch.obligations_taken == 2
+    with pytest.raises(DatabaseError, match="never deleted nor renumbered"), transaction.atomic():
+        Batch.objects.filter(pk=batch.pk).update(id=batch.pk + 1_000_000)
+    with (
+        pytest.raises(DatabaseError, match="never deleted nor renumbered"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM settlement_batch WHERE id = %s", [batch.pk])
+    assert Batch.objects.filter(pk=batch.pk).exists()
+
+
+@pytest.mark.parametrize("model", [Trade, Obligation])
+def test_an_execution_time_never_changes(network, model):
+    """The trade's and its obligations' copies cannot drift apart."""
+    stored(network)
+    row = model.objects.order_by("id").first()
+    with pytest.raises(IntegrityError, match="executed_at never changes"), transaction.atomic():
+        model.objects.filter(pk=row.pk).update(executed_at=row.executed_at.replace(year=2020))

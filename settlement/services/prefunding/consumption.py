@@ -300,7 +300,7 @@ def _entries_insert(entries: list[tuple], *, now: datetime) -> set[tuple[int, in
 _SETTLE_SQL = """
 WITH ob AS MATERIALIZED (
     SELECT o.id, o.trade_id, o.asset_id, o.debtor_id, o.creditor_id, o.amount
-    FROM settlement_obligation o WHERE o.batch_id = %(batch)s AND o.status = 'in_batch'
+    FROM settlement_obligation o WHERE o.batch_id = ANY(%(batches)s) AND o.status = 'in_batch'
 ),
 committed AS (
     -- what each trade's holds committed, per operator and asset
@@ -328,14 +328,14 @@ _ANY_CONSUMED_SQL = """
 SELECT EXISTS (SELECT 1 FROM settlement_holdevent WHERE trade_id IS NOT NULL)
    AND EXISTS (
     SELECT 1 FROM settlement_obligation o JOIN settlement_holdevent e ON e.trade_id = o.trade_id AND e.kind = 'consumed'
-    WHERE o.batch_id = %s AND o.status = 'in_batch'
+    WHERE o.batch_id = ANY(%s) AND o.status = 'in_batch'
 )
 """
 
 
 @exact_decimals
-def prefunding_settle(*, batch_id: int, as_of: datetime) -> int:
-    """The batch's obligations are settling (call before their status
+def prefunding_settle(*, batch_ids: list[int], as_of: datetime) -> int:
+    """The batches' obligations are settling (call before their status
     changes, in that transaction): each payer pays out of what its hold
     committed to the trade (and the rest out of its available), each receiver
     under prefunding is credited with what it received; set-based. A payer
@@ -344,10 +344,10 @@ def prefunding_settle(*, batch_id: int, as_of: datetime) -> int:
     under = sorted(prefunding_operator_ids())
     with connection.cursor() as cursor:
         if not under:  # nobody under prefunding: only holds named by orders can have committed anything
-            cursor.execute(_ANY_CONSUMED_SQL, [batch_id])
+            cursor.execute(_ANY_CONSUMED_SQL, [batch_ids])
             if not cursor.fetchone()[0]:
                 return 0
-        cursor.execute(_SETTLE_SQL, {"batch": batch_id, "under": under})
+        cursor.execute(_SETTLE_SQL, {"batches": batch_ids, "under": under})
         rows: list[SettlementRow] = [
             (trade_pk, obligation_pk, asset_id, kind, (operator_id, account, asset_id), amount, committed)
             for trade_pk, obligation_pk, asset_id, kind, operator_id, account, amount, committed in cursor.fetchall()
