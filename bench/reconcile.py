@@ -3,9 +3,11 @@
 legs. Prints figures; never passes or fails on time.
 
 Set-up (not timed), in its own database (``settlement_bench_reconcile``): the
-bench network, 2,500 open escrow batches of 4 instructed legs each (BTC, ETH
-and USDC on the chain rail, HKD on the bank rail; inbound or outbound at
-random; their instructions written), and 100,000 movements, COPYed in:
+bench network, 2,500 open receive-first batches of 4 instructed legs each
+(BTC, ETH and USDC on the chain rail, HKD on the bank rail; inbound or
+outbound at random, every leg already instructed, as after the inbound ones
+were seen: the matcher pairs instructed legs whatever the policy; their
+instructions written), and 100,000 movements, COPYed in:
 
 - for 9,700 legs one final movement of exactly the leg (one-to-one);
 - for 100 legs two final movements that add up to it (many-to-one);
@@ -162,7 +164,11 @@ class Setup:
             o.code: BankAccount.objects.create(operator=o, rail=bank, number=f"{o.code}-001", bank="Bench Bank")
             for o in [self.home, *self.counterparties]
         }
-        Operator.objects.filter(pk__in=[o.id for o in self.counterparties]).update(dvp_policy=Operator.DvpPolicy.ESCROW)
+        # receive-first: escrow legs are delivered to an escrow custodian's
+        # holding wallet and locked there, which these movements are not
+        Operator.objects.filter(pk__in=[o.id for o in self.counterparties]).update(
+            dvp_policy=Operator.DvpPolicy.RECEIVE_FIRST
+        )
 
         instructed = now - timedelta(hours=1)
         per_batch = len(ASSETS)
@@ -188,7 +194,7 @@ class Setup:
                 Batch(
                     cycle=cycles[k // len(self.counterparties)],
                     counterparty=self.counterparties[k % len(self.counterparties)],
-                    dvp_policy=Operator.DvpPolicy.ESCROW,
+                    dvp_policy=Operator.DvpPolicy.RECEIVE_FIRST,
                     status="settled" if settled else "open",
                     created_at=instructed,
                     settled_at=now - timedelta(days=1) if settled else None,

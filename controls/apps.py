@@ -9,6 +9,8 @@ class ControlsConfig(AppConfig):
     verbose_name = "Controls: audit, approvals, alerts"
 
     def ready(self) -> None:
-        # registers the four-eyes handler for proposed record changes, and the
-        # Celery beat schedules as records that change only by proposal
+        # the ``__any`` lookup (one array parameter) on every field; the
+        # four-eyes handler for proposed record changes, and the Celery beat
+        # schedules as records that change only by proposal
+        from . import lookups  # noqa: F401
         from .services import changes, schedules  # noqa: F401

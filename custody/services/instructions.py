@@ -208,62 +208,63 @@ def instructions_take(*, ids: object, actor: str, now: datetime) -> list[Instruc
         return found
 
 
-def instructions_follow_legs(*, leg_ids: list[int], as_of: datetime, actor: str) -> list[Instruction]:
+def instructions_follow_legs(*, leg_ids: list[int], as_of: datetime, actor: str) -> list[int]:
     """Settlement ended these legs (hooks.legs_finished, in its transaction):
     the instruction of a confirmed leg is ``done``; of a failed or cancelled
     one ``cancelled``, so the outbox no longer lists it as due. A cancelled
     instruction that was already taken raises an alert: the custodian must
-    be told not to send it (or the asset recovered)."""
-    closed: list[Instruction] = []
-    events: list[dict] = []
-    instructions = (
+    be told not to send it (or the asset recovered). Reads only ids and
+    statuses, however many legs ended at once; returns the ids closed."""
+    rows = list(
         Instruction.objects.select_for_update(of=("self",))
-        .filter(leg_id__in=leg_ids, status__in=Instruction.OPEN, kind=Instruction.Kind.DELIVERY)
-        .select_related("leg", "asset", "counterparty")
+        .filter(leg_id__any=leg_ids, status__in=Instruction.OPEN, kind=Instruction.Kind.DELIVERY)
         .order_by("id")
+        .values_list("id", "status", "leg__status")
     )
-    for instruction in instructions:
-        leg_status = instruction.leg.status
+    closing: dict[str, list[int]] = {Instruction.Status.DONE: [], Instruction.Status.CANCELLED: []}
+    events: list[dict] = []
+    recalls: dict[int, str] = {}
+    for instruction_id, before, leg_status in rows:
         if leg_status in (Leg.Status.CONFIRMED, Leg.Status.LOCKED):
             status = Instruction.Status.DONE  # delivered (to the escrow holder, for a locked leg)
         elif leg_status in (Leg.Status.FAILED, Leg.Status.CANCELLED):
             status = Instruction.Status.CANCELLED
         else:
             continue
-        before = instruction.status
-        instruction.status, instruction.closed_at = status, as_of
+        closing[status].append(instruction_id)
         events.append(
             {
                 "actor": actor,
                 "action": f"instruction.{status}",
                 "object_type": "Instruction",
-                "object_id": instruction.id,
+                "object_id": instruction_id,
                 "before": {"status": before},
                 "after": {"status": status, "leg_status": leg_status},
                 "at": as_of,
             }
         )
         if status == Instruction.Status.CANCELLED and before == Instruction.Status.TAKEN:
-            alert_raise(
-                kind="instruction_recall",
-                operator_code=instruction.counterparty.code,
-                message=(
-                    f"instruction {instruction.reference} ({amount_str(instruction.amount, instruction.asset)} "
-                    f"{instruction.asset.code} to {instruction.to_ref or '?'}) was taken, but its leg is {leg_status}: "
-                    "stop the payment, or recover the asset if it was sent"
-                ),
-                details={"instruction": instruction.id, "leg": instruction.leg_id, "leg_status": leg_status},
-                at=as_of,
-            )
-        closed.append(instruction)
+            recalls[instruction_id] = leg_status
     # one UPDATE per new status and one INSERT of the audit events, however
     # many legs the matcher confirmed at once (the rows are locked above)
-    for status in (Instruction.Status.DONE, Instruction.Status.CANCELLED):
-        ids = [i.id for i in closed if i.status == status]
+    for status, ids in closing.items():
         if ids:
-            Instruction.objects.filter(pk__in=ids).update(status=status, closed_at=as_of)
+            Instruction.objects.filter(pk__any=ids).update(status=status, closed_at=as_of)
     audit_record_many(events)
-    return closed
+    for instruction in Instruction.objects.filter(pk__in=list(recalls)).select_related("asset", "counterparty"):
+        leg_status = recalls[instruction.id]
+        alert_raise(
+            kind="instruction_recall",
+            operator_code=instruction.counterparty.code,
+            message=(
+                f"instruction {instruction.reference} ({amount_str(instruction.amount, instruction.asset)} "
+                f"{instruction.asset.code} to {instruction.to_ref or '?'}) was taken, but its leg is {leg_status}: "
+                "stop the payment, or recover the asset if it was sent"
+            ),
+            details={"instruction": instruction.id, "leg": instruction.leg_id, "leg_status": leg_status},
+            at=as_of,
+        )
+    return sorted(i for ids in closing.values() for i in ids)
 
 
 EXPORT_FIELDS = (

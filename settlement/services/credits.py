@@ -95,7 +95,7 @@ def credits_settle(*, batch_ids: list[int], as_of: datetime) -> dict[int, int]:
     """The batches that took the credits in settled: so do they. Returns
     how many settled per batch (batches with none are left out)."""
     settled: dict[int, int] = {}
-    applied = CarriedCredit.objects.filter(applied_batch_id__in=batch_ids, status=CarriedCredit.Status.APPLIED)
+    applied = CarriedCredit.objects.filter(applied_batch_id__any=batch_ids, status=CarriedCredit.Status.APPLIED)
     for batch_id in applied.values_list("applied_batch_id", flat=True):
         settled[batch_id] = settled.get(batch_id, 0) + 1
     if settled:

@@ -408,7 +408,7 @@ def batches_settle(*, batches: list[Batch], as_of: datetime, actor: str, by_nett
         deltas=[PositionDelta(cp, asset, -t[0], -t[1], -t[2], -t[3]) for (cp, asset), t in released.items()]
     )
     credits = credits_settle(batch_ids=ids, as_of=as_of)
-    Batch.objects.filter(pk__in=ids).update(
+    Batch.objects.filter(pk__any=ids).update(
         status=Batch.Status.SETTLED, settled_at=as_of, settled_by_netting=by_netting, waiting_reason=""
     )
     for batch in batches:

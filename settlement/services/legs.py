@@ -84,17 +84,17 @@ def legs_lock(*, evidence: dict[int, dict], actor: str, as_of: datetime) -> list
         return []
     with transaction.atomic():
         ids = sorted(evidence)
-        batch_ids = sorted(set(Leg.objects.filter(pk__in=ids).values_list("batch_id", flat=True)))
+        batch_ids = sorted(set(Leg.objects.filter(pk__any=ids).values_list("batch_id", flat=True)))
         batches = list(
             Batch.objects.select_for_update()
-            .filter(pk__in=batch_ids, status=Batch.Status.OPEN, dvp_policy=Operator.DvpPolicy.ESCROW)
+            .filter(pk__any=batch_ids, status=Batch.Status.OPEN, dvp_policy=Operator.DvpPolicy.ESCROW)
             .order_by("id")
         )
         before = dict(
             Leg.objects.select_for_update()
             .filter(
-                pk__in=ids,
-                batch_id__in=[b.id for b in batches],
+                pk__any=ids,
+                batch_id__any=[b.id for b in batches],
                 status__in=(Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING),
             )
             .order_by("id")
@@ -129,8 +129,8 @@ def legs_confirm(*, evidence: dict[int, dict], actor: str, as_of: datetime, adva
         return []
     with transaction.atomic():
         ids = sorted(evidence)
-        batch_ids = sorted(set(Leg.objects.filter(pk__in=ids).values_list("batch_id", flat=True)))
-        list(Batch.objects.select_for_update().filter(pk__in=batch_ids).order_by("id").values_list("id", flat=True))
+        batch_ids = sorted(set(Leg.objects.filter(pk__any=ids).values_list("batch_id", flat=True)))
+        list(Batch.objects.select_for_update().filter(pk__any=batch_ids).order_by("id").values_list("id", flat=True))
         before = dict(
             Leg.objects.select_for_update()
             .filter(pk__in=ids, status__in=(Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING))
@@ -161,16 +161,16 @@ def batches_advance(*, batch_ids: list[int], as_of: datetime, actor: str) -> lis
     the batches settled."""
     batches = list(
         Batch.objects.select_for_update()
-        .filter(pk__in=batch_ids, status=Batch.Status.OPEN, held_at__isnull=True)
+        .filter(pk__any=batch_ids, status=Batch.Status.OPEN, held_at__isnull=True)
         .order_by("id")
     )
     ids = [batch.id for batch in batches]
-    pending = set(Leg.objects.filter(batch_id__in=ids, status=Leg.Status.PENDING).values_list("batch_id", flat=True))
+    pending = set(Leg.objects.filter(batch_id__any=ids, status=Leg.Status.PENDING).values_list("batch_id", flat=True))
     for batch in batches:
         if batch.id in pending:
             batch_release(batch=batch, as_of=as_of, actor=actor)
     unsettled = set(
-        Leg.objects.filter(batch_id__in=ids).exclude(status=Leg.Status.CONFIRMED).values_list("batch_id", flat=True)
+        Leg.objects.filter(batch_id__any=ids).exclude(status=Leg.Status.CONFIRMED).values_list("batch_id", flat=True)
     )
     complete = [batch for batch in batches if batch.id not in unsettled]
     batches_settle(batches=complete, as_of=as_of, actor=actor)
@@ -290,7 +290,7 @@ def legs_mark_confirming(*, evidence: dict[int, dict], actor: str, as_of: dateti
     with transaction.atomic():
         ids = list(
             Leg.objects.select_for_update()
-            .filter(pk__in=sorted(evidence), status=Leg.Status.INSTRUCTED)
+            .filter(pk__any=sorted(evidence), status=Leg.Status.INSTRUCTED)
             .order_by("id")
             .values_list("id", flat=True)
         )

@@ -112,7 +112,7 @@ def escrow_locks(*, as_of: datetime, actor: str, result) -> list[int]:
     leg_ids = sorted({leg for leg, _ in pairs})
     movement_ids = sorted({movement for _, movement in pairs})
     with transaction.atomic():
-        batch_ids = sorted(set(Leg.objects.filter(pk__in=leg_ids).values_list("batch_id", flat=True)))
+        batch_ids = sorted(set(Leg.objects.filter(pk__any=leg_ids).values_list("batch_id", flat=True)))
         _lock(BATCH_T, batch_ids)
         _lock(LEG_T, leg_ids)
         _lock(MOVEMENT_T, movement_ids)

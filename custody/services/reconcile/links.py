@@ -122,7 +122,7 @@ def _move_on(*, linked: dict[int, list[int]], how: dict[int, str], as_of: dateti
     result.confirming.extend(legs_mark_confirming(evidence=seen, actor=actor, as_of=as_of))
     if confirmed:
         started = time.perf_counter()
-        batch_ids = sorted(set(Leg.objects.filter(pk__in=confirmed).values_list("batch_id", flat=True)))
+        batch_ids = sorted(set(Leg.objects.filter(pk__any=confirmed).values_list("batch_id", flat=True)))
         batches_advance(batch_ids=batch_ids, as_of=as_of, actor=actor)
         result.timings["batches"] = result.timings.get("batches", 0.0) + time.perf_counter() - started
 
@@ -130,7 +130,7 @@ def _move_on(*, linked: dict[int, list[int]], how: dict[int, str], as_of: dateti
 def _delivery_breaks_resolve(*, linked: dict[int, list[int]], actor: str, at: datetime) -> None:
     """Short or over deliveries on the legs just matched exactly: resolved."""
     open_keys = Break.objects.filter(
-        leg_id__in=list(linked), kind__in=DELIVERY_BREAKS, status__in=Break.UNRESOLVED
+        leg_id__any=list(linked), kind__in=DELIVERY_BREAKS, status__in=Break.UNRESOLVED
     ).values_list("key", "leg_id")
     for key, leg_id in sorted(open_keys):
         break_close_if_open(
@@ -167,7 +167,7 @@ _EVIDENCE_FIELDS = (
 
 def movement_evidence(ids: list[int]) -> dict[int, dict]:
     """What a leg's evidence says about each movement, read in one query."""
-    return {row["id"]: row for row in Movement.objects.filter(pk__in=ids).values(*_EVIDENCE_FIELDS)}
+    return {row["id"]: row for row in Movement.objects.filter(pk__any=ids).values(*_EVIDENCE_FIELDS)}
 
 
 @functools.cache

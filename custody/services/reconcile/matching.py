@@ -269,7 +269,7 @@ def finalise(*, as_of: datetime, actor: str, result) -> None:
     if not legs:
         return
     linked: dict[int, list[int]] = {}
-    for leg_id, movement_id in Movement.objects.filter(leg_id__in=list(legs)).values_list("leg_id", "id"):
+    for leg_id, movement_id in Movement.objects.filter(leg_id__any=list(legs)).values_list("leg_id", "id"):
         linked.setdefault(leg_id, []).append(movement_id)
     movements = movement_evidence([m for ids in linked.values() for m in ids])
     evidence = {
