@@ -123,6 +123,47 @@ def references_check_drop(schema_editor, table: str, column: str) -> None:
         schema_editor.execute(f"DROP FUNCTION IF EXISTS {name}()")
 
 
+def references_kept(schema_editor, parent: str, table: str, *columns: str) -> None:
+    """The referenced side of a foreign key for a parent whose rows may be
+    deleted while nothing refers to them (a registry record entered by
+    mistake): DELETE, or an UPDATE that changes ``id``, raises
+    ``foreign_key_violation`` while a row of ``table`` names the row in one
+    of ``columns``, what the constraint's ``NO ACTION`` refused. For tables
+    whose rows are never deleted at all, ``key_kept`` says so instead. Costs
+    what the constraint's check cost: one probe of ``table`` per deleted row
+    (a scan where no index leads with the column)."""
+    name = f"{parent}_{table}_kept"
+    named = " OR ".join(f"c.{column} = OLD.id" for column in columns)
+    schema_editor.execute(f"""
+        CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$
+        DECLARE referring bigint;
+        BEGIN
+            IF TG_OP = 'UPDATE' AND NEW.id = OLD.id THEN
+                RETURN NEW;
+            END IF;
+            SELECT c.id INTO referring FROM {table} c WHERE {named} LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION '%% of {parent} %% refused: {table} %% refers to it', TG_OP, OLD.id, referring
+                    USING ERRCODE = 'foreign_key_violation';
+            END IF;
+            IF TG_OP = 'DELETE' THEN
+                RETURN OLD;
+            END IF;
+            RETURN NEW;
+        END;
+        $$ LANGUAGE plpgsql
+    """)
+    schema_editor.execute(
+        f"CREATE TRIGGER {name} BEFORE DELETE OR UPDATE OF id ON {parent} FOR EACH ROW EXECUTE FUNCTION {name}()"
+    )
+
+
+def references_kept_drop(schema_editor, parent: str, table: str) -> None:
+    name = f"{parent}_{table}_kept"
+    schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {parent}")
+    schema_editor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+
+
 def drop_triggers(schema_editor, suffix: str, *tables: str) -> None:
     for table in tables:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_{suffix} ON {table}")

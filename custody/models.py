@@ -112,12 +112,18 @@ class Movement(models.Model):
     # counterparty, wallets, account): a handful of each, so a filter on one
     # reads the table anyway; the composite and partial indexes in Meta
     # serve the queries (custody migration 0006).
-    rail = models.ForeignKey(Rail, on_delete=models.PROTECT, related_name="movements", db_index=False)
-    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # The registry references and the statement are checked once per INSERT
+    # statement (db_constraint=False; references_check triggers) and never
+    # change afterwards; the leg, which the matcher sets and a reorg clears,
+    # keeps its constraint (custody migration 0010).
+    rail = models.ForeignKey(
+        Rail, on_delete=models.PROTECT, related_name="movements", db_index=False, db_constraint=False
+    )
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False)
     amount = models.DecimalField(**MONEY)
     direction = models.CharField(max_length=8, choices=Direction.choices)
     counterparty = models.ForeignKey(
-        Operator, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        Operator, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False, db_constraint=False
     )
     status = models.CharField(max_length=8, choices=Status.choices)
     occurred_at = models.DateTimeField(
@@ -136,17 +142,29 @@ class Movement(models.Model):
     from_address = models.CharField(max_length=42, blank=True)
     to_address = models.CharField(max_length=42, blank=True)
     from_wallet = models.ForeignKey(
-        Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False, db_constraint=False
     )
     to_wallet = models.ForeignKey(
-        Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        Wallet, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False, db_constraint=False
     )
     # bank
     statement = models.ForeignKey(
-        BankStatement, on_delete=models.PROTECT, null=True, blank=True, related_name="lines", db_index=False
+        BankStatement,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="lines",
+        db_index=False,
+        db_constraint=False,
     )
     account = models.ForeignKey(
-        BankAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        BankAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     side = models.CharField(max_length=6, choices=Side.choices, blank=True)
     entry_ref = models.CharField(max_length=140, blank=True)

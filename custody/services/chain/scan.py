@@ -5,12 +5,12 @@ the rail's confirmation depth."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from django.db import connection, transaction
 from web3 import Web3
 
@@ -32,11 +32,12 @@ from .node import (
     chunk_blocks,
     hexstr,
     logs_get,
+    raw_rpc,
     setting,
     topic_address,
     trail_blocks,
 )
-from .transfers import native_transfers, transfer_decode
+from .transfers import native_transfers, transfer_decode, transfer_key
 
 logger = logging.getLogger(__name__)
 
@@ -97,9 +98,13 @@ def _scan_chunk(
     addresses = [topic_address(a) for a in sorted(watch.wallets)]
     if watch.tokens and addresses:
         contracts = [Web3.to_checksum_address(c) for c in sorted(watch.tokens)]
-        for topics in ([TRANSFER_TOPIC, addresses], [TRANSFER_TOPIC, None, addresses]):
-            for log in logs_get(w3, {"fromBlock": start, "toBlock": end, "address": contracts, "topics": topics}):
-                decoded = transfer_decode(log)
+        base = {"fromBlock": start, "toBlock": end, "address": contracts}
+        for logs in _logs_both_ways(w3, base, addresses):
+            for log in logs:
+                key = transfer_key(log)
+                if key in found:
+                    continue  # between two registered wallets: the other look-up had it
+                decoded = transfer_decode(log, key)
                 if decoded is not None:
                     found[decoded[0]] = decoded[1]
     # the blocks to fetch: all of them when native value is watched; else the
@@ -130,14 +135,43 @@ def _scan_chunk(
             raise Restart(f"block {number} does not follow block {number - 1}: the chain is reorganising")
     if watch.native:
         native_transfers(w3=w3, wallets=watch.wallets, home_id=watch.home_id, blocks=blocks, found=found)
+    # each block's hash and time once, not once per transfer in it
+    headers = {
+        number: (hexstr(block["hash"]), datetime.fromtimestamp(as_int(block["timestamp"]), tz=UTC))
+        for number, block in blocks.items()
+    }
     for item in found.values():
-        block = blocks.get(item["block_number"])
-        if block is None:
+        header = headers.get(item["block_number"])
+        if header is None:
             continue  # deeper than the trail, with its block time from the log
-        if hexstr(block["hash"]) != item["block_hash"]:
+        if header[0] != item["block_hash"]:
             raise Restart(f"log in block {item['block_number']} has another block hash: the chain is reorganising")
-        item["at"] = datetime.fromtimestamp(as_int(block["timestamp"]), tz=UTC)
+        item["at"] = header[1]
     return _store_chunk(rail=rail, watch=watch, start=start, end=end, blocks=blocks, found=found, head=head, now=now)
+
+
+_node_reads: ThreadPoolExecutor | None = None
+
+
+def _logs_both_ways(w3: Web3, base: dict, addresses: list[str]) -> list[list]:
+    """Transfer logs from the wallets, then to them: a node filters on one
+    topic position at a time, so these are two eth_getLogs. Over JSON-RPC the
+    second is sent from a worker thread while the first is read (one thread
+    kept for the process, so it keeps its HTTP connection): the node answers
+    both at once instead of one after the other."""
+    global _node_reads
+    sent = {**base, "topics": [TRANSFER_TOPIC, addresses]}
+    received = {**base, "topics": [TRANSFER_TOPIC, None, addresses]}
+    if not raw_rpc(w3):
+        return [logs_get(w3, sent), logs_get(w3, received)]
+    if _node_reads is None:
+        _node_reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chain-watcher-logs")
+    second = _node_reads.submit(logs_get, w3, received)
+    try:
+        first = logs_get(w3, sent)
+    finally:
+        to_wallets = second.result()  # waited for even when the first failed: never left running
+    return [first, to_wallets]
 
 
 def _classify(watch: _Watch, sender: str, receiver: str, log_index: int) -> tuple[str, int | None]:
@@ -157,59 +191,56 @@ def _classify(watch: _Watch, sender: str, receiver: str, log_index: int) -> tupl
     return Movement.Direction.EXTERNAL, other.operator_id if other else None
 
 
+# the columns a chain movement is COPYed with, after its id; the bank
+# columns are NOT NULL with a blank default
 _MOVEMENT_COLUMNS = (
-    ("source", "text"),
-    ("rail_id", "bigint"),
-    ("asset_id", "bigint"),
-    ("amount", "numeric"),
-    ("direction", "text"),
-    ("counterparty_id", "bigint"),
-    ("status", "text"),
-    ("occurred_at", "timestamptz"),
-    ("seen_at", "timestamptz"),
-    ("final_at", "timestamptz"),
-    ("chain_id", "bigint"),
-    ("tx_hash", "text"),
-    ("log_index", "integer"),
-    ("block_number", "bigint"),
-    ("block_hash", "text"),
-    ("token", "text"),
-    ("from_address", "text"),
-    ("to_address", "text"),
-    ("from_wallet_id", "bigint"),
-    ("to_wallet_id", "bigint"),
-    # the bank columns are NOT NULL with a blank default
-    ("side", "text"),
-    ("entry_ref", "text"),
-    ("bank_reference", "text"),
-    ("customer_reference", "text"),
-    ("counterparty_account", "text"),
-    ("details", "text"),
+    "source",
+    "rail_id",
+    "asset_id",
+    "amount",
+    "direction",
+    "counterparty_id",
+    "status",
+    "occurred_at",
+    "seen_at",
+    "final_at",
+    "chain_id",
+    "tx_hash",
+    "log_index",
+    "block_number",
+    "block_hash",
+    "token",
+    "from_address",
+    "to_address",
+    "from_wallet_id",
+    "to_wallet_id",
+    "side",
+    "entry_ref",
+    "bank_reference",
+    "customer_reference",
+    "counterparty_account",
+    "details",
 )
+_BANK_BLANKS = ("",) * 6
 
 
-_BANK_BLANKS = dict.fromkeys(
-    ("side", "entry_ref", "bank_reference", "customer_reference", "counterparty_account", "details"), ""
-)
-
-
-def _movements_insert(rows: list[dict]) -> list[tuple[int, str]]:
-    """New chain movements in one INSERT: the rows travel as one JSON
-    parameter that PostgreSQL turns back into typed rows
-    (json_to_recordset; amounts as strings, exact), which costs the client
-    a fraction of adapting one parameter per value. Returns their ids and
-    statuses."""
+def _movements_copy(rows: list[tuple]) -> list[int]:
+    """New chain movements in one COPY, in the order given: their ids are
+    taken from the table's sequence first, so nothing is read back. The statement-level reference checks (custody migration 0010) and
+    the unique chain key apply to the COPY as to an INSERT."""
     if not rows:
         return []
-    names = ", ".join(name for name, _ in _MOVEMENT_COLUMNS)
-    typed = ", ".join(f"{name} {kind}" for name, kind in _MOVEMENT_COLUMNS)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {Movement._meta.db_table} ({names}) "
-            f"SELECT {names} FROM json_to_recordset(%s::json) AS r({typed}) RETURNING id, status",
-            [orjson.dumps(rows, default=str).decode()],
-        )
-        return cursor.fetchall()
+    table = Movement._meta.db_table
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        (sequence,) = cursor.fetchone()
+        # the sequence as a constant: named by an expression, it is looked up again for every row
+        cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [sequence, len(rows)])
+        ids = sorted(movement_id for (movement_id,) in cursor.fetchall())
+        with cursor.cursor.copy(f"COPY {table} (id, {', '.join(_MOVEMENT_COLUMNS)}) FROM STDIN") as copy:
+            for movement_id, row in zip(ids, rows, strict=True):
+                copy.write_row((movement_id, *row))
+    return ids
 
 
 def _store_chunk(
@@ -226,19 +257,22 @@ def _store_chunk(
         # catching up) is stored final at once rather than rewritten by
         # movements_finalise in the same poll
         deep = head - confirmation_depth(rail) + 1
-        keys = sorted(found)
         existing = {}
-        if keys:
+        if found:
             for movement in Movement.objects.select_for_update().filter(
                 source=Movement.Source.CHAIN,
                 chain_id=rail.chain_id,
-                tx_hash__in=sorted({tx for tx, _ in keys}),
+                tx_hash__in=sorted({tx for tx, _ in found}),
             ):
                 existing[(movement.tx_hash, movement.log_index)] = movement
-        rows: list[dict] = []
+        rows: list[tuple] = []
+        final_ids_at: list[int] = []  # positions in rows of those stored final
         revived = []
+        # direction, counterparty and the wallets, per (from, to, fee or not):
+        # a handful of pairs however many transfers
+        parties: dict[tuple[str, str, bool], tuple] = {}
         for (tx_hash, log_index), item in sorted(found.items(), key=lambda kv: (kv[1]["block_number"], kv[0])):
-            if item["log_index"] == FEE_LOG_INDEX or not item["token"]:
+            if log_index == FEE_LOG_INDEX or not item["token"]:
                 asset, decimals = watch.native, 18
             else:
                 asset, decimals = watch.tokens[item["token"]]
@@ -256,36 +290,48 @@ def _store_chunk(
                     _revive(movement=known, item=item, now=now)
                     revived.append(known.id)
                 continue
-            direction, counterparty = _classify(watch, item["from"], item["to"], log_index)
-            source, target = watch.wallets.get(item["from"]), watch.wallets.get(item["to"])
+            pair = (item["from"], item["to"], log_index == FEE_LOG_INDEX)
+            party = parties.get(pair)
+            if party is None:
+                source, target = watch.wallets.get(pair[0]), watch.wallets.get(pair[1])
+                direction, counterparty = _classify(watch, pair[0], pair[1], log_index)
+                party = parties[pair] = (
+                    str(direction),
+                    counterparty,
+                    source.id if source else None,
+                    target.id if target else None,
+                )
+            direction, counterparty, from_wallet_id, to_wallet_id = party
+            final = item["block_number"] <= deep
+            if final:
+                final_ids_at.append(len(rows))
             rows.append(
-                {
-                    "source": Movement.Source.CHAIN,
-                    "rail_id": rail.id,
-                    "asset_id": asset.id,
-                    "amount": format(amount, "f"),
-                    "direction": direction,
-                    "counterparty_id": counterparty,
-                    "status": Movement.Status.FINAL if item["block_number"] <= deep else Movement.Status.SEEN,
-                    "occurred_at": item["at"],
-                    "seen_at": now,
-                    "final_at": now if item["block_number"] <= deep else None,
-                    "chain_id": rail.chain_id,
-                    "tx_hash": tx_hash,
-                    "log_index": log_index,
-                    "block_number": item["block_number"],
-                    "block_hash": item["block_hash"],
-                    "token": item["token"],
-                    "from_address": item["from"],
-                    "to_address": item["to"],
-                    "from_wallet_id": source.id if source else None,
-                    "to_wallet_id": target.id if target else None,
-                    **_BANK_BLANKS,
-                }
+                (
+                    Movement.Source.CHAIN.value,
+                    rail.id,
+                    asset.id,
+                    amount,
+                    direction,
+                    counterparty,
+                    Movement.Status.FINAL.value if final else Movement.Status.SEEN.value,
+                    item["at"],
+                    now,
+                    now if final else None,
+                    rail.chain_id,
+                    tx_hash,
+                    log_index,
+                    item["block_number"],
+                    item["block_hash"],
+                    item["token"],
+                    item["from"],
+                    item["to"],
+                    from_wallet_id,
+                    to_wallet_id,
+                    *_BANK_BLANKS,
+                )
             )
-        inserted = _movements_insert(rows)
-        new_ids = [movement_id for movement_id, _ in inserted]
-        final_ids = [movement_id for movement_id, status in inserted if status == Movement.Status.FINAL]
+        new_ids = _movements_copy(rows)
+        final_ids = [new_ids[i] for i in final_ids_at]
         ChainBlock.objects.bulk_create(
             [
                 ChainBlock(

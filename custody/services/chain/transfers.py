@@ -15,7 +15,14 @@ from registry.models import Wallet
 from .node import address_of_topic, as_int, hexstr
 
 
-def transfer_decode(log: Any) -> tuple[tuple[str, int], dict] | None:
+def transfer_key(log: Any) -> tuple[str, int]:
+    """A log's natural key (tx hash, log index), read before decoding the
+    rest: the watcher's two look-ups (from a wallet, to a wallet) both return
+    a transfer between two registered wallets, decoded once."""
+    return hexstr(log["transactionHash"]), as_int(log["logIndex"])
+
+
+def transfer_decode(log: Any, key: tuple[str, int] | None = None) -> tuple[tuple[str, int], dict] | None:
     """An ERC-20 Transfer log decoded from its topics and data: (from, to)
     are the last 20 bytes of topics 1 and 2, the amount the first 32 bytes of
     the data. An ERC-721 Transfer (the token id as a third indexed topic)
@@ -29,7 +36,7 @@ def transfer_decode(log: Any) -> tuple[tuple[str, int], dict] | None:
     else:
         raw = int.from_bytes(bytes(data)[:32], "big") if data else 0
     address = log["address"]
-    tx_hash, index = hexstr(log["transactionHash"]), as_int(log["logIndex"])
+    tx_hash, index = key or transfer_key(log)
     stamp = log.get("blockTimestamp")
     return (tx_hash, index), {
         "tx_hash": tx_hash,
