@@ -247,9 +247,9 @@ def instructions_follow_legs(*, leg_ids: list[int], as_of: datetime, actor: str)
             recalls[instruction_id] = leg_status
     # one UPDATE per new status and one INSERT of the audit events, however
     # many legs the matcher confirmed at once (the rows are locked above)
-    for status, ids in closing.items():
+    for new_status, ids in closing.items():
         if ids:
-            Instruction.objects.filter(pk__any=ids).update(status=status, closed_at=as_of)
+            Instruction.objects.filter(pk__any=ids).update(status=new_status, closed_at=as_of)
     audit_record_many(events)
     for instruction in Instruction.objects.filter(pk__in=list(recalls)).select_related("asset", "counterparty"):
         leg_status = recalls[instruction.id]

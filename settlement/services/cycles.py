@@ -130,14 +130,14 @@ def _takeable_counterparties(*, as_of: datetime, rails: RailsFilter) -> list[Ope
     """The counterparties a cycle takes from: active or suspended, not
     excluded by operations, with an open obligation it may take (one probe
     of the unsettled index each)."""
-    rails, rail_params = rails
+    condition, rail_params = rails
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT op.id FROM {Operator._meta.db_table} op WHERE op.status = ANY(%s) "
             f"AND NOT EXISTS (SELECT 1 FROM {CounterpartyExclusion._meta.db_table} x "
             "WHERE x.operator_id = op.id AND x.status = %s) "
             "AND EXISTS (SELECT 1 FROM settlement_obligation o "
-            f"WHERE o.counterparty_id = op.id AND o.status = %s AND o.executed_at <= %s{rails})",
+            f"WHERE o.counterparty_id = op.id AND o.status = %s AND o.executed_at <= %s{condition})",
             [
                 [Operator.Status.ACTIVE, Operator.Status.SUSPENDED],
                 CounterpartyExclusion.Status.ACTIVE,
@@ -197,9 +197,11 @@ def _take(*, batches: list[Batch], as_of: datetime, rails: RailsFilter) -> dict[
     a batch unsettled)."""
     if not batches:
         return {}
-    rails, rail_params = rails
+    condition, rail_params = rails
     with connection.cursor() as cursor:
-        cursor.execute(_TAKE_SQL.format(rails=rails), [IN_BATCH, [b.id for b in batches], OPEN, as_of, *rail_params])
+        cursor.execute(
+            _TAKE_SQL.format(rails=condition), [IN_BATCH, [b.id for b in batches], OPEN, as_of, *rail_params]
+        )
         nets: dict[int, Nets] = {}
         for batch_id, asset_id, inbound, outbound, inbound_count, outbound_count in cursor.fetchall():
             nets.setdefault(batch_id, {})[asset_id] = (inbound, outbound, inbound_count, outbound_count)
