@@ -96,6 +96,19 @@ def vacuum(*tables: str) -> None:
             cursor.execute(f"VACUUM ANALYZE {table}")
 
 
+def row_updates() -> tuple[int, int]:
+    """settlement_obligation's row updates so far, and how many of them were
+    HOT (the new version on the same page, no index touched)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'settlement_obligation'"
+        )
+        return cursor.fetchone()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trades", type=int, default=560_000)
@@ -176,11 +189,14 @@ def main(argv: list[str] | None = None) -> int:
             vacuum("settlement_obligation", "settlement_batchitem")
 
         step("cycle_run")
+        updates_before = row_updates()
         t0 = time.perf_counter()
         with CaptureQueriesContext(connection) as captured:
             cycle = cycle_run(kind="intraday", as_of=now, actor="bench")
         cycle_s = time.perf_counter() - t0
-        step(f"  {cycle_s:.2f} s, {len(captured.captured_queries)} statements")
+        updates_taken = row_updates()
+        take_hot = (updates_taken[1] - updates_before[1]) / max(1, updates_taken[0] - updates_before[0])
+        step(f"  {cycle_s:.2f} s, {len(captured.captured_queries)} statements; {take_hot:.0%} of the row updates HOT")
         slowest = sorted(captured.captured_queries, key=lambda q: -float(q["time"]))[:8]
         if os.environ.get("BENCH_SHOW_QUERIES"):
             for q in slowest:
@@ -204,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         settle()
         settle_s = time.perf_counter() - t0
-        step(f"  {settle_s:.2f} s")
+        updates_settled = row_updates()
+        settle_hot = (updates_settled[1] - updates_taken[1]) / max(1, updates_settled[0] - updates_taken[0])
+        step(f"  {settle_s:.2f} s; {settle_hot:.0%} of the row updates HOT")
         settled = Obligation.objects.filter(status="settled").count()
         verified = exposure_verify(as_of=now).ok
         if settled != obligations or not verified:
@@ -230,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             "cycle_slowest_statements": [{"s": float(q["time"]), "sql": q["sql"][:300]} for q in slowest],
             "cycle_obligations_per_s": obligations / cycle_s,
             "settle_all_legs_s": settle_s,
+            "take_hot_share": take_hot,
+            "settle_hot_share": settle_hot,
             "obligations_settled": settled,
             "exposure_verifies": verified,
         }

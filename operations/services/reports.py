@@ -50,7 +50,8 @@ def settlement_report(*, day: date) -> dict:
     limit = cutoff - timedelta(hours=24)
     rails = {r.id: r for r in Rail.objects.all()}
     rows = (
-        Obligation.objects.filter(status__in=Obligation.UNSETTLED, trade__executed_at__lte=limit)
+        Obligation.objects.unsettled()
+        .filter(trade__executed_at__lte=limit)
         .select_related("trade", "counterparty", "asset", "trade__base_asset", "trade__quote_asset")
         .order_by("trade__executed_at", "id")
     )

@@ -92,9 +92,7 @@ def _default_check(*, payload: dict) -> None:
 @approval_describer(ApprovalRequest.Kind.DEFAULT)
 def _default_describe(*, payload: dict, **_) -> list[str]:
     code = payload.get("operator")
-    open_owed = Obligation.objects.filter(
-        counterparty__code=code, status__in=[Obligation.Status.OPEN, Obligation.Status.IN_BATCH]
-    ).count()
+    open_owed = Obligation.objects.unsettled().filter(counterparty__code=code).count()
     when = f" valued at {payload['as_of']}" if payload.get("as_of") else " valued at the time of approval"
     return [
         f"declare {code} in default: suspend it and close out its {open_owed} unsettled obligation(s){when}; "
@@ -138,7 +136,7 @@ def default_close_out(
         if operator.status == Operator.Status.DEFAULTED:
             raise Conflict("already_defaulted", f"{operator.code} is already in default")
         home = Operator.objects.get(role=Operator.Role.HOME)
-        unsettled = Obligation.objects.filter(counterparty=operator, status__in=Obligation.UNSETTLED)
+        unsettled = Obligation.objects.unsettled().filter(counterparty=operator)
         marks = close_out_marks(as_of=as_of, asset_ids=set(unsettled.values_list("asset_id", flat=True)))
 
         before = operator.status

@@ -107,7 +107,8 @@ class LossIfDefault:
 def loss_if_default(*, operator: Operator, marks: dict[int, Decimal], home_id: int) -> LossIfDefault:
     """The claims a default of ``operator`` at ``marks`` would assess, summed."""
     unsettled = list(
-        Obligation.objects.filter(counterparty=operator, status__in=Obligation.UNSETTLED)
+        Obligation.objects.unsettled()
+        .filter(counterparty=operator)
         .select_related("trade", "asset")
         .order_by("trade_id", "id")
     )

@@ -45,7 +45,8 @@ def _to_be_delivered() -> tuple[Decimal, set[str]]:
     marks = {a.id: (Decimal(1) if a.code == HKD else a.mark_hkd) for a in Asset.objects.all()}
     codes = dict(Asset.objects.values_list("id", "code"))
     rows = (
-        Obligation.objects.filter(direction=Obligation.Direction.INBOUND, status__in=Obligation.UNSETTLED)
+        Obligation.objects.unsettled()
+        .filter(direction=Obligation.Direction.INBOUND)
         .values("asset_id")
         .annotate(total=Sum("amount"))
         .order_by()

@@ -259,7 +259,7 @@ def exposure_get(*, as_of: datetime, method: str = "gross") -> Exposure:
 
 def exposure_recompute_positions() -> dict[tuple[int, int], tuple[Decimal, Decimal, int, int]]:
     """The same positions derived from the unsettled obligations, in one aggregate."""
-    unsettled = Obligation.objects.filter(status__in=Obligation.UNSETTLED)
+    unsettled = Obligation.objects.unsettled()
     return sums_by_direction(unsettled, ("counterparty_id", "asset_id"))
 
 

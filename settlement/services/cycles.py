@@ -137,7 +137,8 @@ def _takeable_counterparties(*, as_of: datetime, rails: RailsFilter) -> list[Ope
             f"AND NOT EXISTS (SELECT 1 FROM {CounterpartyExclusion._meta.db_table} x "
             "WHERE x.operator_id = op.id AND x.status = %s) "
             "AND EXISTS (SELECT 1 FROM settlement_obligation o "
-            f"WHERE o.counterparty_id = op.id AND o.status = %s AND o.executed_at <= %s{condition})",
+            "WHERE o.counterparty_id = op.id AND o.batch_id IS NULL AND o.status = %s "
+            f"AND o.executed_at <= %s{condition})",
             [
                 [Operator.Status.ACTIVE, Operator.Status.SUSPENDED],
                 CounterpartyExclusion.Status.ACTIVE,
@@ -175,7 +176,8 @@ _TAKE_SQL = """
 WITH taken AS (
     UPDATE settlement_obligation o SET status = %s, batch_id = b.id
     FROM settlement_batch b
-    WHERE b.id = ANY(%s) AND o.counterparty_id = b.counterparty_id AND o.status = %s AND o.executed_at <= %s{rails}
+    WHERE b.id = ANY(%s) AND o.counterparty_id = b.counterparty_id
+      AND o.batch_id IS NULL AND o.status = %s AND o.executed_at <= %s{rails}
     RETURNING o.batch_id, o.asset_id, o.direction, o.amount
 )
 SELECT batch_id, asset_id,
@@ -217,12 +219,12 @@ def _deferred(*, as_of: datetime, rails: RailsFilter, taken: list[int]) -> int:
     others = (
         Operator.objects.exclude(id__in=taken)
         .exclude(status=Operator.Status.DEFAULTED)
-        .filter(id__in=Obligation.objects.filter(status=OPEN).values("counterparty_id"))
+        .filter(id__in=Obligation.objects.filter(batch__isnull=True, status=OPEN).values("counterparty_id"))
     )
     if not rails[0] and not others.exists():
         return 0
     return (
-        Obligation.objects.filter(status=OPEN, executed_at__lte=as_of)
+        Obligation.objects.filter(batch__isnull=True, status=OPEN, executed_at__lte=as_of)
         .exclude(counterparty__status=Operator.Status.DEFAULTED)
         .count()
     )

@@ -285,7 +285,7 @@ def _default_review_flags(*, as_of: datetime, actor: str) -> list[str]:
     # fail_count counts only the counterparty's own fails: an obligation that
     # is old because home was late, or a batch was held, is not its fault
     suspects = (
-        Obligation.objects.filter(status__in=Obligation.UNSETTLED)
+        Obligation.objects.unsettled()
         .filter(Q(fail_count__gte=fails) | Q(fail_count__gt=0, trade__executed_at__lt=age))
         .values_list("counterparty_id", flat=True)
         .distinct()

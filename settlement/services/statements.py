@@ -188,9 +188,7 @@ def _closing(*, counterparty: Operator, end: datetime, amounts: _Amounts) -> lis
     home and by home, the credits home holds (or owes), and the net still
     owed to home (negative: owed by home)."""
     owed = sums_by_direction(
-        Obligation.objects.filter(
-            counterparty=counterparty, status__in=Obligation.UNSETTLED, trade__executed_at__lte=end
-        ),
+        Obligation.objects.unsettled().filter(counterparty=counterparty, trade__executed_at__lte=end),
         ("asset_id",),
     )
     held = sums_by_direction(

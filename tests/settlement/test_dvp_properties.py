@@ -102,6 +102,11 @@ def test_what_moved_is_what_settled_plus_what_is_carried_and_nothing_settles_twi
         assert not Obligation.objects.filter(status="settled").exclude(batch__status="settled").exists()
         assert not BatchItem.objects.exclude(batch__status="failed").exists()
         assert not BatchItem.objects.filter(obligation__batch=F("batch")).exists()
+        # what the indexes read as unsettled (no batch, or an open one) is the status's unsettled
+        assert not Obligation.objects.filter(status="in_batch").exclude(batch__status="open").exists()
+        assert set(Obligation.objects.unsettled().values_list("id", flat=True)) == set(
+            Obligation.objects.filter(status__in=Obligation.UNSETTLED).values_list("id", flat=True)
+        )
         recycled = BatchItem.objects.values("obligation").annotate(n=Count("id"))
         assert all(Obligation.objects.get(pk=r["obligation"]).fail_count <= r["n"] for r in recycled)
         assert exposure_verify(as_of=at).ok

@@ -137,8 +137,16 @@ outbound AS (
         SELECT sum(e.amount) FROM settlement_holdevent e JOIN settlement_prefundinghold h ON h.id = e.hold_id
         WHERE e.trade_id = o.trade_id AND e.kind = 'consumed' AND h.operator_id = o.debtor_id AND h.asset_id = o.asset_id
     ), 0), 0)) AS amount
-    FROM settlement_obligation o JOIN chosen c ON c.operator_id = o.debtor_id AND c.asset_id = o.asset_id
-    WHERE o.status IN ('open', 'in_batch')
+    FROM (
+        -- the unsettled, as the indexes find them: open ones have no batch,
+        -- the others are in an open batch (Obligation.objects.unsettled)
+        SELECT trade_id, debtor_id, asset_id, amount FROM settlement_obligation
+        WHERE batch_id IS NULL AND status = 'open'
+        UNION ALL
+        SELECT u.trade_id, u.debtor_id, u.asset_id, u.amount
+        FROM settlement_obligation u JOIN settlement_batch b ON b.id = u.batch_id
+        WHERE b.status = 'open' AND u.status = 'in_batch'
+    ) o JOIN chosen c ON c.operator_id = o.debtor_id AND c.asset_id = o.asset_id
     GROUP BY 1, 2
 )
 SELECT c.operator_id, op.code, c.asset_id, a.code, a.scale, r.kind,
