@@ -114,7 +114,6 @@ def trades_ingest(*, items: list, actor: str, now: datetime | None = None, text_
                 else:
                     rejected.append(_conflict(trade, "an earlier request"))
         _insert_obligations(accepted, ids, now=now)
-        positions_apply(deltas=_deltas(accepted))
         _record_compliance(accepted, ids, registry=registry, now=now)
         # para 10: the orders' holds, in this same transaction (never a refusal)
         prefunding = prefunding_consume(trades=accepted, ids=ids, actor=actor, now=now)
@@ -155,6 +154,10 @@ def trades_ingest(*, items: list, actor: str, now: datetime | None = None, text_
             },
             at=now,
         )
+        # the running positions last: their rows are every request's, locked
+        # from here to the commit, so concurrent intakes wait on each other
+        # for this much only
+        positions_apply(deltas=_deltas(accepted))
         exposure = exposure_get(as_of=now)
         cycle_request_if_settling(exposure=exposure, actor=actor)
     return IngestResult(ingest.id, len(accepted), duplicates, rejected, accepted_ids, exposure, prefunding)
