@@ -51,11 +51,12 @@ $$ LANGUAGE plpgsql
 def key_kept(schema_editor, *tables: str) -> None:
     """DELETE, and an UPDATE that changes ``id``, raise: what a foreign key
     constraint guarantees on the referenced side, for tables whose
-    referencing rows are checked by ``references_check`` instead."""
+    referencing rows are checked by ``references_check`` instead. Installing
+    it again (another app's migration relying on it too) replaces it."""
     schema_editor.execute(KEY_KEPT_FUNCTION)
     for table in tables:
         schema_editor.execute(
-            f"CREATE TRIGGER {table}_key_kept BEFORE DELETE OR UPDATE OF id ON {table} "
+            f"CREATE OR REPLACE TRIGGER {table}_key_kept BEFORE DELETE OR UPDATE OF id ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION key_kept_guard()"
         )
 
@@ -115,6 +116,46 @@ def frozen_drop(schema_editor, table: str, column: str) -> None:
     name = f"{table}_{column}_frozen"
     schema_editor.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
     schema_editor.execute(f"DROP FUNCTION IF EXISTS {name}()")
+
+
+def references_check_columns(schema_editor, table: str, name: str, checks: list[tuple[str, str]]) -> None:
+    """``references_check`` for several (column, parent) pairs of one table
+    in one statement trigger: per column, the distinct values of the
+    statement's new rows probed in the parent (a handful of registry rows
+    for thousands of new rows), and the column frozen afterwards."""
+    function = f"{table}_{name}_exist"
+    probes = "\n".join(
+        f"""
+            SELECT d.v INTO missing FROM (SELECT DISTINCT n.{column} AS v FROM new_rows n) d
+            WHERE d.v IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = d.v) LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'insert into {table}: {column} %% is not a row of {parent}', missing
+                    USING ERRCODE = 'foreign_key_violation';
+            END IF;"""
+        for column, parent in checks
+    )
+    schema_editor.execute(f"""
+        CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
+        DECLARE missing bigint;
+        BEGIN{probes}
+            RETURN NULL;
+        END;
+        $$ LANGUAGE plpgsql
+    """)
+    schema_editor.execute(
+        f"CREATE TRIGGER {function} AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+    )
+    for column, _ in checks:
+        frozen(schema_editor, table, column, errcode="foreign_key_violation")
+
+
+def references_check_columns_drop(schema_editor, table: str, name: str, columns: list[str]) -> None:
+    function = f"{table}_{name}_exist"
+    schema_editor.execute(f"DROP TRIGGER IF EXISTS {function} ON {table}")
+    schema_editor.execute(f"DROP FUNCTION IF EXISTS {function}()")
+    for column in columns:
+        frozen_drop(schema_editor, table, column)
 
 
 def references_check_drop(schema_editor, table: str, column: str) -> None:

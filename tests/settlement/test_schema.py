@@ -151,3 +151,39 @@ def test_obligation_pages_keep_room_for_the_settling_version():
     with connection.cursor() as cursor:
         cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'settlement_obligation'")
         assert cursor.fetchone()[0] == ["fillfactor=50"]
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "parent"),
+    [
+        ("settlement_trade", "base_asset_id", "registry_asset"),
+        ("settlement_trade", "sell_operator_id", "registry_operator"),
+        ("settlement_obligation", "asset_id", "registry_asset"),
+        ("settlement_obligation", "counterparty_id", "registry_operator"),
+    ],
+)
+def test_a_row_naming_no_registry_record_is_refused(network, table, column, parent):
+    """Checked once per statement (settlement migration 0013), as the
+    constraint did row by row."""
+    stored(network)
+    model = {"settlement_trade": Trade, "settlement_obligation": Obligation}[table]
+    columns = [f.column for f in model._meta.concrete_fields if f.column != "id"]
+    if table == "settlement_trade":
+        replaced = {"trade_id": "'ORPHAN-REF'", column: "999999999"}
+    else:  # an obligation of a trade that has none (home-internal), naming no registry record
+        trades_ingest(items=[trade(trade_id="INTERNAL", buy=("HK1", "a"), sell=("HK1", "b"))], actor="engine")
+        internal = Trade.objects.get(trade_id="INTERNAL")
+        replaced = {"trade_id": str(internal.id), column: "999999999"}
+    selected = ", ".join(replaced.get(c, c) for c in columns)
+    with (
+        pytest.raises(IntegrityError, match=rf"{column} 999999999 is not a row of {parent}"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {selected} FROM {table} ORDER BY id LIMIT 1")
+
+
+def test_a_registry_reference_never_changes(network):
+    obligation = stored(network)
+    with pytest.raises(IntegrityError, match="counterparty_id never changes"), transaction.atomic():
+        Obligation.objects.filter(pk=obligation.pk).update(counterparty=network.jp1)
