@@ -26,18 +26,22 @@ from operations.models import Subscription
 from operations.services import records
 from operations.services.notifications import delivery_attempt, notification_sample, subscription_save
 from registry.models import BankAccount, Rail
+from reserves.models import ReserveFund
 from reserves.services.defaults import default_close_out
+from reserves.services.ledger import reserve_contribute
 from settlement.services.batch_controls import batch_hold, counterparty_exclude
 from settlement.services.cycles import cycle_run
 from settlement.services.deliveries import delivery_report
 from settlement.services.legs import leg_confirm
 from settlement.services.marks import marks_post
 from settlement.services.prefunding import freeze_create
+from settlement.services.reservations import exposure_reserve
 from settlement.services.statements import statements_generate
 from settlement.services.trades import trades_ingest
 from tests.factories import trade
 
 from ..custody.test_statements import HOME_HKD, SG1_HKD, read
+from ..reserves.test_trust_account import TRUST, camt053, entry
 from ..settlement.prefunding.conftest import Prefunding
 
 pytestmark = [pytest.mark.django_db, pytest.mark.para(22), pytest.mark.para(23)]
@@ -134,6 +138,32 @@ def scenario(network) -> None:
     assert prefunding.hold("O-1", "100", operator="SG1", account="s", asset="USDC").outcome == "created"
     freeze_create(operator="SG1", account="s", reason="client under review", actor="t", now=now)
 
+    # para 17: the reserve fund's trust account shows a ledger entry, and its closing balance is checked
+    trust = BankAccount.objects.create(
+        operator=network.home, rail=Rail.objects.get(code="hkd-chats"), number=TRUST, bank="Example Bank (Hong Kong)"
+    )
+    ReserveFund.objects.update(bank_account=trust)
+    reserve_contribute(amount_hkd="1000", reference="REC-1", actor="t", now=now)
+    day = timezone.localdate(now).isoformat()
+    statement_import(
+        data=camt053(
+            statement_id="TRUST-REC",
+            day=day,
+            opening="120000000.00",
+            closing="120001000.00",
+            entries=[entry("9", "1000.00", "CRDT", "REC-1", day=day)],
+        ),
+        filename="trust.xml",
+        format=None,
+        actor="t",
+        now=now,
+    )
+    # section 5: a reserving pre-trade check holds room under the cap
+    reserved = exposure_reserve(
+        counterparty="SG1", asset="BTC", amount="0.1", account="pro-1", actor="engine", as_of=now
+    )
+    assert reserved.allowed
+
     # para 15: a notification pushed to a subscriber, and its delivery
     subscription = subscription_save(
         subscription=Subscription(name="duty desk", channel="email", email="duty@example.org", kinds=["default"]),
@@ -188,6 +218,9 @@ EVERY_FAMILY = {
     "claims.csv",
     "claim_lines.csv",
     "reserve_ledger.csv",
+    "exposure_reservations.csv",
+    "trust_matches.csv",
+    "trust_balance_checks.csv",
     "prefunding_holds.csv",
     "prefunding_hold_events.csv",
     "prefunding_funding_events.csv",
