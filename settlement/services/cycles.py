@@ -129,7 +129,7 @@ def open_asset_ids(as_of: datetime) -> set[int]:
 def _takeable_counterparties(*, as_of: datetime, rails: RailsFilter) -> list[Operator]:
     """The counterparties a cycle takes from: active or suspended, not
     excluded by operations, with an open obligation it may take (one probe
-    of the unsettled index each)."""
+    of the open obligations' index each)."""
     condition, rail_params = rails
     with connection.cursor() as cursor:
         cursor.execute(

@@ -133,7 +133,7 @@ def legs_confirm(*, evidence: dict[int, dict], actor: str, as_of: datetime, adva
         list(Batch.objects.select_for_update().filter(pk__any=batch_ids).order_by("id").values_list("id", flat=True))
         before = dict(
             Leg.objects.select_for_update()
-            .filter(pk__in=ids, status__in=(Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING))
+            .filter(pk__any=ids, status__in=(Leg.Status.INSTRUCTED, Leg.Status.CONFIRMING))
             .order_by("id")
             .values_list("id", "status")
         )
