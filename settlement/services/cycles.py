@@ -168,6 +168,13 @@ def _rails_filter(as_of: datetime) -> RailsFilter:
     )
 
 
+# what a set of obligation rows adds up to, per direction: inbound sum,
+# outbound sum, inbound count, outbound count (settlement.aggregates, in SQL)
+_SUMS = """coalesce(sum(amount) FILTER (WHERE direction = 'inbound'), 0),
+       coalesce(sum(amount) FILTER (WHERE direction = 'outbound'), 0),
+       count(*) FILTER (WHERE direction = 'inbound'),
+       count(*) FILTER (WHERE direction = 'outbound')"""
+
 # One pass: every open obligation of the batches' counterparties executed by
 # the cut-off is marked in its counterparty's batch (joined, so batch_id only
 # ever names a batch row), and what was marked is netted per batch and asset
@@ -180,13 +187,9 @@ WITH taken AS (
       AND o.batch_id IS NULL AND o.status = %s AND o.executed_at <= %s{rails}
     RETURNING o.batch_id, o.asset_id, o.direction, o.amount
 )
-SELECT batch_id, asset_id,
-       coalesce(sum(amount) FILTER (WHERE direction = 'inbound'), 0),
-       coalesce(sum(amount) FILTER (WHERE direction = 'outbound'), 0),
-       count(*) FILTER (WHERE direction = 'inbound'),
-       count(*) FILTER (WHERE direction = 'outbound')
+SELECT batch_id, asset_id, {sums}
 FROM taken GROUP BY batch_id, asset_id
-"""
+""".replace("{sums}", _SUMS)
 
 Nets = dict[int, tuple[Decimal, Decimal, int, int]]  # asset id: (inbound, outbound, inbound count, outbound count)
 
@@ -373,13 +376,9 @@ WITH settled AS (
     WHERE batch_id = ANY(%s) AND status = %s
     RETURNING batch_id, counterparty_id, asset_id, direction, amount
 )
-SELECT batch_id, counterparty_id, asset_id,
-       coalesce(sum(amount) FILTER (WHERE direction = 'inbound'), 0),
-       coalesce(sum(amount) FILTER (WHERE direction = 'outbound'), 0),
-       count(*) FILTER (WHERE direction = 'inbound'),
-       count(*) FILTER (WHERE direction = 'outbound')
+SELECT batch_id, counterparty_id, asset_id, {sums}
 FROM settled GROUP BY batch_id, counterparty_id, asset_id
-"""
+""".replace("{sums}", _SUMS)
 
 
 def batch_settle(*, batch: Batch, as_of: datetime, actor: str, by_netting: bool = False) -> None:

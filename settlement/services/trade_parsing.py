@@ -50,6 +50,7 @@ class ParsedTrade:
     sell: OperatorInfo
     sell_account: str
     executed_at: datetime
+    executed_text: str  # executed_at in ISO 8601, as hashed and as stored by COPY (formatted once)
     content_hash: str
     payload: object
     # the engine's orders on each side ("" when not named): they consume prefunding holds
@@ -214,6 +215,7 @@ def trade_parse(
     buy_reservation_id, sell_reservation_id = _reservation(item["buy"], "buy"), _reservation(item["sell"], "sell")
     _counterparty_check(buy, sell, registry)
     executed_at = _timestamp(item, now)
+    executed_text = executed_at.isoformat()
     amount = quote_amount(price, quantity, quote.scale)
     if amount <= 0:
         raise InvalidInput(
@@ -235,7 +237,7 @@ def trade_parse(
         buy_account,
         sell.code,
         sell_account,
-        executed_at.isoformat(),
+        executed_text,
     ]
     if buy_order_id or sell_order_id:  # only then: the hashes of trades without orders stay as they were
         parts += [buy_order_id, sell_order_id]
@@ -255,6 +257,7 @@ def trade_parse(
         sell,
         sell_account,
         executed_at,
+        executed_text,
         digest,
         item,
         buy_order_id,

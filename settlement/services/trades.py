@@ -231,7 +231,7 @@ def _trade_line(t: ParsedTrade, ingest_id: int, received: str) -> str:
         f"{_text(t.trade_id)}\t{t.base.id}\t{t.quote.id}\t{t.price:f}\t{t.quantity:f}\t{t.quote_amount:f}\t"
         f"{t.buy.id}\t{_text(t.buy_account)}\t{_text(t.buy_order_id)}\t"
         f"{t.sell.id}\t{_text(t.sell_account)}\t{_text(t.sell_order_id)}\t"
-        f"{t.executed_at.isoformat()}\t{received}\t{'t' if t.buy.id != t.sell.id else 'f'}\t{t.content_hash}\t{ingest_id}\n"
+        f"{t.executed_text}\t{received}\t{'t' if t.buy.id != t.sell.id else 'f'}\t{t.content_hash}\t{ingest_id}\n"
     )
 
 
@@ -243,7 +243,7 @@ def _obligation_lines(t: ParsedTrade, trade_pk: int, created: str) -> str:
     base_direction, quote_direction = (
         (INBOUND.value, OUTBOUND.value) if t.buy.is_home else (OUTBOUND.value, INBOUND.value)
     )
-    executed = t.executed_at.isoformat()
+    executed = t.executed_text
     return (
         f"{trade_pk}\t{t.sell.id}\t{t.buy.id}\t{cp}\t{base_direction}\t{t.base.id}\t{t.quantity:f}\topen\t0\t{created}\t{executed}\n"
         f"{trade_pk}\t{t.buy.id}\t{t.sell.id}\t{cp}\t{quote_direction}\t{t.quote.id}\t{t.quote_amount:f}\topen\t0\t{created}\t{executed}\n"
